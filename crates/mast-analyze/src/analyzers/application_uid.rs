@@ -1,0 +1,8 @@
+//! Istio's `application_uid` analyzers.
+
+use crate::analyzer::Analyzer;
+
+/// The analyzers of this module.
+pub fn analyzers() -> Vec<Box<dyn Analyzer>> {
+    vec![]
+}

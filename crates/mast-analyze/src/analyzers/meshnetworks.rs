@@ -1,0 +1,8 @@
+//! Istio's `meshnetworks` analyzers.
+
+use crate::analyzer::Analyzer;
+
+/// The analyzers of this module.
+pub fn analyzers() -> Vec<Box<dyn Analyzer>> {
+    vec![]
+}

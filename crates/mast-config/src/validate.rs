@@ -1,0 +1,221 @@
+//! Validation with Istio's rules: strict decoding into the typed model (unknown fields are
+//! errors) followed by the semantic checks of each kind. Every finding names the field path
+//! (`spec.http[0].route[1].weight`) and, through the object's line table, its line.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::kinds::{Family, lookup};
+use crate::resource::Resource;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Accepted, but probably not what was meant (Istio's validation warnings).
+    Warning,
+    /// Rejected.
+    Error,
+}
+
+/// One finding about one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Field path from the object's root, dotted with indexes: `spec.http[0].route`.
+    pub path: String,
+    /// What is wrong, in Istio's words where Istio has words for it.
+    pub message: String,
+    /// For warnings that `istioctl analyze` reports under their own IST message name
+    /// (e.g. `VirtualServiceUnreachableRule`), that name.
+    pub analyzer_message: Option<&'static str>,
+}
+
+/// Collects findings while a spec is checked. Paths given to it are relative to the object
+/// root (start them with `spec`).
+#[derive(Debug, Default)]
+pub struct Findings {
+    list: Vec<Finding>,
+}
+
+impl Findings {
+    /// An error at `path`.
+    pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.list.push(Finding {
+            severity: Severity::Error,
+            path: path.into(),
+            message: message.into(),
+            analyzer_message: None,
+        });
+    }
+
+    /// A warning at `path`.
+    pub fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.list.push(Finding {
+            severity: Severity::Warning,
+            path: path.into(),
+            message: message.into(),
+            analyzer_message: None,
+        });
+    }
+
+    /// A warning that `istioctl analyze` reports as the IST message named `name`.
+    pub fn analyzer_warning(
+        &mut self,
+        name: &'static str,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.list.push(Finding {
+            severity: Severity::Warning,
+            path: path.into(),
+            message: message.into(),
+            analyzer_message: Some(name),
+        });
+    }
+
+    /// Whether any error was found.
+    pub fn has_errors(&self) -> bool {
+        self.list.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// The findings.
+    pub fn into_vec(self) -> Vec<Finding> {
+        self.list
+    }
+
+    /// The findings so far.
+    pub fn as_slice(&self) -> &[Finding] {
+        &self.list
+    }
+}
+
+/// Decodes `value` (found at `path`) strictly into `T`; on failure records an error at the
+/// failing field and returns `None`.
+pub fn decode<T: DeserializeOwned>(value: &Value, path: &str, out: &mut Findings) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let field = if inner == "." || inner.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}.{inner}")
+            };
+            out.error(field, e.into_inner().to_string());
+            None
+        }
+    }
+}
+
+/// Turns a dotted field path (`spec.http[0].route`) into the JSON pointer the line table uses
+/// (`/spec/http/0/route`).
+pub fn pointer(path: &str) -> String {
+    let mut out = String::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        let name_end = rest.find('[').unwrap_or(rest.len());
+        out.push('/');
+        out.push_str(&rest[..name_end]);
+        rest = &rest[name_end..];
+        while let Some(stripped) = rest.strip_prefix('[') {
+            let close = stripped.find(']').unwrap_or(stripped.len());
+            out.push('/');
+            out.push_str(stripped[..close].trim_matches('"'));
+            rest = stripped.get(close + 1..).unwrap_or_default();
+        }
+    }
+    out
+}
+
+/// A finding placed in its file: what `mastctl validate` and the webhook print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// The file.
+    pub file: String,
+    /// The line of the field (or of the object).
+    pub line: usize,
+    /// `Kind namespace/name`.
+    pub object: String,
+    /// The finding.
+    pub finding: Finding,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.finding.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(
+            f,
+            "{}:{}: {sev}{}: {}: {}",
+            self.file, self.line, self.object, self.finding.path, self.finding.message
+        )
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// Validates one object: metadata, apiVersion, then the kind's own rules. Kubernetes and
+/// Gateway API kinds get the metadata checks only.
+pub fn validate(r: &Resource) -> Vec<ValidationError> {
+    let mut out = Findings::default();
+    check_object(r, &mut out);
+    let object = format!("{} {}", r.gvk.kind, r.namespaced_name());
+    out.into_vec()
+        .into_iter()
+        .map(|finding| ValidationError {
+            file: r.origin.file.to_string(),
+            line: r.line_of(&pointer(&finding.path)),
+            object: object.clone(),
+            finding,
+        })
+        .collect()
+}
+
+fn check_object(r: &Resource, out: &mut Findings) {
+    let Some(info) = lookup(&r.gvk.group, &r.gvk.kind) else {
+        out.error(
+            "kind",
+            format!("unknown kind {} in apiVersion {}", r.gvk.kind, r.gvk.api_version()),
+        );
+        return;
+    };
+    if !info.versions.contains(&r.gvk.version.as_str()) && info.family != Family::Mixer {
+        out.error(
+            "apiVersion",
+            format!(
+                "{} is not served for {} (served: {})",
+                r.gvk.api_version(),
+                r.gvk.kind,
+                info.versions.join(", ")
+            ),
+        );
+        return;
+    }
+    crate::meta::check(r, out);
+    if matches!(info.family, Family::Istio | Family::IstioLegacy) {
+        crate::istio::validate_spec(&r.gvk.group, &r.gvk.kind, &r.gvk.version, r.spec(), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers() {
+        let cases = [
+            ("spec.http[0].route[1].weight", "/spec/http/0/route/1/weight"),
+            ("spec", "/spec"),
+            ("metadata.labels[\"a/b\"]", "/metadata/labels/a/b"),
+            ("spec.selector.matchLabels.app", "/spec/selector/matchLabels/app"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(pointer(p), want, "{p}");
+        }
+    }
+}
