@@ -1,3 +1,33 @@
-fn main() {
-    println!("Hello, world!");
+//! `mastctl`: Mast's command-line tool.
+
+use std::process::ExitCode;
+
+mod analyze;
+mod cli;
+mod output;
+mod validate;
+
+fn main() -> ExitCode {
+    let cli = match cli::parse() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MAST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        cli::Command::Analyze(args) => analyze::run(&args),
+        cli::Command::Validate(args) => validate::run(&args),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

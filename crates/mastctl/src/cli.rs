@@ -1,0 +1,120 @@
+//! Command-line flags, in istioctl's spelling.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, error::ErrorKind};
+
+/// istioctl's exit codes, which `mastctl` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Nothing to report at or above the failure threshold.
+    Ok = 0,
+    /// A general failure (e.g. `validate` found invalid objects).
+    Failure = 1,
+    /// Bad usage (unknown flag, bad flag value).
+    Usage = 64,
+    /// An input file could not be parsed.
+    ParseError = 65,
+    /// Analysis found messages at or above the failure threshold.
+    AnalyzerFoundIssues = 79,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Mast's command-line tool: check, install and inspect a Mast mesh.
+#[derive(Debug, Parser)]
+#[command(name = "mastctl", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyze Istio configuration and print validation messages (istioctl analyze).
+    Analyze(AnalyzeArgs),
+    /// Validate Istio policy and rules files (istioctl validate).
+    Validate(ValidateArgs),
+}
+
+/// Flags of `mastctl analyze`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  mastctl analyze samples/bookinfo/\n  mastctl analyze -o json a.yaml b.yaml\n  mastctl analyze -S \"IST0102=Namespace frod\" -S \"IST0103=Pod *.testing\" dir/\n  mastctl analyze -L"
+)]
+pub struct AnalyzeArgs {
+    /// Files or directories (read recursively; `*.yaml`, `*.yml`, `*.json`), or `-` for stdin.
+    pub paths: Vec<PathBuf>,
+    /// Output format: log, json or yaml.
+    #[arg(short = 'o', long = "output", default_value = "log")]
+    pub output: String,
+    /// The severity level of analysis at which to display messages: Info, Warning or Error.
+    #[arg(long = "output-threshold", default_value = "Info")]
+    pub output_threshold: String,
+    /// The severity level of analysis at which to set a non-zero exit code: Info, Warning or Error.
+    #[arg(long = "failure-threshold", default_value = "Error")]
+    pub failure_threshold: String,
+    /// Suppress reporting a message code on a resource: "CODE=Kind name.namespace" or
+    /// "CODE=Kind namespace/name"; `*` matches any text. Repeatable.
+    #[arg(short = 'S', long = "suppress")]
+    pub suppress: Vec<String>,
+    /// List the analyzers and exit.
+    #[arg(short = 'L', long = "list-analyzers")]
+    pub list_analyzers: bool,
+    /// Run only the named analyzer (repeatable); see -L for names.
+    #[arg(long = "analyzer")]
+    pub analyzer: Vec<String>,
+    /// A MeshConfig file to use instead of the defaults.
+    #[arg(long = "meshConfigFile")]
+    pub mesh_config_file: Option<PathBuf>,
+    /// Report objects of unknown kinds but go on.
+    #[arg(long = "ignore-unknown")]
+    pub ignore_unknown: bool,
+    /// Namespace given to namespaced objects that name none.
+    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    pub namespace: String,
+    /// The control plane's namespace.
+    #[arg(short = 'i', long = "istioNamespace", default_value = "istio-system")]
+    pub istio_namespace: String,
+    /// Process directories recursively (always on; kept for istioctl's flag).
+    #[arg(short = 'R', long = "recursive", default_value_t = true)]
+    pub recursive: bool,
+    /// Colour the log output (only when stdout is a terminal).
+    #[arg(long = "color", default_value_t = true, action = clap::ArgAction::Set)]
+    pub color: bool,
+    /// Print the analyzers that ran and the files read.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+}
+
+/// Flags of `mastctl validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files or directories to validate (`-` for stdin).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub filenames: Vec<PathBuf>,
+}
+
+/// Parses the command line; usage errors exit 64 as istioctl's do, `--help` and `--version`
+/// exit 0.
+pub fn parse() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            let _ = e.print();
+            match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Err(ExitCode::SUCCESS),
+                _ => Err(Exit::Usage.into()),
+            }
+        }
+    }
+}
