@@ -31,6 +31,8 @@ pub struct Finding {
     /// For warnings that `istioctl analyze` reports under their own IST message name
     /// (e.g. `VirtualServiceUnreachableRule`), that name.
     pub analyzer_message: Option<&'static str>,
+    /// The arguments of that IST message's template (e.g. the rule and match numbers).
+    pub analyzer_args: Vec<String>,
 }
 
 /// Collects findings while a spec is checked. Paths given to it are relative to the object
@@ -48,6 +50,7 @@ impl Findings {
             path: path.into(),
             message: message.into(),
             analyzer_message: None,
+            analyzer_args: Vec::new(),
         });
     }
 
@@ -58,6 +61,7 @@ impl Findings {
             path: path.into(),
             message: message.into(),
             analyzer_message: None,
+            analyzer_args: Vec::new(),
         });
     }
 
@@ -73,6 +77,26 @@ impl Findings {
             path: path.into(),
             message: message.into(),
             analyzer_message: Some(name),
+            analyzer_args: Vec::new(),
+        });
+    }
+
+    /// A warning reported by `istioctl analyze` as the IST message `name`, with that
+    /// message's template arguments (`VirtualServiceUnreachableRule`: rule, reason;
+    /// `VirtualServiceIneffectiveMatch`: rule, match, duplicate).
+    pub fn analyzer_warning_args(
+        &mut self,
+        name: &'static str,
+        args: Vec<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.list.push(Finding {
+            severity: Severity::Warning,
+            path: path.into(),
+            message: message.into(),
+            analyzer_message: Some(name),
+            analyzer_args: args,
         });
     }
 

@@ -1,14 +1,18 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! What mastd and mast-proxy both speak.
+//!
+//! - [`types`]: xDS type URLs.
+//! - [`node`]: the node id (`sidecar~IP~POD.NS~NS.svc.cluster.local`) and the node metadata
+//!   Istio's agent sends, read into a typed [`node::Proxy`].
+//! - [`structs`]: `google.protobuf.Struct` to and from JSON.
+//! - [`ack`]: ADS ACK/NACK bookkeeping per type.
+//!
+//! Envoy's protos come from `envoy-types`, re-exported as [`pb`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod ack;
+pub mod json;
+pub mod node;
+pub mod structs;
+pub mod types;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use envoy_types::pb;
+pub use node::{NodeError, NodeType, Proxy};

@@ -1,14 +1,18 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! mastd: Mast's control plane (istiod's counterpart).
+//!
+//! - [`source`]: where configuration comes from, and the store of last valid objects.
+//! - [`model`]: the immutable snapshot a push serves.
+//! - [`push`]: debouncing config events into pushes.
+//! - [`xds`]: generation and the ADS server.
+//! - [`metrics`]: istiod's metric names.
+//! - [`debug`]: the monitoring port's pages.
+//! - [`args`], [`app`]: flags and wiring.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod app;
+pub mod args;
+pub mod debug;
+pub mod metrics;
+pub mod model;
+pub mod push;
+pub mod source;
+pub mod xds;

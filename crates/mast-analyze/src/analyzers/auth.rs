@@ -8,7 +8,7 @@ mod rbac;
 
 use crate::analyzer::Analyzer;
 
-pub(crate) use authz::{label_selector_string, pod_in_ambient_mode, pod_in_mesh};
+pub(crate) use authz::label_selector_string;
 
 /// The analyzers of this module.
 pub fn analyzers() -> Vec<Box<dyn Analyzer>> {

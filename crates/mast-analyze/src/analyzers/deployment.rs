@@ -1,8 +1,193 @@
-//! Istio's `deployment` analyzers.
+//! Istio's `deployment` analyzers: the Services selecting a mesh Deployment's pods must agree on
+//! the protocol of each port, and on the port that forwards to each target port.
 
+use std::collections::BTreeMap;
+
+use mast_config::Resource;
+use serde_json::Value;
+
+use super::injection::deployment_in_mesh;
 use crate::analyzer::Analyzer;
+use crate::catalogue;
+use crate::context::{Context, Kind, Store, kinds};
+use crate::util::{arr_of, str_of, string_map};
 
 /// The analyzers of this module.
 pub fn analyzers() -> Vec<Box<dyn Analyzer>> {
-    vec![]
+    vec![Box::new(MultiServiceAnalyzer)]
+}
+
+/// The label and value marking a waypoint Deployment that Istio manages.
+const WAYPOINT_LABEL: (&str, &str) = ("gateway.istio.io/managed", "istio.io-mesh-controller");
+
+/// `deployment.MultiServiceAnalyzer`.
+struct MultiServiceAnalyzer;
+
+impl Analyzer for MultiServiceAnalyzer {
+    fn name(&self) -> &'static str {
+        "deployment.MultiServiceAnalyzer"
+    }
+
+    fn description(&self) -> &'static str {
+        "Checks association between services and pods"
+    }
+
+    fn inputs(&self) -> &'static [Kind] {
+        &[kinds::SERVICE, kinds::DEPLOYMENT, kinds::NAMESPACE]
+    }
+
+    fn analyze(&self, ctx: &mut Context<'_>) {
+        let store = ctx.store;
+        for d in store.list(kinds::DEPLOYMENT) {
+            let waypoint = d
+                .meta
+                .labels
+                .get(WAYPOINT_LABEL.0)
+                .is_some_and(|v| v == WAYPOINT_LABEL.1);
+            if waypoint || !deployment_in_mesh(store, d) {
+                continue;
+            }
+            let services = matching_services(store, d);
+            report_protocol_conflicts(ctx, d, &services);
+            report_target_port_conflicts(ctx, d, &services);
+        }
+    }
+}
+
+/// One port of a Service.
+struct SvcPort {
+    port: i64,
+    protocol: String,
+    target_port: String,
+}
+
+/// A Service selecting the Deployment's pods: its `namespace/name` and ports.
+struct Svc {
+    name: String,
+    ports: Vec<SvcPort>,
+}
+
+/// The Services of the Deployment's namespace whose non-empty selector matches its pod labels.
+fn matching_services(store: &Store, d: &Resource) -> Vec<Svc> {
+    let template = d.spec().get("template").unwrap_or(&Value::Null);
+    let pod_labels = string_map(template.get("metadata").and_then(|m| m.get("labels")));
+    store
+        .list(kinds::SERVICE)
+        .filter(|s| s.meta.namespace == d.meta.namespace)
+        .filter(|s| {
+            let sel = string_map(s.spec().get("selector"));
+            !sel.is_empty() && sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
+        })
+        .map(|s| Svc {
+            name: s.namespaced_name(),
+            ports: arr_of(s.spec(), "ports").iter().map(svc_port).collect(),
+        })
+        .collect()
+}
+
+fn svc_port(p: &Value) -> SvcPort {
+    let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+    let protocol = match str_of(p, "protocol") {
+        "" => "TCP",
+        other => other,
+    };
+    SvcPort {
+        port,
+        protocol: protocol.to_string(),
+        target_port: target_port_or_port(p.get("targetPort"), port),
+    }
+}
+
+/// A `targetPort` as Kubernetes prints it, defaulting to the port when it is unset or zero.
+fn target_port_or_port(target: Option<&Value>, port: i64) -> String {
+    let t = match target {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if t.is_empty() || t == "0" {
+        port.to_string()
+    } else {
+        t
+    }
+}
+
+/// Reports each port that the Services expose with more than one protocol.
+fn report_protocol_conflicts(ctx: &mut Context<'_>, d: &Resource, services: &[Svc]) {
+    let mut by_port: BTreeMap<i64, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+    for s in services {
+        for p in &s.ports {
+            by_port
+                .entry(p.port)
+                .or_default()
+                .entry(&p.protocol)
+                .or_default()
+                .push(&s.name);
+        }
+    }
+    for (port, protocols) in by_port.into_iter().filter(|(_, p)| p.len() > 1) {
+        let mut names: Vec<String> = protocols
+            .values()
+            .flatten()
+            .map(|n| n.to_string())
+            .collect();
+        names.sort();
+        let args = vec![d.meta.name.clone().into(), port.into(), names.into()];
+        ctx.report(
+            d,
+            Some("/metadata/name"),
+            catalogue::DEPLOYMENT_ASSOCIATED_TO_MULTIPLE_SERVICES,
+            args,
+        );
+    }
+}
+
+/// Reports each target port that the Services reach from more than one port.
+fn report_target_port_conflicts(ctx: &mut Context<'_>, d: &Resource, services: &[Svc]) {
+    let mut by_target: BTreeMap<&str, BTreeMap<i64, &str>> = BTreeMap::new();
+    for s in services {
+        for p in &s.ports {
+            by_target
+                .entry(&p.target_port)
+                .or_default()
+                .insert(p.port, &s.name);
+        }
+    }
+    for (target, ports) in by_target.into_iter().filter(|(_, p)| p.len() > 1) {
+        let mut names: Vec<String> = ports.values().map(|n| n.to_string()).collect();
+        names.sort();
+        let numbers: Vec<String> = ports.keys().map(i64::to_string).collect();
+        let args = vec![
+            d.meta.name.clone().into(),
+            names.into(),
+            target.into(),
+            numbers.into(),
+        ];
+        ctx.report(
+            d,
+            Some("/metadata/name"),
+            catalogue::DEPLOYMENT_CONFLICTING_PORTS,
+            args,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn target_ports_default_to_the_port() {
+        let cases = [
+            (None, "80"),
+            (Some(json!(0)), "80"),
+            (Some(json!(8080)), "8080"),
+            (Some(json!("http")), "http"),
+            (Some(json!("")), "80"),
+        ];
+        for (t, want) in cases {
+            assert_eq!(target_port_or_port(t.as_ref(), 80), want);
+        }
+    }
 }

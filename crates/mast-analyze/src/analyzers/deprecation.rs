@@ -1,8 +1,97 @@
-//! Istio's `deprecation` analyzers.
+//! Istio's `deprecation.DeprecationAnalyzer`: deprecated fields of VirtualServices and Sidecars,
+//! and CustomResourceDefinitions of Istio kinds that were removed.
 
 use crate::analyzer::Analyzer;
+use crate::catalogue;
+use crate::context::{Context, Kind, kinds};
+use crate::util::{arr_of, str_of};
 
 /// The analyzers of this module.
 pub fn analyzers() -> Vec<Box<dyn Analyzer>> {
-    vec![]
+    vec![Box::new(DeprecationAnalyzer)]
+}
+
+/// Istio kinds whose CRDs are gone: (group, kind).
+const REMOVED_KINDS: &[(&str, &str)] = &[
+    ("rbac.istio.io", "ClusterRbacConfig"),
+    ("rbac.istio.io", "RbacConfig"),
+    ("rbac.istio.io", "ServiceRole"),
+    ("rbac.istio.io", "ServiceRoleBinding"),
+];
+
+/// `deprecation.DeprecationAnalyzer`.
+struct DeprecationAnalyzer;
+
+impl Analyzer for DeprecationAnalyzer {
+    fn name(&self) -> &'static str {
+        "deprecation.DeprecationAnalyzer"
+    }
+
+    fn description(&self) -> &'static str {
+        "Checks for deprecated Istio types and fields"
+    }
+
+    fn inputs(&self) -> &'static [Kind] {
+        &[kinds::VIRTUAL_SERVICE, kinds::SIDECAR, kinds::CRD]
+    }
+
+    fn analyze(&self, ctx: &mut Context<'_>) {
+        analyze_virtual_services(ctx);
+        analyze_sidecars(ctx);
+        analyze_crds(ctx);
+    }
+}
+
+/// `http[].fault.delay.percent` (replaced by `percentage`).
+fn analyze_virtual_services(ctx: &mut Context<'_>) {
+    let store = ctx.store;
+    for vs in store.list(kinds::VIRTUAL_SERVICE) {
+        for (i, route) in arr_of(vs.spec(), "http").iter().enumerate() {
+            let percent = route
+                .pointer("/fault/delay/percent")
+                .and_then(serde_json::Value::as_f64);
+            if percent.is_some_and(|p| p > 0.0) {
+                let text = replaced(
+                    "HTTPRoute.fault.delay.percent",
+                    "HTTPRoute.fault.delay.percentage",
+                );
+                let path = format!("/spec/http/{i}/fault/delay/percent");
+                ctx.report(vs, Some(&path), catalogue::DEPRECATED, vec![text.into()]);
+            }
+        }
+    }
+}
+
+/// `outboundTrafficPolicy.egressProxy` (ignored).
+fn analyze_sidecars(ctx: &mut Context<'_>) {
+    let store = ctx.store;
+    for sc in store.list(kinds::SIDECAR) {
+        let proxy = sc.spec().pointer("/outboundTrafficPolicy/egressProxy");
+        if proxy.is_some_and(|p| !p.is_null()) {
+            let text = "OutboundTrafficPolicy.EgressProxy ignored".to_string();
+            let path = "/spec/outboundTrafficPolicy/egressProxy";
+            ctx.report(sc, Some(path), catalogue::DEPRECATED, vec![text.into()]);
+        }
+    }
+}
+
+/// CRDs of removed kinds.
+fn analyze_crds(ctx: &mut Context<'_>) {
+    let store = ctx.store;
+    for crd in store.list(kinds::CRD) {
+        let group = str_of(crd.spec(), "group");
+        let kind = crd
+            .spec()
+            .get("names")
+            .map(|n| str_of(n, "kind"))
+            .unwrap_or_default();
+        if REMOVED_KINDS.contains(&(group, kind)) {
+            let text = format!("Custom resource type {group} {kind} is removed");
+            ctx.report(crd, None, catalogue::DEPRECATED, vec![text.into()]);
+        }
+    }
+}
+
+fn replaced(old: &str, new: &str) -> String {
+    format!("{old} is deprecated; use {new}")
 }

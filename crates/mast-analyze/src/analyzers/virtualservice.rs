@@ -1,8 +1,0 @@
-//! Istio's `virtualservice` analyzers.
-
-use crate::analyzer::Analyzer;
-
-/// The analyzers of this module.
-pub fn analyzers() -> Vec<Box<dyn Analyzer>> {
-    vec![]
-}

@@ -1,0 +1,73 @@
+//! What the machine is and what a child process cost.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// One line describing the machine: CPU model, cores, memory, kernel.
+pub fn describe() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(str::trim)
+        .unwrap_or("unknown CPU");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{model}, {cores} cores, {:.1} GiB, Linux {}",
+        mem_kb as f64 / 1024.0 / 1024.0,
+        kernel.trim()
+    )
+}
+
+/// Wall time, CPU time (user + system) and peak RSS of one child run.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    /// Elapsed time.
+    pub wall: Duration,
+    /// User plus system CPU time.
+    pub cpu: Duration,
+    /// Peak resident set size in KiB.
+    pub max_rss_kib: u64,
+}
+
+fn children_usage() -> libc::rusage {
+    // SAFETY: getrusage writes a plain C struct that we zero-initialise first.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        u
+    }
+}
+
+fn tv(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// Runs `cmd` to completion and measures it. Peak RSS is the largest of all children waited
+/// for so far, so run the biggest case last or one case per process.
+pub fn measure(cmd: &mut Command) -> std::io::Result<(Output, Cost)> {
+    let before = children_usage();
+    let start = Instant::now();
+    let out = cmd.output()?;
+    let wall = start.elapsed();
+    let after = children_usage();
+    let cpu = (tv(after.ru_utime) + tv(after.ru_stime))
+        .saturating_sub(tv(before.ru_utime) + tv(before.ru_stime));
+    Ok((
+        out,
+        Cost {
+            wall,
+            cpu,
+            max_rss_kib: after.ru_maxrss as u64,
+        },
+    ))
+}

@@ -1,0 +1,122 @@
+//! The immutable snapshot one push serves: validated configuration, mesh settings, the
+//! service registry, and the indexes generation reads.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use mast_config::Resource;
+use serde_json::Value;
+
+/// Mesh-wide settings mastd reads from MeshConfig, with Istio's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshSettings {
+    /// `trustDomain` (default `cluster.local`).
+    pub trust_domain: String,
+    /// `rootNamespace` (default `istio-system`).
+    pub root_namespace: String,
+    /// `outboundTrafficPolicy.mode == ALLOW_ANY` (the default) versus `REGISTRY_ONLY`.
+    pub allow_any: bool,
+    /// `enableAutoMtls` (default true).
+    pub auto_mtls: bool,
+}
+
+impl Default for MeshSettings {
+    fn default() -> Self {
+        MeshSettings {
+            trust_domain: "cluster.local".into(),
+            root_namespace: "istio-system".into(),
+            allow_any: true,
+            auto_mtls: true,
+        }
+    }
+}
+
+impl MeshSettings {
+    /// Reads the settings from a MeshConfig document, defaulting what is absent.
+    pub fn from_mesh_config(v: &Value) -> MeshSettings {
+        let d = MeshSettings::default();
+        let s = |k: &str, def: String| {
+            v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string).unwrap_or(def)
+        };
+        MeshSettings {
+            trust_domain: s("trustDomain", d.trust_domain),
+            root_namespace: s("rootNamespace", d.root_namespace),
+            allow_any: v
+                .pointer("/outboundTrafficPolicy/mode")
+                .and_then(Value::as_str)
+                .is_none_or(|m| m != "REGISTRY_ONLY"),
+            auto_mtls: v.get("enableAutoMtls").and_then(Value::as_bool).unwrap_or(d.auto_mtls),
+        }
+    }
+}
+
+/// What one push serves. Built once per push, then only read.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The version sent as `version_info` (`<RFC 3339 time>/<push number>`, as istiod's).
+    pub version: String,
+    /// When it was built.
+    pub created: Option<SystemTime>,
+    /// Mesh settings.
+    pub mesh: MeshSettings,
+    /// The validated configuration.
+    pub config: Arc<Vec<Resource>>,
+}
+
+impl Snapshot {
+    /// Builds push number `n` from the served objects.
+    pub fn build(n: u64, mesh: MeshSettings, config: Vec<Resource>) -> Snapshot {
+        let created = SystemTime::now();
+        Snapshot {
+            version: format!("{}/{n}", rfc3339(created)),
+            created: Some(created),
+            mesh,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// `2026-11-25T13:05:00Z` for a time.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_564_800)), "2026-11-25T00:00:00Z");
+    }
+
+    #[test]
+    fn mesh_defaults_and_overrides() {
+        let m = MeshSettings::from_mesh_config(&serde_json::json!({}));
+        assert_eq!(m, MeshSettings::default());
+        let m = MeshSettings::from_mesh_config(&serde_json::json!({"trustDomain": "td", "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}, "enableAutoMtls": false}));
+        assert_eq!(m.trust_domain, "td");
+        assert!(!m.allow_any);
+        assert!(!m.auto_mtls);
+    }
+}

@@ -1,0 +1,503 @@
+//! The ADS server: state-of-the-world and delta streams over one gRPC service, fed by pushes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse, Resource,
+};
+use futures::Stream;
+use mast_xds::Proxy;
+use mast_xds::ack::Request;
+use mast_xds::types::{self, PUSH_ORDER};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use super::connection::{Connection, PushRequest};
+use super::{NamedResource, generate};
+use crate::metrics::{Metrics, VersionLabel, type_label};
+use crate::model::Snapshot;
+
+/// Limits of the server.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Pushes generated and sent at once across all connections.
+    pub concurrent_pushes: usize,
+    /// New streams accepted per second (token bucket, burst of the same size).
+    pub new_streams_per_second: u32,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        // istiod's PILOT_PUSH_THROTTLE and PILOT_MAX_REQUESTS_PER_SECOND defaults
+        ServerLimits {
+            concurrent_pushes: 100,
+            new_streams_per_second: 25,
+        }
+    }
+}
+
+/// The discovery service: the current snapshot, the connected proxies, and pushes to them.
+pub struct Discovery {
+    snapshot: ArcSwap<Snapshot>,
+    connections: Mutex<BTreeMap<String, Arc<Connection>>>,
+    counter: AtomicU64,
+    nonce: AtomicU64,
+    push_slots: Semaphore,
+    stream_limiter: Mutex<TokenBucket>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate.max(1.0));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+impl Discovery {
+    /// A server over `snapshot`.
+    pub fn new(snapshot: Arc<Snapshot>, limits: ServerLimits, metrics: Arc<Metrics>) -> Arc<Discovery> {
+        let rate = f64::from(limits.new_streams_per_second.max(1));
+        Arc::new(Discovery {
+            snapshot: ArcSwap::new(snapshot),
+            connections: Mutex::new(BTreeMap::new()),
+            counter: AtomicU64::new(0),
+            nonce: AtomicU64::new(0),
+            push_slots: Semaphore::new(limits.concurrent_pushes.max(1)),
+            stream_limiter: Mutex::new(TokenBucket {
+                rate,
+                tokens: rate,
+                last: Instant::now(),
+            }),
+            metrics,
+        })
+    }
+
+    /// The tonic service.
+    pub fn service(self: &Arc<Self>) -> AggregatedDiscoveryServiceServer<AdsService> {
+        AggregatedDiscoveryServiceServer::new(AdsService(self.clone()))
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+
+    /// The snapshot being served.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Swaps in a new snapshot and queues `req` on every connection.
+    pub fn push(&self, snapshot: Arc<Snapshot>, req: PushRequest) {
+        self.snapshot.store(snapshot);
+        for c in self.connections() {
+            c.enqueue(req.clone());
+        }
+    }
+
+    /// The connected proxies.
+    pub fn connections(&self) -> Vec<Arc<Connection>> {
+        self.connections.lock().expect("connections lock").values().cloned().collect()
+    }
+
+    fn next_nonce(&self) -> String {
+        let n = self.nonce.fetch_add(1, Ordering::Relaxed);
+        format!("{:x}-{n}", std::process::id())
+    }
+
+    fn register(&self, proxy: Proxy, peer: Option<SocketAddr>, delta: bool) -> Arc<Connection> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let conn = Arc::new(Connection::new(format!("{}-{n}", proxy.id), proxy, peer, delta));
+        self.metrics
+            .xds_clients
+            .get_or_create(&VersionLabel { version: version_of(&conn.proxy) })
+            .inc();
+        self.connections
+            .lock()
+            .expect("connections lock")
+            .insert(conn.conn_id.clone(), conn.clone());
+        tracing::info!(conn = %conn.conn_id, peer = ?peer, delta, "ADS: new connection");
+        conn
+    }
+
+    fn unregister(&self, conn: &Connection) {
+        self.connections.lock().expect("connections lock").remove(&conn.conn_id);
+        self.metrics
+            .xds_clients
+            .get_or_create(&VersionLabel { version: version_of(&conn.proxy) })
+            .dec();
+        tracing::info!(conn = %conn.conn_id, "ADS: connection closed");
+    }
+
+    fn admit(&self) -> Result<(), Status> {
+        if self.stream_limiter.lock().expect("limiter lock").take() {
+            Ok(())
+        } else {
+            Err(Status::resource_exhausted("too many new ADS streams, retry later"))
+        }
+    }
+
+    fn build(&self, snap: &Snapshot, proxy: &Proxy, type_url: &str, names: &[String]) -> Option<Vec<NamedResource>> {
+        let start = Instant::now();
+        match generate(snap, proxy, type_url, names) {
+            Ok(r) => {
+                self.metrics.push_time.get_or_create(&type_label(type_url)).observe(start.elapsed().as_secs_f64());
+                Some(r)
+            }
+            Err(e) => {
+                self.metrics.internal_errors.inc();
+                tracing::error!(proxy = %proxy.id, type_url, error = %e, "generating config failed");
+                None
+            }
+        }
+    }
+
+    fn sotw_response(&self, conn: &Connection, type_url: &str) -> Option<DiscoveryResponse> {
+        let snap = self.snapshot();
+        let names = conn
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .get(type_url)
+            .map(|t| t.subscribed.clone())
+            .unwrap_or_default();
+        let resources = self.build(&snap, &conn.proxy, type_url, &names)?;
+        let nonce = self.next_nonce();
+        conn.ledger.lock().expect("ledger lock").sent(type_url, &snap.version, &nonce);
+        self.metrics.pushes.get_or_create(&type_label(type_url)).inc();
+        Some(DiscoveryResponse {
+            version_info: snap.version.clone(),
+            resources: resources.into_iter().map(|r| r.resource).collect(),
+            type_url: type_url.to_string(),
+            nonce,
+            ..Default::default()
+        })
+    }
+
+    async fn run_sotw(
+        self: Arc<Self>,
+        mut inbound: Streaming<DiscoveryRequest>,
+        peer: Option<SocketAddr>,
+        tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    ) {
+        let first = match inbound.message().await {
+            Ok(Some(r)) => r,
+            _ => return,
+        };
+        let proxy = match Proxy::from_node(first.node.as_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
+                return;
+            }
+        };
+        let conn = self.register(proxy, peer, false);
+        let mut next = Some(first);
+        let mut awaiting: HashMap<String, Instant> = HashMap::new();
+        loop {
+            if let Some(req) = next.take() {
+                if !self.on_sotw_request(&conn, req, &tx, &mut awaiting).await {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                msg = inbound.message() => match msg {
+                    Ok(Some(r)) => next = Some(r),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(conn = %conn.conn_id, error = %e, "ADS stream error");
+                        break;
+                    }
+                },
+                push = conn.next_push() => {
+                    if !self.sotw_push(&conn, push, &tx, &mut awaiting).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.unregister(&conn);
+    }
+
+    async fn on_sotw_request(
+        &self,
+        conn: &Connection,
+        req: DiscoveryRequest,
+        tx: &mpsc::Sender<Result<DiscoveryResponse, Status>>,
+        awaiting: &mut HashMap<String, Instant>,
+    ) -> bool {
+        let error = req.error_detail.as_ref().map(|s| s.message.clone());
+        let kind = conn.ledger.lock().expect("ledger lock").received(
+            &req.type_url,
+            &req.response_nonce,
+            &req.version_info,
+            &req.resource_names,
+            error.as_deref(),
+        );
+        match kind {
+            Request::Initial | Request::Resubscribe => {
+                let Some(resp) = self.sotw_response(conn, &req.type_url) else { return true };
+                tx.send(Ok(resp)).await.is_ok()
+            }
+            Request::Ack => {
+                if let Some(start) = awaiting.remove(&req.type_url) {
+                    if awaiting.is_empty() {
+                        self.metrics.convergence.observe(start.elapsed().as_secs_f64());
+                    }
+                }
+                true
+            }
+            Request::Nack(e) => {
+                awaiting.remove(&req.type_url);
+                self.metrics.rejects.get_or_create(&type_label(&req.type_url)).inc();
+                tracing::warn!(conn = %conn.conn_id, type_url = %req.type_url, error = %e, "ADS: NACK");
+                true
+            }
+            Request::Stale => true,
+        }
+    }
+
+    async fn sotw_push(
+        &self,
+        conn: &Connection,
+        push: PushRequest,
+        tx: &mpsc::Sender<Result<DiscoveryResponse, Status>>,
+        awaiting: &mut HashMap<String, Instant>,
+    ) -> bool {
+        let _slot = self.push_slots.acquire().await;
+        let watched: Vec<String> = conn.ledger.lock().expect("ledger lock").iter().map(|(t, _)| t.clone()).collect();
+        for type_url in PUSH_ORDER {
+            if !watched.iter().any(|t| t == type_url) {
+                continue;
+            }
+            if !push.full && type_url != types::ENDPOINT {
+                continue;
+            }
+            let Some(resp) = self.sotw_response(conn, type_url) else { continue };
+            if let Some(start) = push.start {
+                awaiting.entry(type_url.to_string()).or_insert(start);
+            }
+            if tx.send(Ok(resp)).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn run_delta(
+        self: Arc<Self>,
+        mut inbound: Streaming<DeltaDiscoveryRequest>,
+        peer: Option<SocketAddr>,
+        tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+    ) {
+        let first = match inbound.message().await {
+            Ok(Some(r)) => r,
+            _ => return,
+        };
+        let proxy = match Proxy::from_node(first.node.as_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
+                return;
+            }
+        };
+        let conn = self.register(proxy, peer, true);
+        let mut state = DeltaState::default();
+        let mut next = Some(first);
+        loop {
+            if let Some(req) = next.take() {
+                if !self.on_delta_request(&conn, &mut state, req, &tx).await {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                msg = inbound.message() => match msg {
+                    Ok(Some(r)) => next = Some(r),
+                    _ => break,
+                },
+                push = conn.next_push() => {
+                    let _slot = self.push_slots.acquire().await;
+                    let types: Vec<String> = state.types.keys().cloned().collect();
+                    for t in PUSH_ORDER.iter().filter(|t| types.iter().any(|x| x == *t)) {
+                        if !push.full && *t != types::ENDPOINT {
+                            continue;
+                        }
+                        if let Some(resp) = self.delta_response(&conn, &mut state, t) {
+                            if tx.send(Ok(resp)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.unregister(&conn);
+    }
+
+    async fn on_delta_request(
+        &self,
+        conn: &Connection,
+        state: &mut DeltaState,
+        req: DeltaDiscoveryRequest,
+        tx: &mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+    ) -> bool {
+        let t = state.types.entry(req.type_url.clone()).or_default();
+        if !req.response_nonce.is_empty() {
+            let mut ledger = conn.ledger.lock().expect("ledger lock");
+            let error = req.error_detail.as_ref().map(|s| s.message.clone());
+            let names: Vec<String> = t.subscribed.iter().cloned().collect();
+            if let Request::Nack(e) =
+                ledger.received(&req.type_url, &req.response_nonce, "", &names, error.as_deref())
+            {
+                self.metrics.rejects.get_or_create(&type_label(&req.type_url)).inc();
+                tracing::warn!(conn = %conn.conn_id, type_url = %req.type_url, error = %e, "delta ADS: NACK");
+            }
+        } else {
+            // a new subscription: remember what the proxy already has
+            t.sent = req.initial_resource_versions.clone().into_iter().collect();
+            conn.ledger.lock().expect("ledger lock").received(&req.type_url, "", "", &[], None);
+        }
+        for n in &req.resource_names_subscribe {
+            if n != "*" {
+                t.subscribed.insert(n.clone());
+            }
+        }
+        for n in &req.resource_names_unsubscribe {
+            t.subscribed.remove(n);
+            t.sent.remove(n);
+        }
+        let changed_subscription =
+            !req.resource_names_subscribe.is_empty() || !req.resource_names_unsubscribe.is_empty();
+        if req.response_nonce.is_empty() || changed_subscription {
+            if let Some(resp) = self.delta_response(conn, state, &req.type_url) {
+                return tx.send(Ok(resp)).await.is_ok();
+            }
+        }
+        true
+    }
+
+    fn delta_response(&self, conn: &Connection, state: &mut DeltaState, type_url: &str) -> Option<DeltaDiscoveryResponse> {
+        let snap = self.snapshot();
+        let t = state.types.entry(type_url.to_string()).or_default();
+        let names: Vec<String> = if types::is_named(type_url) { t.subscribed.iter().cloned().collect() } else { Vec::new() };
+        if types::is_named(type_url) && names.is_empty() {
+            return None;
+        }
+        let generated = self.build(&snap, &conn.proxy, type_url, &names)?;
+        let mut resources = Vec::new();
+        let mut now: BTreeMap<String, String> = BTreeMap::new();
+        for r in generated {
+            let version = content_version(&r.resource.value);
+            if t.sent.get(&r.name) != Some(&version) {
+                resources.push(Resource {
+                    name: r.name.clone(),
+                    version: version.clone(),
+                    resource: Some(r.resource),
+                    ..Default::default()
+                });
+            }
+            now.insert(r.name, version);
+        }
+        let removed: Vec<String> = t.sent.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
+        t.sent = now;
+        if resources.is_empty() && removed.is_empty() && t.responded {
+            return None;
+        }
+        t.responded = true;
+        let nonce = self.next_nonce();
+        conn.ledger.lock().expect("ledger lock").sent(type_url, &snap.version, &nonce);
+        self.metrics.pushes.get_or_create(&type_label(type_url)).inc();
+        Some(DeltaDiscoveryResponse {
+            system_version_info: snap.version.clone(),
+            resources,
+            type_url: type_url.to_string(),
+            removed_resources: removed,
+            nonce,
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Default)]
+struct DeltaState {
+    types: BTreeMap<String, DeltaType>,
+}
+
+#[derive(Default)]
+struct DeltaType {
+    subscribed: std::collections::BTreeSet<String>,
+    sent: BTreeMap<String, String>,
+    responded: bool,
+}
+
+/// A version for one resource: a hash of its encoding.
+fn content_version(bytes: &[u8]) -> String {
+    // FNV-1a: stable across runs, cheap, and collisions only cost a skipped resend check
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+fn version_of(p: &Proxy) -> String {
+    if p.istio_version.is_empty() { "unknown".to_string() } else { p.istio_version.clone() }
+}
+
+/// The tonic face of [`Discovery`].
+pub struct AdsService(Arc<Discovery>);
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsService {
+    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: tonic::Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<tonic::Response<Self::StreamAggregatedResourcesStream>, Status> {
+        self.0.admit()?;
+        let peer = request.remote_addr();
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(self.0.clone().run_sotw(request.into_inner(), peer, tx));
+        Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: tonic::Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<tonic::Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        self.0.admit()?;
+        let peer = request.remote_addr();
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(self.0.clone().run_delta(request.into_inner(), peer, tx));
+        Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
