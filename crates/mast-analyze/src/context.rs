@@ -155,9 +155,22 @@ fn canonical_group<'a>(group: &'a str, kind: &str) -> &'a str {
     }
 }
 
+/// Which Istio release's analyzer behaviour to reproduce where releases differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compat {
+    /// Current Istio (the default).
+    #[default]
+    Current,
+    /// Istio 1.5: the checks and codes of its analyzers (e.g. IST0104 for gateway ports,
+    /// IST0105 per pod for proxy images), for users comparing against a 1.5 istioctl.
+    Istio1_5,
+}
+
 /// Mesh-wide settings analyzers read (a MeshConfig as YAML/JSON), with Istio's defaults.
 #[derive(Debug, Clone)]
 pub struct Mesh {
+    /// Which Istio release's behaviour to reproduce.
+    pub compat: Compat,
     /// The MeshConfig document.
     pub config: Value,
     /// The namespace of the control plane (`istio-system`).
@@ -170,6 +183,7 @@ impl Mesh {
     /// The defaults: an empty MeshConfig and `istio-system`.
     pub fn new(istio_namespace: &str) -> Mesh {
         Mesh {
+            compat: Compat::Current,
             config: Value::Object(Default::default()),
             istio_namespace: istio_namespace.to_string(),
             networks: None,

@@ -14,6 +14,6 @@ pub mod context;
 pub mod message;
 pub mod util;
 
-pub use analyzer::{Analyzer, run};
-pub use context::{Context, Kind, Mesh, Store};
+pub use analyzer::{Analyzer, analysis_store, run};
+pub use context::{Compat, Context, Kind, Mesh, Store};
 pub use message::{Arg, Level, Message, MessageType, ResourceRef};

@@ -190,7 +190,7 @@ impl ResourceRef {
     /// Refers to `r`, pointing at the field `path` when it is given and found.
     pub fn new(r: &Resource, path: Option<&str>) -> ResourceRef {
         let line = match path {
-            Some(p) => r.line_of(p),
+            Some(p) => r.scalar_line_of(p),
             None => r.origin.line,
         };
         ResourceRef {
@@ -245,19 +245,37 @@ impl Message {
         )
     }
 
-    /// istioctl's log line: `Error [IST0101] (VirtualService default/r) Referenced ...`.
+    /// istioctl's log line (Go's `Message.String()`):
+    /// `Error [IST0101] (VirtualService default/r file.yaml:3) Referenced ...`.
     pub fn log_line(&self) -> String {
         match &self.resource {
             Some(r) => format!(
-                "{} [{}] ({}) {}",
+                "{} [{}] ({} {}) {}",
                 self.kind.level,
                 self.kind.code,
                 r.friendly_name(),
+                r.reference,
                 self.text()
             ),
             None => format!("{} [{}] {}", self.kind.level, self.kind.code, self.text()),
         }
     }
+}
+
+/// Sorts messages as Istio does (errors first, then code, then origin, then text) and drops
+/// exact duplicates (same log line), as `SortedDedupedCopy` does.
+pub fn sorted_deduped(mut msgs: Vec<Message>) -> Vec<Message> {
+    msgs.sort_by_cached_key(|m| {
+        (
+            std::cmp::Reverse(m.kind.level),
+            m.kind.code,
+            m.resource.is_some(),
+            m.resource.as_ref().map(|r| (r.kind.clone(), r.namespace.clone(), r.name.clone())),
+            m.log_line(),
+        )
+    });
+    msgs.dedup_by(|a, b| a.log_line() == b.log_line());
+    msgs
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mast_analyze::{Mesh, Store, analyzers};
+use mast_analyze::{Compat, Mesh, analyzers};
 use mast_config::{Loaded, yaml};
 use serde_json::Value;
 
@@ -102,6 +102,9 @@ fn run_suite(dir: &Path, head: bool) -> (usize, Vec<String>) {
             continue;
         };
         let mut mesh = Mesh::new("istio-system");
+        if !head {
+            mesh.compat = Compat::Istio1_5;
+        }
         if let Some(f) = &case.mesh_config {
             mesh.config = read_value(&dir.join(f));
         }
@@ -124,7 +127,7 @@ fn run_suite(dir: &Path, head: bool) -> (usize, Vec<String>) {
         } else {
             defaults.into_iter().chain(loaded.resources).collect()
         };
-        let store = Store::new(resources);
+        let store = mast_analyze::analysis_store(resources);
         let msgs = mast_analyze::run(&[analyzer.as_ref()], &store, &mesh);
         let mut got: BTreeMap<(String, String), i32> = BTreeMap::new();
         for m in &msgs {

@@ -4,6 +4,7 @@ pub mod common;
 pub mod extensions;
 pub mod legacy;
 pub mod mesh;
+pub mod networking;
 pub mod security;
 pub mod telemetry;
 
@@ -15,6 +16,7 @@ use crate::validate::Findings;
 pub fn validate_spec(group: &str, kind: &str, version: &str, spec: &Value, out: &mut Findings) {
     let _ = version;
     match group {
+        "networking.istio.io" => networking::validate(kind, version, spec, out),
         "security.istio.io" => security::validate(kind, spec, out),
         "extensions.istio.io" => extensions::validate(kind, spec, out),
         "telemetry.istio.io" => telemetry::validate(kind, spec, out),

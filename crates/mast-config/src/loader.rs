@@ -149,6 +149,7 @@ impl Loaded {
     fn add_value(&mut self, file: &Arc<str>, line: usize, value: Value, lines: Arc<Lines>) {
         match object_from_value(file, line, value, lines) {
             Ok(Parsed::One(r)) => {
+                let r = *r;
                 if r.kind_info().is_none() {
                     self.errors.push(LoadError::UnknownKind {
                         file: file.to_string(),
@@ -160,9 +161,8 @@ impl Loaded {
                 self.resources.push(r);
             }
             Ok(Parsed::List(items)) => {
-                for (i, item, item_lines) in items {
+                for (item, item_lines) in items {
                     let l = item_lines.line_of("").unwrap_or(line);
-                    let _ = i;
                     self.add_value(file, l, item, Arc::new(item_lines));
                 }
             }
@@ -172,8 +172,8 @@ impl Loaded {
 }
 
 enum Parsed {
-    One(Resource),
-    List(Vec<(usize, Value, Lines)>),
+    One(Box<Resource>),
+    List(Vec<(Value, Lines)>),
 }
 
 fn object_from_value(
@@ -208,7 +208,7 @@ fn object_from_value(
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| (i, v, lines.subtree(&format!("/items/{i}"))))
+                .map(|(i, v)| (v, lines.subtree(&format!("/items/{i}"))))
                 .collect(),
         ));
     }
@@ -234,12 +234,10 @@ fn object_from_value(
     if meta.name.is_empty() {
         meta.name = text("generateName");
     }
-    if let Some(info) = kinds::lookup(&gvk.group, &gvk.kind) {
-        if !info.namespaced {
-            meta.namespace.clear();
-        }
+    if kinds::lookup(&gvk.group, &gvk.kind).is_some_and(|info| !info.namespaced) {
+        meta.namespace.clear();
     }
-    Ok(Parsed::One(Resource {
+    Ok(Parsed::One(Box::new(Resource {
         gvk,
         meta,
         value,
@@ -248,7 +246,7 @@ fn object_from_value(
             line,
         },
         lines,
-    }))
+    })))
 }
 
 fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {

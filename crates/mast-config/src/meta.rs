@@ -24,10 +24,8 @@ pub fn is_label_key(s: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    if let Some(p) = prefix {
-        if !is_dns1123_subdomain(p) {
-            return false;
-        }
+    if prefix.is_some_and(|p| !is_dns1123_subdomain(p)) {
+        return false;
     }
     is_label_name(name)
 }

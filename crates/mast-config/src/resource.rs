@@ -92,6 +92,12 @@ impl Resource {
         self.lines.line_of(path).unwrap_or(self.origin.line)
     }
 
+    /// The line of the scalar field at exactly `path`, or the object's line: how Istio's
+    /// analysis messages place themselves.
+    pub fn scalar_line_of(&self, path: &str) -> usize {
+        self.lines.scalar_line_of(path).unwrap_or(self.origin.line)
+    }
+
     /// `name.namespace`, or `name` when the object has no namespace (Istio 1.5's form).
     pub fn name_dot_namespace(&self) -> String {
         if self.meta.namespace.is_empty() {

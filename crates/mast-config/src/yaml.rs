@@ -20,16 +20,17 @@ pub struct Document {
     pub lines: Lines,
 }
 
-/// Line numbers of the nodes of one document, keyed by path (`""` is the root).
+/// Line numbers of the nodes of one document, keyed by path (`""` is the root), with
+/// whether the node is a scalar.
 #[derive(Debug, Clone, Default)]
-pub struct Lines(HashMap<String, usize>);
+pub struct Lines(HashMap<String, (usize, bool)>);
 
 impl Lines {
     /// The line of the node at `path`, or of its closest ancestor that has one.
     pub fn line_of(&self, path: &str) -> Option<usize> {
         let mut p = path;
         loop {
-            if let Some(l) = self.0.get(p) {
+            if let Some((l, _)) = self.0.get(p) {
                 return Some(*l);
             }
             match p.rfind('/') {
@@ -37,6 +38,12 @@ impl Lines {
                 None => return None,
             }
         }
+    }
+
+    /// The line of the scalar at exactly `path` (as Istio's field maps record only scalar
+    /// values), or `None`.
+    pub fn scalar_line_of(&self, path: &str) -> Option<usize> {
+        self.0.get(path).filter(|(_, scalar)| *scalar).map(|(l, _)| *l)
     }
 
     /// Moves the lines of the subtree under `prefix` to a new table rooted there.
@@ -83,7 +90,7 @@ pub fn parse_stream(text: &str) -> Result<Vec<Document>, SyntaxError> {
     let mut anchors: HashMap<usize, Value> = HashMap::new();
     // anchor id of each open collection, to record it on close
     let mut open_anchors: Vec<usize> = Vec::new();
-    let mut lines: HashMap<String, usize> = HashMap::new();
+    let mut lines: HashMap<String, (usize, bool)> = HashMap::new();
     let mut doc_line = 1usize;
     let mut root: Option<Value> = None;
 
@@ -131,10 +138,7 @@ pub fn parse_stream(text: &str) -> Result<Vec<Document>, SyntaxError> {
             }
             Event::SequenceStart(_, anchor, _) => {
                 let path = child_path(&stack);
-                if doc_line == 0 {
-                    doc_line = line;
-                }
-                lines.insert(path.clone(), line);
+                lines.insert(path.clone(), (line, false));
                 open_anchors.push(anchor);
                 stack.push(Frame::Seq(Vec::new(), path));
             }
@@ -144,7 +148,7 @@ pub fn parse_stream(text: &str) -> Result<Vec<Document>, SyntaxError> {
                     *key = Some(String::from("<complex key>"));
                 }
                 let path = child_path(&stack);
-                lines.insert(path.clone(), line);
+                lines.insert(path.clone(), (line, false));
                 open_anchors.push(anchor);
                 stack.push(Frame::Map(Map::new(), path, None));
             }
@@ -177,11 +181,12 @@ fn child_path(stack: &[Frame]) -> String {
 fn push_value(
     stack: &mut [Frame],
     root: &mut Option<Value>,
-    lines: &mut HashMap<String, usize>,
+    lines: &mut HashMap<String, (usize, bool)>,
     v: Value,
     line: usize,
 ) {
-    lines.insert(child_path(stack), line);
+    let scalar = !v.is_object() && !v.is_array();
+    lines.insert(child_path(stack), (line, scalar));
     attach(stack, root, v);
 }
 
@@ -237,10 +242,8 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
     if let Some(n) = parse_int(text) {
         return Value::Number(n);
     }
-    if let Some(f) = parse_float(text) {
-        if let Some(n) = Number::from_f64(f) {
-            return Value::Number(n);
-        }
+    if let Some(n) = parse_float(text).and_then(Number::from_f64) {
+        return Value::Number(n);
     }
     Value::String(text.to_string())
 }
@@ -299,6 +302,8 @@ mod tests {
         assert_eq!(docs[0].lines.line_of("/spec/ports/0/name"), Some(11));
         assert_eq!(docs[0].lines.line_of("/spec/ports/0/port"), Some(10));
         assert_eq!(docs[0].lines.line_of("/kind"), Some(3));
+        assert_eq!(docs[0].lines.scalar_line_of("/spec/ports/0/port"), Some(10));
+        assert_eq!(docs[0].lines.scalar_line_of("/spec/ports"), None);
         assert!(docs[1].value.is_null());
         assert_eq!(docs[2].value["metadata"]["n"], 16);
         assert_eq!(docs[2].lines.line_of("/kind"), Some(14));

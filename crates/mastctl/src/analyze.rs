@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use anyhow::Result;
-use mast_analyze::{Analyzer, Level, Mesh, Message, Store, analyzers};
+use mast_analyze::{Analyzer, Compat, Level, Mesh, Message, analyzers};
 use mast_config::{Loaded, Resource, yaml};
 
 use crate::cli::{AnalyzeArgs, Exit};
@@ -67,21 +67,6 @@ fn glob(pattern: &str, text: &str) -> bool {
         }
     }
     true
-}
-
-/// istioctl's order: by level (errors first), code, origin, then text; exact duplicates dropped.
-pub fn sorted_deduped(mut msgs: Vec<Message>) -> Vec<Message> {
-    let key = |m: &Message| {
-        (
-            std::cmp::Reverse(m.kind.level),
-            m.kind.code,
-            m.resource.as_ref().map(|r| r.friendly_name()),
-            output::log_line(m, false),
-        )
-    };
-    msgs.sort_by_cached_key(key);
-    msgs.dedup_by(|a, b| output::log_line(a, false) == output::log_line(b, false));
-    msgs
 }
 
 fn usage(msg: &str) -> Result<Exit> {
@@ -150,6 +135,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
     }
 
     let mut mesh = Mesh::new(&args.istio_namespace);
+    mesh.compat = match args.compat.as_str() {
+        "current" => Compat::Current,
+        "1.5" => Compat::Istio1_5,
+        other => return usage(&format!("invalid --compat {other:?}: use current or 1.5")),
+    };
     if let Some(f) = &args.mesh_config_file {
         let text = match std::fs::read_to_string(f) {
             Ok(t) => t,
@@ -205,13 +195,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
     if mesh.ingress_controller_mode() != "OFF" {
         resources.extend(default_ingress(&mesh));
     }
-    let store = Store::new(resources);
+    let store = mast_analyze::analysis_store(resources);
     let msgs = mast_analyze::run(&selected, &store, &mesh);
     let msgs: Vec<Message> = msgs
         .into_iter()
         .filter(|m| !suppressions.iter().any(|s| s.hides(m)))
         .collect();
-    let msgs = sorted_deduped(msgs);
     let failing = msgs.iter().filter(|m| m.kind.level >= failure_threshold).count();
     let shown: Vec<&Message> = msgs.iter().filter(|m| m.kind.level >= output_threshold).collect();
     let target = format!("namespace: {}", args.namespace);

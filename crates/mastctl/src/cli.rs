@@ -89,6 +89,10 @@ pub struct AnalyzeArgs {
     /// Colour the log output (only when stdout is a terminal).
     #[arg(long = "color", default_value_t = true, action = clap::ArgAction::Set)]
     pub color: bool,
+    /// Reproduce the analyzer behaviour of an Istio release where releases differ:
+    /// `current` or `1.5`.
+    #[arg(long = "compat", default_value = "current")]
+    pub compat: String,
     /// Print the analyzers that ran and the files read.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,

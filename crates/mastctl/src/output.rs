@@ -41,24 +41,19 @@ pub fn structured(m: &Message) -> Value {
     Value::Object(o)
 }
 
-/// One log line: `Error [IST0101] (VirtualService default/r file.yaml:3) Referenced ...`.
+/// One log line (`Message::log_line`), with the level coloured when `color` is set.
 pub fn log_line(m: &Message, color: bool) -> String {
+    let line = m.log_line();
+    if !color {
+        return line;
+    }
+    let c = match m.kind.level {
+        Level::Error => "31",
+        Level::Warning => "33",
+        Level::Info => "36",
+    };
     let level = m.kind.level.as_str();
-    let level = if color {
-        let c = match m.kind.level {
-            Level::Error => "31",
-            Level::Warning => "33",
-            Level::Info => "36",
-        };
-        format!("\x1b[{c}m{level}\x1b[0m")
-    } else {
-        level.to_string()
-    };
-    let origin = match &m.resource {
-        Some(r) => format!(" ({} {})", r.friendly_name(), r.reference),
-        None => String::new(),
-    };
-    format!("{level} [{}]{origin} {}", m.kind.code, m.text())
+    format!("\x1b[{c}m{level}\x1b[0m{}", &line[level.len()..])
 }
 
 /// Renders the messages in `format`.

@@ -14,5 +14,6 @@ pub mod debug;
 pub mod metrics;
 pub mod model;
 pub mod push;
+pub mod registry;
 pub mod source;
 pub mod xds;

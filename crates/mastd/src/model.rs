@@ -4,8 +4,51 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use std::collections::BTreeMap;
+
 use mast_config::Resource;
+use mast_config::istio::networking::destination_rule::DestinationRule;
+use mast_config::istio::networking::gateway::Gateway;
+use mast_config::istio::networking::sidecar::Sidecar;
+use mast_config::istio::networking::virtual_service::VirtualService;
+use mast_config::istio::security::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::registry::Registry;
+
+/// A configuration object decoded into its typed spec, with the metadata generation needs.
+#[derive(Debug, Clone)]
+pub struct Config<T> {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The typed spec.
+    pub spec: T,
+}
+
+fn typed<T: DeserializeOwned>(objects: &[Resource], group: &str, kind: &str) -> Vec<Config<T>> {
+    objects
+        .iter()
+        .filter(|r| r.gvk.group == group && r.gvk.kind == kind)
+        .filter_map(|r| match serde_json::from_value::<T>(r.spec().clone()) {
+            Ok(spec) => Some(Config {
+                name: r.meta.name.clone(),
+                namespace: r.meta.namespace.clone(),
+                labels: r.meta.labels.clone(),
+                spec,
+            }),
+            Err(e) => {
+                // validated objects always decode; a failure here is a bug, not bad input
+                tracing::error!(object = %format!("{} {}", r.gvk.kind, r.namespaced_name()), error = %e, "typed decode failed");
+                None
+            }
+        })
+        .collect()
+}
 
 /// Mesh-wide settings mastd reads from MeshConfig, with Istio's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,15 +104,41 @@ pub struct Snapshot {
     pub mesh: MeshSettings,
     /// The validated configuration.
     pub config: Arc<Vec<Resource>>,
+    /// Services, endpoints and workloads.
+    pub registry: Registry,
+    /// VirtualServices, in creation (read) order.
+    pub virtual_services: Vec<Config<VirtualService>>,
+    /// DestinationRules.
+    pub destination_rules: Vec<Config<DestinationRule>>,
+    /// Gateways.
+    pub gateways: Vec<Config<Gateway>>,
+    /// Sidecars.
+    pub sidecars: Vec<Config<Sidecar>>,
+    /// PeerAuthentications.
+    pub peer_authentications: Vec<Config<PeerAuthentication>>,
+    /// RequestAuthentications.
+    pub request_authentications: Vec<Config<RequestAuthentication>>,
+    /// AuthorizationPolicies.
+    pub authorization_policies: Vec<Config<AuthorizationPolicy>>,
 }
 
 impl Snapshot {
     /// Builds push number `n` from the served objects.
     pub fn build(n: u64, mesh: MeshSettings, config: Vec<Resource>) -> Snapshot {
         let created = SystemTime::now();
+        const NET: &str = "networking.istio.io";
+        const SEC: &str = "security.istio.io";
         Snapshot {
             version: format!("{}/{n}", rfc3339(created)),
             created: Some(created),
+            registry: Registry::build(&config, &mesh),
+            virtual_services: typed(&config, NET, "VirtualService"),
+            destination_rules: typed(&config, NET, "DestinationRule"),
+            gateways: typed(&config, NET, "Gateway"),
+            sidecars: typed(&config, NET, "Sidecar"),
+            peer_authentications: typed(&config, SEC, "PeerAuthentication"),
+            request_authentications: typed(&config, SEC, "RequestAuthentication"),
+            authorization_policies: typed(&config, SEC, "AuthorizationPolicy"),
             mesh,
             config: Arc::new(config),
         }

@@ -1,6 +1,7 @@
 //! Istio's `deprecation.DeprecationAnalyzer`: deprecated fields of VirtualServices and Sidecars,
 //! and CustomResourceDefinitions of Istio kinds that were removed.
 
+use super::webhook::Once;
 use crate::analyzer::Analyzer;
 use crate::catalogue;
 use crate::context::{Context, Kind, kinds};
@@ -45,6 +46,7 @@ impl Analyzer for DeprecationAnalyzer {
 /// `http[].fault.delay.percent` (replaced by `percentage`).
 fn analyze_virtual_services(ctx: &mut Context<'_>) {
     let store = ctx.store;
+    let mut once = Once::default();
     for vs in store.list(kinds::VIRTUAL_SERVICE) {
         for (i, route) in arr_of(vs.spec(), "http").iter().enumerate() {
             let percent = route
@@ -56,7 +58,13 @@ fn analyze_virtual_services(ctx: &mut Context<'_>) {
                     "HTTPRoute.fault.delay.percentage",
                 );
                 let path = format!("/spec/http/{i}/fault/delay/percent");
-                ctx.report(vs, Some(&path), catalogue::DEPRECATED, vec![text.into()]);
+                once.report(
+                    ctx,
+                    vs,
+                    Some(&path),
+                    catalogue::DEPRECATED,
+                    vec![text.into()],
+                );
             }
         }
     }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use mast_config::Resource;
 use serde_json::Value;
 
+use super::webhook::Once;
 use crate::analyzer::Analyzer;
 use crate::catalogue;
 use crate::context::{Context, Kind, kinds};
@@ -34,22 +35,23 @@ impl Analyzer for ExternalControlPlaneAnalyzer {
 
     fn analyze(&self, ctx: &mut Context<'_>) {
         let store = ctx.store;
+        let mut once = Once::default();
         for cfg in store.list(kinds::VALIDATING_WEBHOOK) {
             let name = cfg.meta.name.as_str();
             if name == "istiod-default-validator" || name.starts_with("istio-validator") {
-                check_webhooks(ctx, cfg);
+                check_webhooks(ctx, &mut once, cfg);
             }
         }
         for cfg in store.list(kinds::MUTATING_WEBHOOK) {
             if cfg.meta.name.starts_with("istio-sidecar-injector") {
-                check_webhooks(ctx, cfg);
+                check_webhooks(ctx, &mut once, cfg);
             }
         }
     }
 }
 
 /// Checks the `clientConfig` of every webhook of `cfg`.
-fn check_webhooks(ctx: &mut Context<'_>, cfg: &Resource) {
+fn check_webhooks(ctx: &mut Context<'_>, once: &mut Once, cfg: &Resource) {
     for (i, hook) in arr_of(&cfg.value, "webhooks").iter().enumerate() {
         let name = str_of(hook, "name").to_string();
         let client = hook.get("clientConfig").unwrap_or(&Value::Null);
@@ -58,7 +60,8 @@ fn check_webhooks(ctx: &mut Context<'_>, cfg: &Resource) {
             Some(url) => match url_host(url) {
                 Err(why) => {
                     let args = vec![url.into(), name.into(), why.into()];
-                    ctx.report(
+                    once.report(
+                        ctx,
                         cfg,
                         Some(&path),
                         catalogue::INVALID_EXTERNAL_CONTROL_PLANE_CONFIG,
@@ -67,7 +70,8 @@ fn check_webhooks(ctx: &mut Context<'_>, cfg: &Resource) {
                 }
                 Ok(host) if host.parse::<IpAddr>().is_ok() => {
                     let args = vec![url.into(), name.into()];
-                    ctx.report(
+                    once.report(
+                        ctx,
                         cfg,
                         Some(&path),
                         catalogue::EXTERNAL_CONTROL_PLANE_ADDRESS_IS_NOT_A_HOSTNAME,
@@ -78,7 +82,8 @@ fn check_webhooks(ctx: &mut Context<'_>, cfg: &Resource) {
             },
             None if client.get("service").is_none_or(Value::is_null) => {
                 let args = vec!["".into(), name.into(), "is blank".into()];
-                ctx.report(
+                once.report(
+                    ctx,
                     cfg,
                     Some(&path),
                     catalogue::INVALID_EXTERNAL_CONTROL_PLANE_CONFIG,

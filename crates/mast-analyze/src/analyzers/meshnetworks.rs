@@ -8,6 +8,7 @@ use mast_config::Resource;
 use mast_config::resource::{Gvk, Meta, Origin};
 use serde_json::Value;
 
+use super::webhook::Once;
 use crate::analyzer::Analyzer;
 use crate::catalogue;
 use crate::context::{Context, Kind, kinds};
@@ -49,6 +50,7 @@ impl Analyzer for MeshNetworksAnalyzer {
         let Some(nets) = mn.value.get("networks").and_then(Value::as_object) else {
             return;
         };
+        let mut once = Once::default();
         for (net, n) in nets {
             for (j, e) in arr_of(n, "endpoints").iter().enumerate() {
                 let Some(registry) = e.get("fromRegistry").and_then(Value::as_str) else {
@@ -57,7 +59,8 @@ impl Analyzer for MeshNetworksAnalyzer {
                 if !registries.contains(registry) {
                     let path = format!("/networks/{net}/endpoints/{j}");
                     let args = vec![registry.into(), net.as_str().into()];
-                    ctx.report(
+                    once.report(
+                        ctx,
                         &mn,
                         Some(&path),
                         catalogue::UNKNOWN_MESH_NETWORKS_SERVICE_REGISTRY,

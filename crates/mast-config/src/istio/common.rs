@@ -20,9 +20,9 @@ use crate::validate::{Findings, decode};
 
 pub use duration::{check_duration, parse_duration, validate_duration};
 pub use headers::{
-    is_authority_header, is_jwt_claim_route, validate_cors_header_name, validate_header_name_or_jwt_claim,
-    validate_header_operation_name, validate_header_value, validate_header_with_authority_name,
-    validate_probe_header_name,
+    is_authority_header, is_jwt_claim_route, validate_cors_header_name,
+    validate_header_name_or_jwt_claim, validate_header_operation_name, validate_header_value,
+    validate_header_with_authority_name, validate_probe_header_name,
 };
 pub use names::{
     Protocol, host_matches, host_subset_of, is_dns1123_label, is_ip, is_wildcard_dns1123_label,
@@ -104,7 +104,11 @@ impl<T: Copy + 'static> EnumVisitor<T> {
     }
 
     fn names(&self) -> String {
-        self.values.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+        self.values
+            .iter()
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -237,16 +241,26 @@ impl StringMatch {
 pub fn validate_string_match(sm: Option<&StringMatch>, whence: &str) -> Result<(), String> {
     let Some(sm) = sm else { return Ok(()) };
     if sm.exact.is_none() && sm.prefix.as_deref() == Some("") {
-        return Err(format!("{whence:?}: prefix string match should not be empty"));
+        return Err(format!(
+            "{whence:?}: prefix string match should not be empty"
+        ));
     }
     validate_string_match_regex(Some(sm), whence)
 }
 
 /// Istio's check of a regex string match alone (`validateStringMatchRegexp`).
 pub fn validate_string_match_regex(sm: Option<&StringMatch>, whence: &str) -> Result<(), String> {
-    match sm.and_then(|m| if m.exact.is_some() || m.prefix.is_some() { None } else { m.regex.as_deref() }) {
+    match sm.and_then(|m| {
+        if m.exact.is_some() || m.prefix.is_some() {
+            None
+        } else {
+            m.regex.as_deref()
+        }
+    }) {
         None => Ok(()),
-        Some("") => Err(format!("{whence:?}: regex string match should not be empty")),
+        Some("") => Err(format!(
+            "{whence:?}: regex string match should not be empty"
+        )),
         Some(re) => validate_regex(re, whence),
     }
 }
@@ -255,7 +269,9 @@ pub fn validate_string_match_regex(sm: Option<&StringMatch>, whence: &str) -> Re
 /// characters, and it must compile.
 pub fn validate_regex(re: &str, whence: &str) -> Result<(), String> {
     if re.len() > 1024 {
-        return Err(format!("{whence:?}: regex is too large, max length allowed is 1024"));
+        return Err(format!(
+            "{whence:?}: regex is too large, max length allowed is 1024"
+        ));
     }
     match regex::Regex::new(re) {
         Ok(_) => Ok(()),
@@ -310,13 +326,19 @@ pub fn validate_workload_selector(sel: Option<&WorkloadSelector>, out: &mut Find
         if k.is_empty() {
             out.error(
                 &labels_path,
-                format!("empty key is not supported in selector: {:?}", format!("{k}={v}")),
+                format!(
+                    "empty key is not supported in selector: {:?}",
+                    format!("{k}={v}")
+                ),
             );
         }
         if k.contains('*') || v.contains('*') {
             out.error(
                 format!("{labels_path}[{k:?}]"),
-                format!("wildcard is not supported in selector: {:?}", format!("{k}={v}")),
+                format!(
+                    "wildcard is not supported in selector: {:?}",
+                    format!("{k}={v}")
+                ),
             );
         }
     }
@@ -331,13 +353,21 @@ pub fn validate_label_selector(labels: &BTreeMap<String, String>) -> (Option<Str
     let mut errs = Vec::new();
     for (k, v) in labels {
         if k.is_empty() {
-            errs.push(format!("empty key is not supported in selector: {:?}", format!("{k}={v}")));
+            errs.push(format!(
+                "empty key is not supported in selector: {:?}",
+                format!("{k}={v}")
+            ));
         }
         if k.contains('*') || v.contains('*') {
-            errs.push(format!("wildcard is not supported in selector: {:?}", format!("{k}={v}")));
+            errs.push(format!(
+                "wildcard is not supported in selector: {:?}",
+                format!("{k}={v}")
+            ));
         }
     }
-    let warning = labels.is_empty().then(|| "workload selector specified without labels".to_string());
+    let warning = labels
+        .is_empty()
+        .then(|| "workload selector specified without labels".to_string());
     (warning, errs)
 }
 
@@ -360,8 +390,15 @@ pub fn validate_policy_target_ref(r: &PolicyTargetReference, out: &mut Findings,
             "targetRef namespace must not be set; cross namespace referencing is not supported",
         );
     }
-    let group = if r.group.is_empty() { "core" } else { r.group.as_str() };
-    if !ALLOWED_TARGET_REFS.iter().any(|(g, k)| *g == group && *k == r.kind) {
+    let group = if r.group.is_empty() {
+        "core"
+    } else {
+        r.group.as_str()
+    };
+    if !ALLOWED_TARGET_REFS
+        .iter()
+        .any(|(g, k)| *g == group && *k == r.kind)
+    {
         out.error(
             path,
             format!(
@@ -395,6 +432,8 @@ mod tests {
         let m: Mode = serde_json::from_value(serde_json::json!(1)).unwrap();
         assert_eq!(m, Mode::On);
         assert_eq!(Mode::default(), Mode::Off);
+        assert_eq!(Mode::from_name("ON"), Some(Mode::On));
+        assert_eq!(Mode::Auto.to_string(), "AUTO");
         let e = serde_json::from_value::<Mode>(serde_json::json!("BOGUS")).unwrap_err();
         assert!(e.to_string().contains("unknown value \"BOGUS\""), "{e}");
         assert!(serde_json::from_value::<Mode>(serde_json::json!(7)).is_err());

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::istio::common::PortSelector;
 use crate::istio::security::{
-    PolicyTargetReference, WorkloadSelector, check_attachment, decode_spec, go_url,
+    PolicyTargetReference, WorkloadSelector, check_attachment, decode_tolerant, go_url,
 };
 use crate::validate::Findings;
 
@@ -168,16 +168,21 @@ pub enum EnvValueSource {
 
 /// Validates the spec of an `extensions.istio.io` kind.
 pub fn validate(kind: &str, spec: &Value, out: &mut Findings) {
-    if kind == "WasmPlugin" {
-        if let Some(w) = decode_spec::<WasmPlugin>(spec, out) {
-            validate_wasm_plugin(&w, out);
-        }
+    if kind == "WasmPlugin"
+        && let Some(w) = decode_tolerant::<WasmPlugin>(spec, out)
+    {
+        validate_wasm_plugin(&w, out);
     }
 }
 
 /// Istio's `ValidateWasmPlugin` plus the CRD rules.
 pub fn validate_wasm_plugin(w: &WasmPlugin, out: &mut Findings) {
-    check_attachment(w.selector.as_ref(), w.target_ref.as_ref(), &w.target_refs, out);
+    check_attachment(
+        w.selector.as_ref(),
+        w.target_ref.as_ref(),
+        &w.target_refs,
+        out,
+    );
     if let Err(e) = check_plugin_url(&w.url) {
         out.error("spec.url", e);
     }
@@ -191,7 +196,10 @@ pub fn validate_wasm_plugin(w: &WasmPlugin, out: &mut Findings) {
         );
     }
     if w.plugin_name.len() > 256 {
-        out.error("spec.pluginName", "pluginName field must be less than 255 characters long");
+        out.error(
+            "spec.pluginName",
+            "pluginName field must be less than 255 characters long",
+        );
     }
     if let Some(vm) = &w.vm_config {
         check_vm_config(vm, out);
@@ -201,7 +209,10 @@ pub fn validate_wasm_plugin(w: &WasmPlugin, out: &mut Findings) {
             if port.number == 0 || port.number > 65535 {
                 out.error(
                     format!("spec.match[{i}].ports[{j}].number"),
-                    format!("spec.Match[{i}].Ports[{j}] is out of range: {}", port.number),
+                    format!(
+                        "spec.Match[{i}].Ports[{j}] is out of range: {}",
+                        port.number
+                    ),
                 );
             }
         }
@@ -215,7 +226,9 @@ fn check_plugin_url(url: &str) -> Result<(), String> {
         return Err("url field needs to be set".into());
     }
     let parsed = match go_url::parse_request_uri(url) {
-        Ok(u) => go_url::parse(url).map(|_| u).map_err(|e| format!("failed to strict parse url: {e}"))?,
+        Ok(u) => go_url::parse(url)
+            .map(|_| u)
+            .map_err(|e| format!("failed to strict parse url: {e}"))?,
         Err(first) => {
             let with_scheme = format!("http://{url}");
             let u = go_url::parse_request_uri(&with_scheme)
@@ -238,7 +251,10 @@ fn check_sha256(sha: &str) -> Result<(), String> {
     if sha.len() != 64 {
         return Err("sha256 field must be 64 characters long".into());
     }
-    if !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !sha
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err("sha256 field must match [a-f0-9]{64} pattern".into());
     }
     Ok(())
@@ -256,16 +272,25 @@ fn check_vm_config(vm: &VmConfig, out: &mut Findings) {
             out.error(format!("{at}.name"), "spec.vmConfig.env invalid");
         }
         if env.name.len() > 256 {
-            out.error(format!("{at}.name"), "env.name field must be less than 255 characters long");
+            out.error(
+                format!("{at}.name"),
+                "env.name field must be less than 255 characters long",
+            );
         }
         if !env.name.is_empty() && !seen.insert(env.name.as_str()) {
             out.error(format!("{at}.name"), "duplicate env");
         }
         if env.value_from != EnvValueSource::Inline && !env.value.is_empty() {
-            out.error(format!("{at}.value"), "value may only be set when valueFrom is INLINE");
+            out.error(
+                format!("{at}.value"),
+                "value may only be set when valueFrom is INLINE",
+            );
         }
         if env.value.len() > 2048 {
-            out.error(format!("{at}.value"), "Too long: may not be more than 2048 bytes");
+            out.error(
+                format!("{at}.value"),
+                "Too long: may not be more than 2048 bytes",
+            );
         }
     }
 }
@@ -280,22 +305,74 @@ mod tests {
         let sha = "01ba4719c80b6fe911b091a7c05124b64eeece964e09c058ef8f9805daca546b";
         let cases: Vec<(&str, Value, Option<&str>)> = vec![
             ("empty", json!({}), Some("url field needs to be set")),
-            ("ftp", json!({"url": "ftp://test.com/test"}), Some("url contains unsupported scheme: ftp")),
+            (
+                "ftp",
+                json!({"url": "ftp://test.com/test"}),
+                Some("url contains unsupported scheme: ftp"),
+            ),
             ("http", json!({"url": "http://test.com/test"}), None),
-            ("oci", json!({"url": "oci://test.com/test", "sha256": sha}), None),
+            (
+                "oci",
+                json!({"url": "oci://test.com/test", "sha256": sha}),
+                None,
+            ),
             ("no scheme", json!({"url": "test.com/test:v1"}), None),
             ("file", json!({"url": "file:///opt/filter.wasm"}), None),
-            ("fake scheme", json!({"url": "fake://example.com"}), Some("unsupported scheme: fake")),
-            ("garbage", json!({"url": "#%blah$#@"}), Some("failed to parse url")),
-            ("short sha", json!({"url": "http://a/b", "sha256": "01ba47"}), Some("must be 64 characters long")),
-            ("upper sha", json!({"url": "http://a/b", "sha256": sha.to_uppercase()}), Some("[a-f0-9]{64}")),
-            ("dup env", json!({"url": "http://a/b", "vmConfig": {"env": [{"name": "a"}, {"name": "a"}]}}), Some("duplicate env")),
-            ("empty env", json!({"url": "http://a/b", "vmConfig": {"env": [{"name": ""}]}}), Some("spec.vmConfig.env invalid")),
-            ("host value", json!({"url": "http://a/b", "vmConfig": {"env": [{"name": "a", "valueFrom": "HOST", "value": "x"}]}}), Some("value may only be set when valueFrom is INLINE")),
-            ("host ok", json!({"url": "http://a/b", "vmConfig": {"env": [{"name": "a", "valueFrom": "HOST"}]}}), None),
-            ("port zero", json!({"url": "http://a/b", "match": [{"ports": [{}]}]}), Some("spec.Match[0].Ports[0] is out of range: 0")),
-            ("match ok", json!({"url": "http://a/b", "match": [{"mode": "SERVER", "ports": [{"number": 80}]}], "phase": "AUTHN", "priority": 10, "imagePullPolicy": "IfNotPresent", "type": "HTTP", "pluginConfig": {"a": [1, 2]}}), None),
-            ("bad phase", json!({"url": "http://a/b", "phase": "LATE"}), Some("Unsupported value: \"LATE\"")),
+            (
+                "fake scheme",
+                json!({"url": "fake://example.com"}),
+                Some("unsupported scheme: fake"),
+            ),
+            (
+                "garbage",
+                json!({"url": "#%blah$#@"}),
+                Some("failed to parse url"),
+            ),
+            (
+                "short sha",
+                json!({"url": "http://a/b", "sha256": "01ba47"}),
+                Some("must be 64 characters long"),
+            ),
+            (
+                "upper sha",
+                json!({"url": "http://a/b", "sha256": sha.to_uppercase()}),
+                Some("[a-f0-9]{64}"),
+            ),
+            (
+                "dup env",
+                json!({"url": "http://a/b", "vmConfig": {"env": [{"name": "a"}, {"name": "a"}]}}),
+                Some("duplicate env"),
+            ),
+            (
+                "empty env",
+                json!({"url": "http://a/b", "vmConfig": {"env": [{"name": ""}]}}),
+                Some("spec.vmConfig.env invalid"),
+            ),
+            (
+                "host value",
+                json!({"url": "http://a/b", "vmConfig": {"env": [{"name": "a", "valueFrom": "HOST", "value": "x"}]}}),
+                Some("value may only be set when valueFrom is INLINE"),
+            ),
+            (
+                "host ok",
+                json!({"url": "http://a/b", "vmConfig": {"env": [{"name": "a", "valueFrom": "HOST"}]}}),
+                None,
+            ),
+            (
+                "port zero",
+                json!({"url": "http://a/b", "match": [{"ports": [{}]}]}),
+                Some("spec.Match[0].Ports[0] is out of range: 0"),
+            ),
+            (
+                "match ok",
+                json!({"url": "http://a/b", "match": [{"mode": "SERVER", "ports": [{"number": 80}]}], "phase": "AUTHN", "priority": 10, "imagePullPolicy": "IfNotPresent", "type": "HTTP", "pluginConfig": {"a": [1, 2]}}),
+                None,
+            ),
+            (
+                "bad phase",
+                json!({"url": "http://a/b", "phase": "LATE"}),
+                Some("Unsupported value: \"LATE\""),
+            ),
         ];
         for (name, spec, want) in cases {
             let mut out = Findings::default();
@@ -308,7 +385,10 @@ mod tests {
                 .collect();
             match want {
                 None => assert!(errs.is_empty(), "{name}: {errs:?}"),
-                Some(w) => assert!(errs.iter().any(|e| e.contains(w)), "{name}: want {w:?} in {errs:?}"),
+                Some(w) => assert!(
+                    errs.iter().any(|e| e.contains(w)),
+                    "{name}: want {w:?} in {errs:?}"
+                ),
             }
         }
     }

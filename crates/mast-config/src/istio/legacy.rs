@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::istio::common::{is_dns1123_label, validate_port};
-use crate::istio::security::{decode_spec, go_url};
+use crate::istio::security::{decode_tolerant, go_url};
 use crate::validate::Findings;
 
 /// The name Istio 1.5 requires of mesh-wide authentication policies and RBAC configs.
@@ -321,22 +321,22 @@ pub struct RbacTarget {
 pub fn validate(kind: &str, name: Option<&str>, spec: &Value, out: &mut Findings) {
     match kind {
         "Policy" | "MeshPolicy" => {
-            if let Some(p) = decode_spec::<Policy>(spec, out) {
+            if let Some(p) = decode_tolerant::<Policy>(spec, out) {
                 validate_authentication_policy(&p, kind == "MeshPolicy", name, out);
             }
         }
         "ServiceRole" => {
-            if let Some(r) = decode_spec::<ServiceRole>(spec, out) {
+            if let Some(r) = decode_tolerant::<ServiceRole>(spec, out) {
                 validate_service_role(&r.rules, "spec.rules", out);
             }
         }
         "ServiceRoleBinding" => {
-            if let Some(b) = decode_spec::<ServiceRoleBinding>(spec, out) {
+            if let Some(b) = decode_tolerant::<ServiceRoleBinding>(spec, out) {
                 validate_service_role_binding(&b, out);
             }
         }
         "RbacConfig" | "ClusterRbacConfig" => {
-            if let Some(c) = decode_spec::<RbacConfig>(spec, out) {
+            if let Some(c) = decode_tolerant::<RbacConfig>(spec, out) {
                 validate_rbac_config(&c, kind, name, out);
             }
         }
@@ -359,7 +359,10 @@ pub fn validate_authentication_policy(
             );
         }
         if !p.targets.is_empty() {
-            out.error("spec.targets", "cluster-scoped authentication policy must not have targets");
+            out.error(
+                "spec.targets",
+                "cluster-scoped authentication policy must not have targets",
+            );
         }
     } else {
         match name {
@@ -380,9 +383,11 @@ pub fn validate_authentication_policy(
         }
     }
     let mut issuers = BTreeSet::new();
-    let peer_jwts = p.peers.iter().enumerate().filter_map(|(i, m)| {
-        m.jwt.as_ref().map(|j| (format!("spec.peers[{i}].jwt"), j))
-    });
+    let peer_jwts = p
+        .peers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.jwt.as_ref().map(|j| (format!("spec.peers[{i}].jwt"), j)));
     let mut origin_jwts = Vec::new();
     for (i, o) in p.origins.iter().enumerate() {
         match &o.jwt {
@@ -392,7 +397,10 @@ pub fn validate_authentication_policy(
     }
     for (at, jwt) in peer_jwts.chain(origin_jwts) {
         if !issuers.insert(jwt.issuer.clone()) {
-            out.error(&at, format!("jwt with issuer {:?} already defined", jwt.issuer));
+            out.error(
+                &at,
+                format!("jwt with issuer {:?} already defined", jwt.issuer),
+            );
         }
         check_jwt(jwt, &at, out);
     }
@@ -400,7 +408,10 @@ pub fn validate_authentication_policy(
 
 fn check_target(t: &TargetSelector, at: &str, out: &mut Findings) {
     if !is_dns1123_label(&t.name) {
-        out.error(format!("{at}.name"), format!("target name {:?} must be a valid label", t.name));
+        out.error(
+            format!("{at}.name"),
+            format!("target name {:?} must be a valid label", t.name),
+        );
     }
     for (i, port) in t.ports.iter().enumerate() {
         let p = format!("{at}.ports[{i}]");
@@ -426,7 +437,10 @@ fn check_jwt(jwt: &Jwt, at: &str, out: &mut Findings) {
     }
     for (i, a) in jwt.audiences.iter().enumerate() {
         if a.is_empty() {
-            out.error(format!("{at}.audiences[{i}]"), "audience must be non-empty string");
+            out.error(
+                format!("{at}.audiences[{i}]"),
+                "audience must be non-empty string",
+            );
         }
     }
     if !jwt.jwks_uri.is_empty() {
@@ -441,12 +455,18 @@ fn check_jwt(jwt: &Jwt, at: &str, out: &mut Findings) {
     }
     for (i, h) in jwt.jwt_headers.iter().enumerate() {
         if h.is_empty() {
-            out.error(format!("{at}.jwtHeaders[{i}]"), "location header must be non-empty string");
+            out.error(
+                format!("{at}.jwtHeaders[{i}]"),
+                "location header must be non-empty string",
+            );
         }
     }
     for (i, q) in jwt.jwt_params.iter().enumerate() {
         if q.is_empty() {
-            out.error(format!("{at}.jwtParams[{i}]"), "location query must be non-empty string");
+            out.error(
+                format!("{at}.jwtParams[{i}]"),
+                "location query must be non-empty string",
+            );
         }
     }
 }
@@ -460,10 +480,16 @@ pub fn validate_service_role(rules: &[AccessRule], at: &str, out: &mut Findings)
         let p = format!("{at}[{i}]");
         let both = "cannot have both regular and *not* attributes for the same kind";
         if !rule.methods.is_empty() && !rule.not_methods.is_empty() {
-            out.error(&p, format!("{both} (i.e. methods and not_methods) for rule {i}"));
+            out.error(
+                &p,
+                format!("{both} (i.e. methods and not_methods) for rule {i}"),
+            );
         }
         if !rule.ports.is_empty() && !rule.not_ports.is_empty() {
-            out.error(&p, format!("{both} (i.e. ports and not_ports) for rule {i}"));
+            out.error(
+                &p,
+                format!("{both} (i.e. ports and not_ports) for rule {i}"),
+            );
         }
         let bad_port = |ports: &[i32]| ports.iter().any(|p| validate_port(i64::from(*p)).is_err());
         if bad_port(&rule.ports) || bad_port(&rule.not_ports) {
@@ -472,7 +498,10 @@ pub fn validate_service_role(rules: &[AccessRule], at: &str, out: &mut Findings)
         for (j, c) in rule.constraints.iter().enumerate() {
             let cp = format!("{p}.constraints[{j}]");
             if c.key.is_empty() {
-                out.error(format!("{cp}.key"), format!("key cannot be empty for constraint {j} in rule {i}"));
+                out.error(
+                    format!("{cp}.key"),
+                    format!("key cannot be empty for constraint {j} in rule {i}"),
+                );
             }
             if c.values.is_empty() {
                 out.error(
@@ -499,7 +528,10 @@ pub fn validate_service_role_binding(b: &ServiceRoleBinding, out: &mut Findings)
     for (i, s) in b.subjects.iter().enumerate() {
         let at = format!("spec.subjects[{i}]");
         if subject_is_empty(s) {
-            out.error(&at, format!("empty subjects are not allowed. Found an empty subject at index {i}"));
+            out.error(
+                &at,
+                format!("empty subjects are not allowed. Found an empty subject at index {i}"),
+            );
         }
         for key in s.properties.keys() {
             if property_duplicates_field(key, s) {
@@ -510,20 +542,29 @@ pub fn validate_service_role_binding(b: &ServiceRoleBinding, out: &mut Findings)
             }
         }
         if s.names.iter().chain(&s.not_names).any(|n| n == "*") {
-            out.error(&at, format!("do not use * for names or not_names (in rule {i})"));
+            out.error(
+                &at,
+                format!("do not use * for names or not_names (in rule {i})"),
+            );
         }
     }
     let set = usize::from(b.role_ref.is_some())
         + usize::from(!b.actions.is_empty())
         + usize::from(!b.role.is_empty());
     if set != 1 {
-        out.error("spec", "exactly one of `roleRef`, `role`, or `actions` must be specified");
+        out.error(
+            "spec",
+            "exactly one of `roleRef`, `role`, or `actions` must be specified",
+        );
     }
     if let Some(r) = &b.role_ref {
         if r.kind != "ServiceRole" {
             out.error(
                 "spec.roleRef.kind",
-                format!("kind set to {:?}, currently the only supported value is \"ServiceRole\"", r.kind),
+                format!(
+                    "kind set to {:?}, currently the only supported value is \"ServiceRole\"",
+                    r.kind
+                ),
             );
         }
         if r.name.is_empty() {
@@ -542,9 +583,18 @@ fn subject_is_empty(s: &Subject) -> bool {
     s.user.is_empty()
         && s.group.is_empty()
         && s.properties.is_empty()
-        && [&s.namespaces, &s.not_namespaces, &s.groups, &s.not_groups, &s.ips, &s.not_ips, &s.names, &s.not_names]
-            .iter()
-            .all(|v| v.is_empty())
+        && [
+            &s.namespaces,
+            &s.not_namespaces,
+            &s.groups,
+            &s.not_groups,
+            &s.ips,
+            &s.not_ips,
+            &s.names,
+            &s.not_names,
+        ]
+        .iter()
+        .all(|v| v.is_empty())
 }
 
 fn property_duplicates_field(key: &str, s: &Subject) -> bool {
@@ -560,7 +610,10 @@ fn property_duplicates_field(key: &str, s: &Subject) -> bool {
 /// Istio 1.5's `ValidateClusterRbacConfig` / `ValidateRbacConfig`.
 pub fn validate_rbac_config(c: &RbacConfig, kind: &str, name: Option<&str>, out: &mut Findings) {
     if kind == "RbacConfig" {
-        out.warning("kind", "RbacConfig is deprecated, use ClusterRbacConfig instead.");
+        out.warning(
+            "kind",
+            "RbacConfig is deprecated, use ClusterRbacConfig instead.",
+        );
     }
     if let Some(n) = name.filter(|n| *n != DEFAULT_NAME) {
         out.error(
@@ -570,10 +623,16 @@ pub fn validate_rbac_config(c: &RbacConfig, kind: &str, name: Option<&str>, out:
         return;
     }
     if c.mode == RbacMode::OnWithInclusion && c.inclusion.is_none() {
-        out.error("spec.inclusion", "inclusion cannot be null (use 'inclusion: {}' for none)");
+        out.error(
+            "spec.inclusion",
+            "inclusion cannot be null (use 'inclusion: {}' for none)",
+        );
     }
     if c.mode == RbacMode::OnWithExclusion && c.exclusion.is_none() {
-        out.error("spec.exclusion", "exclusion cannot be null (use 'exclusion: {}' for none)");
+        out.error(
+            "spec.exclusion",
+            "exclusion cannot be null (use 'exclusion: {}' for none)",
+        );
     }
 }
 
@@ -595,40 +654,189 @@ mod tests {
     #[test]
     fn legacy_rules() {
         let cases: Vec<(&str, Option<&str>, Value, Option<&str>)> = vec![
-            ("MeshPolicy", Some("default"), json!({"peers": [{"mtls": {"mode": "PERMISSIVE"}}]}), None),
-            ("MeshPolicy", Some("boo"), json!({"peers": [{"mtls": null}]}), Some("cluster-scoped authentication policy name must be \"default\"")),
-            ("MeshPolicy", None, json!({"targets": [{"name": "a"}]}), Some("must not have targets")),
-            ("Policy", Some("p"), json!({"targets": [{"name": "bad.target"}]}), Some("target name \"bad.target\" must be a valid label")),
-            ("Policy", Some("p"), json!({"targets": [{"name": "good-target", "ports": [{"number": 8080}, {"name": "http"}]}]}), None),
-            ("Policy", Some("p"), json!({"targets": [{"name": "t", "ports": [{}]}]}), Some("subset name cannot be empty")),
-            ("Policy", Some("p"), json!({}), Some("no target rules  must be named")),
-            ("Policy", Some("default"), json!({"targets": [{"name": "a"}]}), Some("must not have any target rules")),
-            ("Policy", Some("default"), json!({"origins": [{"jwt": {"issuer": "a", "jwks_uri": "ftp://x"}}], "principalBinding": "USE_ORIGIN"}), Some("URI scheme \"ftp\" is not supported")),
-            ("Policy", Some("default"), json!({"origins": [{"jwt": {"issuer": "a"}}, {"jwt": {"issuer": "a"}}]}), Some("jwt with issuer \"a\" already defined")),
-            ("Policy", Some("default"), json!({"origins": [{"jwt": {"issuer": "a", "trigger_rules": [{"excluded_paths": [{"exact": "/health"}]}]}}]}), None),
-            ("ServiceRole", None, json!({"rules": null}), Some("at least 1 rule must be specified")),
-            ("ServiceRole", None, json!({"rules": [{"services": ["*"], "methods": ["GET"], "notMethods": ["POST"]}]}), Some("methods and not_methods")),
-            ("ServiceRole", None, json!({"rules": [{"services": ["*"], "ports": [70000]}]}), Some("not in the range")),
-            ("ServiceRole", None, json!({"rules": [{"services": ["*"], "ports": [80], "constraints": [{"key": "destination.port", "values": ["80"]}]}]}), Some("similar first-class field")),
-            ("ServiceRole", None, json!({"rules": [{"services": ["*"], "constraints": [{"key": "", "values": []}]}]}), Some("key cannot be empty for constraint 0 in rule 0")),
-            ("ServiceRoleBinding", None, json!({"subjects": null}), Some("at least 1 subject must be specified")),
-            ("ServiceRoleBinding", None, json!({"subjects": [{"user": "a"}]}), Some("exactly one of `roleRef`, `role`, or `actions`")),
-            ("ServiceRoleBinding", None, json!({"subjects": [{}], "role": "r"}), Some("empty subjects are not allowed")),
-            ("ServiceRoleBinding", None, json!({"subjects": [{"names": ["*"]}], "role": "r"}), Some("do not use * for names")),
-            ("ServiceRoleBinding", None, json!({"subjects": [{"names": ["a"], "properties": {"source.principal": "b"}}], "role": "r"}), Some("cannot define source.principal for binding 0")),
-            ("ServiceRoleBinding", None, json!({"subjects": [{"user": "a"}], "roleRef": {"kind": "Role", "name": ""}}), Some("currently the only supported value is \"ServiceRole\"")),
-            ("ServiceRoleBinding", None, json!({"subjects": [{"user": "a"}], "role": "/"}), Some("empty ServiceRole name")),
-            ("ServiceRoleBinding", None, json!({"subjects": [{"user": "a"}], "actions": [{"services": ["a"]}]}), None),
-            ("ClusterRbacConfig", Some("default"), json!({"mode": "ON_WITH_EXCLUSION"}), Some("exclusion cannot be null")),
-            ("ClusterRbacConfig", Some("default"), json!({"mode": "ON_WITH_INCLUSION", "inclusion": {}}), None),
-            ("ClusterRbacConfig", Some("other"), json!({"mode": "ON"}), Some("ClusterRbacConfig has invalid name(other)")),
-            ("RbacConfig", None, json!({"mode": "ON_WITH_INCLUSION"}), Some("inclusion cannot be null")),
+            (
+                "MeshPolicy",
+                Some("default"),
+                json!({"peers": [{"mtls": {"mode": "PERMISSIVE"}}]}),
+                None,
+            ),
+            (
+                "MeshPolicy",
+                Some("boo"),
+                json!({"peers": [{"mtls": null}]}),
+                Some("cluster-scoped authentication policy name must be \"default\""),
+            ),
+            (
+                "MeshPolicy",
+                None,
+                json!({"targets": [{"name": "a"}]}),
+                Some("must not have targets"),
+            ),
+            (
+                "Policy",
+                Some("p"),
+                json!({"targets": [{"name": "bad.target"}]}),
+                Some("target name \"bad.target\" must be a valid label"),
+            ),
+            (
+                "Policy",
+                Some("p"),
+                json!({"targets": [{"name": "good-target", "ports": [{"number": 8080}, {"name": "http"}]}]}),
+                None,
+            ),
+            (
+                "Policy",
+                Some("p"),
+                json!({"targets": [{"name": "t", "ports": [{}]}]}),
+                Some("subset name cannot be empty"),
+            ),
+            (
+                "Policy",
+                Some("p"),
+                json!({}),
+                Some("no target rules  must be named"),
+            ),
+            (
+                "Policy",
+                Some("default"),
+                json!({"targets": [{"name": "a"}]}),
+                Some("must not have any target rules"),
+            ),
+            (
+                "Policy",
+                Some("default"),
+                json!({"origins": [{"jwt": {"issuer": "a", "jwks_uri": "ftp://x"}}], "principalBinding": "USE_ORIGIN"}),
+                Some("URI scheme \"ftp\" is not supported"),
+            ),
+            (
+                "Policy",
+                Some("default"),
+                json!({"origins": [{"jwt": {"issuer": "a"}}, {"jwt": {"issuer": "a"}}]}),
+                Some("jwt with issuer \"a\" already defined"),
+            ),
+            (
+                "Policy",
+                Some("default"),
+                json!({"origins": [{"jwt": {"issuer": "a", "trigger_rules": [{"excluded_paths": [{"exact": "/health"}]}]}}]}),
+                None,
+            ),
+            (
+                "ServiceRole",
+                None,
+                json!({"rules": null}),
+                Some("at least 1 rule must be specified"),
+            ),
+            (
+                "ServiceRole",
+                None,
+                json!({"rules": [{"services": ["*"], "methods": ["GET"], "notMethods": ["POST"]}]}),
+                Some("methods and not_methods"),
+            ),
+            (
+                "ServiceRole",
+                None,
+                json!({"rules": [{"services": ["*"], "ports": [70000]}]}),
+                Some("not in the range"),
+            ),
+            (
+                "ServiceRole",
+                None,
+                json!({"rules": [{"services": ["*"], "ports": [80], "constraints": [{"key": "destination.port", "values": ["80"]}]}]}),
+                Some("similar first-class field"),
+            ),
+            (
+                "ServiceRole",
+                None,
+                json!({"rules": [{"services": ["*"], "constraints": [{"key": "", "values": []}]}]}),
+                Some("key cannot be empty for constraint 0 in rule 0"),
+            ),
+            (
+                "ServiceRoleBinding",
+                None,
+                json!({"subjects": null}),
+                Some("at least 1 subject must be specified"),
+            ),
+            (
+                "ServiceRoleBinding",
+                None,
+                json!({"subjects": [{"user": "a"}]}),
+                Some("exactly one of `roleRef`, `role`, or `actions`"),
+            ),
+            (
+                "ServiceRoleBinding",
+                None,
+                json!({"subjects": [{}], "role": "r"}),
+                Some("empty subjects are not allowed"),
+            ),
+            (
+                "ServiceRoleBinding",
+                None,
+                json!({"subjects": [{"names": ["*"]}], "role": "r"}),
+                Some("do not use * for names"),
+            ),
+            (
+                "ServiceRoleBinding",
+                None,
+                json!({"subjects": [{"names": ["a"], "properties": {"source.principal": "b"}}], "role": "r"}),
+                Some("cannot define source.principal for binding 0"),
+            ),
+            (
+                "ServiceRoleBinding",
+                None,
+                json!({"subjects": [{"user": "a"}], "roleRef": {"kind": "Role", "name": ""}}),
+                Some("currently the only supported value is \"ServiceRole\""),
+            ),
+            (
+                "ServiceRoleBinding",
+                None,
+                json!({"subjects": [{"user": "a"}], "role": "/"}),
+                Some("empty ServiceRole name"),
+            ),
+            (
+                "ServiceRoleBinding",
+                None,
+                json!({"subjects": [{"user": "a"}], "actions": [{"services": ["a"]}]}),
+                None,
+            ),
+            (
+                "ClusterRbacConfig",
+                Some("default"),
+                json!({"mode": "ON_WITH_EXCLUSION"}),
+                Some("exclusion cannot be null"),
+            ),
+            (
+                "ClusterRbacConfig",
+                Some("default"),
+                json!({"mode": "ON_WITH_INCLUSION", "inclusion": {}}),
+                None,
+            ),
+            (
+                "ClusterRbacConfig",
+                Some("other"),
+                json!({"mode": "ON"}),
+                Some("ClusterRbacConfig has invalid name(other)"),
+            ),
+            (
+                "RbacConfig",
+                None,
+                json!({"mode": "ON_WITH_INCLUSION"}),
+                Some("inclusion cannot be null"),
+            ),
+            (
+                "MeshPolicy",
+                Some("default"),
+                json!({"peers": [{"mtls": {"mode": "LOOSE"}}]}),
+                Some("Unsupported value: \"LOOSE\": supported values: \"STRICT\", \"PERMISSIVE\""),
+            ),
         ];
         for (kind, name, spec, want) in cases {
             let errs = errors(kind, name, spec.clone());
             match want {
                 None => assert!(errs.is_empty(), "{kind} {spec}: {errs:?}"),
-                Some(w) => assert!(errs.iter().any(|e| e.contains(w)), "{kind} {spec}: want {w:?} in {errs:?}"),
+                Some(w) => assert!(
+                    errs.iter().any(|e| e.contains(w)),
+                    "{kind} {spec}: want {w:?} in {errs:?}"
+                ),
             }
         }
     }

@@ -53,14 +53,25 @@ pub fn validate_in(ctx: &Context<'_>, kind: &str, version: &str, spec: &Value, o
         "Sidecar" => run(spec, out, |v: sidecar::Sidecar, out| v.validate(ctx, out)),
         "WorkloadEntry" => run(spec, out, |v: workload::WorkloadEntry, out| v.validate(out)),
         "WorkloadGroup" => run(spec, out, |v: workload::WorkloadGroup, out| v.validate(out)),
-        "EnvoyFilter" => run(spec, out, |v: envoy_filter::EnvoyFilter, out| v.validate(out)),
-        "ProxyConfig" => run(spec, out, |v: proxy_config::ProxyConfig, out| v.validate(out)),
+        "EnvoyFilter" => run(spec, out, |v: envoy_filter::EnvoyFilter, out| {
+            v.validate(out)
+        }),
+        "ProxyConfig" => run(spec, out, |v: proxy_config::ProxyConfig, out| {
+            v.validate(out)
+        }),
         _ => {}
     }
 }
 
-fn run<T: DeserializeOwned>(spec: &Value, out: &mut Findings, check: impl FnOnce(T, &mut Findings)) {
+fn run<T: DeserializeOwned>(
+    spec: &Value,
+    out: &mut Findings,
+    check: impl FnOnce(T, &mut Findings),
+) {
     if let Some(v) = decode_spec::<T>(spec, out) {
         check(v, out);
     }
 }
+
+#[cfg(test)]
+mod tests;

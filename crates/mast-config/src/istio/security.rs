@@ -2,9 +2,10 @@
 //! `AuthorizationPolicy` (istio/api `security/v1beta1`, served as `v1beta1` and `v1`), with
 //! Istio's validation rules (the istiod webhook and the CRD schema rules).
 //!
-//! Also holds the pieces the policy kinds of several groups share: the
-//! `istio.type.v1beta1` selector and target reference types, spec decoding that tolerates
-//! unknown fields as Istio does, and URL/IP/port syntax checks with Go's semantics.
+//! Also holds the pieces the policy kinds of the security, telemetry, extensions and legacy
+//! groups share: the selector/`targetRef` checks (on top of the `istio.type.v1beta1` types of
+//! [`crate::istio::common`]), spec decoding that tolerates unknown fields as Istio does
+//! (`decode_tolerant`), and URL/IP/port syntax checks with Go's semantics (`go_url`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -310,17 +311,17 @@ pub struct Condition {
 pub fn validate(kind: &str, spec: &Value, out: &mut Findings) {
     match kind {
         "PeerAuthentication" => {
-            if let Some(p) = decode_spec::<PeerAuthentication>(spec, out) {
+            if let Some(p) = decode_tolerant::<PeerAuthentication>(spec, out) {
                 validate_peer_authentication(&p, out);
             }
         }
         "RequestAuthentication" => {
-            if let Some(r) = decode_spec::<RequestAuthentication>(spec, out) {
+            if let Some(r) = decode_tolerant::<RequestAuthentication>(spec, out) {
                 validate_request_authentication(&r, out);
             }
         }
         "AuthorizationPolicy" => {
-            if let Some(a) = decode_spec::<AuthorizationPolicy>(spec, out) {
+            if let Some(a) = decode_tolerant::<AuthorizationPolicy>(spec, out) {
                 validate_authorization_policy(&a, out);
             }
         }
@@ -330,7 +331,10 @@ pub fn validate(kind: &str, spec: &Value, out: &mut Findings) {
 
 /// Istio's `ValidatePeerAuthentication` plus the CRD rules.
 pub fn validate_peer_authentication(p: &PeerAuthentication, out: &mut Findings) {
-    let no_labels = p.selector.as_ref().is_none_or(|s| s.match_labels.is_empty());
+    let no_labels = p
+        .selector
+        .as_ref()
+        .is_none_or(|s| s.match_labels.is_empty());
     if let Some(ports) = &p.port_level_mtls {
         if no_labels && !ports.is_empty() {
             out.error(
@@ -346,7 +350,10 @@ pub fn validate_peer_authentication(p: &PeerAuthentication, out: &mut Findings) 
         }
         for port in ports.keys() {
             if *port == 0 || *port > 65535 {
-                out.error(format!("spec.portLevelMtls.{port}"), "port must be in range 1..65535");
+                out.error(
+                    format!("spec.portLevelMtls.{port}"),
+                    "port must be in range 1..65535",
+                );
             }
         }
     }
@@ -355,7 +362,12 @@ pub fn validate_peer_authentication(p: &PeerAuthentication, out: &mut Findings) 
 
 /// Istio's `ValidateRequestAuthentication` plus the CRD rules.
 pub fn validate_request_authentication(r: &RequestAuthentication, out: &mut Findings) {
-    check_attachment(r.selector.as_ref(), r.target_ref.as_ref(), &r.target_refs, out);
+    check_attachment(
+        r.selector.as_ref(),
+        r.target_ref.as_ref(),
+        &r.target_refs,
+        out,
+    );
     if r.jwt_rules.len() > 4096 {
         out.error("spec.jwtRules", "Too many: must have at most 4096 items");
     }
@@ -367,20 +379,29 @@ pub fn validate_request_authentication(r: &RequestAuthentication, out: &mut Find
 fn validate_jwt_rule(rule: &JwtRule, at: &str, out: &mut Findings) {
     for (i, aud) in rule.audiences.iter().enumerate() {
         if aud.is_empty() {
-            out.error(format!("{at}.audiences[{i}]"), "audience must be non-empty string");
+            out.error(
+                format!("{at}.audiences[{i}]"),
+                "audience must be non-empty string",
+            );
         }
     }
     if rule.issuer.is_empty() && rule.jwks_uri.is_empty() {
-        out.error(format!("{at}.issuer"), "issuer or jwksUri must be non-empty string");
+        out.error(
+            format!("{at}.issuer"),
+            "issuer or jwksUri must be non-empty string",
+        );
     }
-    if !rule.jwks_uri.is_empty() {
-        if let Err(e) = check_jwks_uri(&rule.jwks_uri) {
-            out.error(format!("{at}.jwksUri"), e);
-        }
+    if !rule.jwks_uri.is_empty()
+        && let Err(e) = check_jwks_uri(&rule.jwks_uri)
+    {
+        out.error(format!("{at}.jwksUri"), e);
     }
     if !rule.jwks.is_empty() {
         if !rule.jwks_uri.is_empty() {
-            out.error(format!("{at}.jwks"), "only one of jwks or jwksUri can be set");
+            out.error(
+                format!("{at}.jwks"),
+                "only one of jwks or jwksUri can be set",
+            );
         }
         check_jwks(&rule.jwks, &format!("{at}.jwks"), out);
     }
@@ -394,18 +415,27 @@ fn validate_jwt_rule(rule: &JwtRule, at: &str, out: &mut Findings) {
     }
     for (i, p) in rule.from_params.iter().enumerate() {
         if p.is_empty() {
-            out.error(format!("{at}.fromParams[{i}]"), "location query must be non-empty string");
+            out.error(
+                format!("{at}.fromParams[{i}]"),
+                "location query must be non-empty string",
+            );
         }
     }
     for (i, c) in rule.from_cookies.iter().enumerate() {
         if c.is_empty() {
-            out.error(format!("{at}.fromCookies[{i}]"), "cookie name must be non-empty string");
+            out.error(
+                format!("{at}.fromCookies[{i}]"),
+                "cookie name must be non-empty string",
+            );
         }
     }
     for (i, ch) in rule.output_claim_to_headers.iter().enumerate() {
         let p = format!("{at}.outputClaimToHeaders[{i}]");
         if ch.claim.is_empty() || ch.header.is_empty() {
-            out.error(p, "outputClaimToHeaders header and claim value must be non-empty string");
+            out.error(
+                p,
+                "outputClaimToHeaders header and claim value must be non-empty string",
+            );
         } else if let Err(e) = strict_header_name(&ch.header) {
             out.error(format!("{p}.header"), e);
         }
@@ -414,7 +444,10 @@ fn validate_jwt_rule(rule: &JwtRule, at: &str, out: &mut Findings) {
         check_duration(t, &format!("{at}.timeout"), out);
     }
     if rule.space_delimited_claims.len() > 64 {
-        out.error(format!("{at}.spaceDelimitedClaims"), "Too many: must have at most 64 items");
+        out.error(
+            format!("{at}.spaceDelimitedClaims"),
+            "Too many: must have at most 64 items",
+        );
     }
     for (i, c) in rule.space_delimited_claims.iter().enumerate() {
         if c.is_empty() {
@@ -437,7 +470,10 @@ fn check_jwks_uri(uri: &str) -> Result<(), String> {
         other => return Err(format!("URI scheme {other:?} is not supported")),
     }
     if !u.port.is_empty() && u.port.parse::<i64>().is_err() {
-        return Err(format!("strconv.Atoi: parsing {:?}: value out of range", u.port));
+        return Err(format!(
+            "strconv.Atoi: parsing {:?}: value out of range",
+            u.port
+        ));
     }
     go_url::parse_request_uri(uri).map_err(|_| "url must have scheme http:// or https://")?;
     Ok(())
@@ -463,7 +499,10 @@ fn check_jwks(jwks: &str, at: &str, out: &mut Findings) {
     };
     for (i, key) in keys.iter().enumerate() {
         let Some(obj) = key.as_object() else {
-            out.error(at, format!("jwks parse error: key at index {i} is not an object"));
+            out.error(
+                at,
+                format!("jwks parse error: key at index {i} is not an object"),
+            );
             continue;
         };
         let kty = obj.get("kty").and_then(Value::as_str).unwrap_or_default();
@@ -473,7 +512,10 @@ fn check_jwks(jwks: &str, at: &str, out: &mut Findings) {
             "OKP" => &["crv", "x"],
             "oct" => &["k"],
             other => {
-                out.error(at, format!("jwks parse error: invalid key type from JSON ({other})"));
+                out.error(
+                    at,
+                    format!("jwks parse error: invalid key type from JSON ({other})"),
+                );
                 continue;
             }
         };
@@ -500,7 +542,10 @@ fn strict_header_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("header name cannot be empty".into());
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(format!("header name {name} is not a valid header name"));
     }
     Ok(())
@@ -508,14 +553,22 @@ fn strict_header_name(name: &str) -> Result<(), String> {
 
 /// Istio's `ValidateAuthorizationPolicy` plus the CRD rules.
 pub fn validate_authorization_policy(a: &AuthorizationPolicy, out: &mut Findings) {
-    check_attachment(a.selector.as_ref(), a.target_ref.as_ref(), &a.target_refs, out);
+    check_attachment(
+        a.selector.as_ref(),
+        a.target_ref.as_ref(),
+        &a.target_refs,
+        out,
+    );
     if a.action == Action::Custom {
         check_custom_action(a, out);
     }
     if a.provider.is_some() && a.action != Action::Custom {
         out.error(
             "spec.provider",
-            format!("`provider` must not be with non CUSTOM action, found {}", a.action.name()),
+            format!(
+                "`provider` must not be with non CUSTOM action, found {}",
+                a.action.name()
+            ),
         );
     }
     if a.action == Action::Deny && a.rules.is_empty() {
@@ -550,14 +603,34 @@ fn check_custom_action(a: &AuthorizationPolicy, out: &mut Findings) {
             let unsupported: [(&str, &str, &Vec<String>); 10] = [
                 ("namespaces", "From.Namespaces", &src.namespaces),
                 ("notNamespaces", "From.NotNamespaces", &src.not_namespaces),
-                ("serviceAccounts", "From.ServiceAccounts", &src.service_accounts),
-                ("notServiceAccounts", "From.NotServiceAccounts", &src.not_service_accounts),
+                (
+                    "serviceAccounts",
+                    "From.ServiceAccounts",
+                    &src.service_accounts,
+                ),
+                (
+                    "notServiceAccounts",
+                    "From.NotServiceAccounts",
+                    &src.not_service_accounts,
+                ),
                 ("trustDomains", "From.TrustDomains", &src.trust_domains),
-                ("notTrustDomains", "From.NotTrustDomains", &src.not_trust_domains),
+                (
+                    "notTrustDomains",
+                    "From.NotTrustDomains",
+                    &src.not_trust_domains,
+                ),
                 ("principals", "From.Principals", &src.principals),
                 ("notPrincipals", "From.NotPrincipals", &src.not_principals),
-                ("requestPrincipals", "From.RequestPrincipals", &src.request_principals),
-                ("notRequestPrincipals", "From.NotRequestPrincipals", &src.not_request_principals),
+                (
+                    "requestPrincipals",
+                    "From.RequestPrincipals",
+                    &src.request_principals,
+                ),
+                (
+                    "notRequestPrincipals",
+                    "From.NotRequestPrincipals",
+                    &src.not_request_principals,
+                ),
             ];
             for (field, name, values) in unsupported {
                 if !values.is_empty() {
@@ -572,7 +645,10 @@ fn check_custom_action(a: &AuthorizationPolicy, out: &mut Findings) {
             let k = cond.key.as_str();
             let peer_key = matches!(
                 k,
-                "source.namespace" | "source.serviceAccount" | "source.trustDomain" | "source.principal"
+                "source.namespace"
+                    | "source.serviceAccount"
+                    | "source.trustDomain"
+                    | "source.principal"
             );
             if peer_key || k.starts_with("request.auth.") {
                 out.error(
@@ -591,12 +667,18 @@ fn check_rule(rule: &Rule, i: usize, action: Action, out: &mut Findings) {
     let mut from_exists = false;
     let mut to_exists = false;
     if rule.from.len() > 512 {
-        out.error(format!("{at}.from"), "Too many: must have at most 512 items");
+        out.error(
+            format!("{at}.from"),
+            "Too many: must have at most 512 items",
+        );
     }
     for (j, from) in rule.from.iter().enumerate() {
         let p = format!("{at}.from[{j}].source");
         match &from.source {
-            None => out.error(p, format!("`from.source` must not be nil, found at rule {i}")),
+            None => out.error(
+                p,
+                format!("`from.source` must not be nil, found at rule {i}"),
+            ),
             Some(src) => {
                 from_exists = true;
                 tcp_in_from |= check_source(src, i, &p, out);
@@ -606,7 +688,10 @@ fn check_rule(rule: &Rule, i: usize, action: Action, out: &mut Findings) {
     for (j, to) in rule.to.iter().enumerate() {
         let p = format!("{at}.to[{j}].operation");
         match &to.operation {
-            None => out.error(p, format!("`to.operation` must not be nil, found at rule {i}")),
+            None => out.error(
+                p,
+                format!("`to.operation` must not be nil, found at rule {i}"),
+            ),
             Some(op) => {
                 to_exists = true;
                 tcp_in_to |= check_operation(op, i, &p, out);
@@ -634,7 +719,9 @@ fn check_source(src: &Source, rule: usize, at: &str, out: &mut Findings) -> bool
     if peer_fields > 0 && src.service_accounts.len() + src.not_service_accounts.len() > 0 {
         out.error(
             at,
-            format!("cannot set serviceAccounts with namespaces or principals, found at rule {rule}"),
+            format!(
+                "cannot set serviceAccounts with namespaces or principals, found at rule {rule}"
+            ),
         );
     }
     let lists: [(&str, &Vec<String>); 14] = [
@@ -654,7 +741,10 @@ fn check_source(src: &Source, rule: usize, at: &str, out: &mut Findings) -> bool
         ("notTrustDomains", &src.not_trust_domains),
     ];
     if lists.iter().all(|(_, v)| v.is_empty()) {
-        out.error(at, format!("`from.source` must not be empty, found at rule {rule}"));
+        out.error(
+            at,
+            format!("`from.source` must not be empty, found at rule {rule}"),
+        );
     }
     for (field, values) in lists {
         let p = format!("{at}.{field}");
@@ -702,7 +792,10 @@ fn check_operation(op: &Operation, rule: usize, at: &str, out: &mut Findings) ->
         ("notHosts", &op.not_hosts),
     ];
     if lists.iter().all(|(_, v)| v.is_empty()) {
-        out.error(at, format!("`to.operation` must not be empty, found at rule {rule}"));
+        out.error(
+            at,
+            format!("`to.operation` must not be empty, found at rule {rule}"),
+        );
     }
     for (field, values) in lists {
         let p = format!("{at}.{field}");
@@ -732,10 +825,16 @@ fn check_condition(cond: &Condition, at: &str, out: &mut Findings) {
         return;
     }
     if let Err(e) = validate_attribute(key, &cond.values) {
-        out.error(format!("{at}.values"), format!("invalid `value` for `key` {key}: {e}"));
+        out.error(
+            format!("{at}.values"),
+            format!("invalid `value` for `key` {key}: {e}"),
+        );
     }
     if let Err(e) = validate_attribute(key, &cond.not_values) {
-        out.error(format!("{at}.notValues"), format!("invalid `notValue` for `key` {key}: {e}"));
+        out.error(
+            format!("{at}.notValues"),
+            format!("invalid `notValue` for `key` {key}: {e}"),
+        );
     }
 }
 
@@ -746,20 +845,26 @@ pub fn validate_attribute(key: &str, values: &[String]) -> Result<(), String> {
     match key {
         k if k.starts_with("request.headers") => map_key(k),
         "source.ip" | "remote.ip" | "destination.ip" => ips_error(values),
-        "source.namespace" | "source.principal" | "request.auth.principal"
-        | "request.auth.audiences" | "request.auth.presenter" | "connection.sni" => Ok(()),
+        "source.namespace"
+        | "source.principal"
+        | "request.auth.principal"
+        | "request.auth.audiences"
+        | "request.auth.presenter"
+        | "connection.sni" => Ok(()),
         "source.serviceAccount" => check_service_accounts(key, values),
         "source.trustDomain" => check_wildcard_values(key, values),
         k if k.starts_with("request.auth.claims") => map_key(k),
         "destination.port" => ports_error(values),
         k if k.starts_with("experimental.envoy.filters.") => map_key(k),
-        "destination.namespace" => Err(format!("attribute {key} is replaced by the metadata.namespace")),
-        k if k.starts_with("destination.labels") => {
-            Err(format!("attribute {key} is replaced by the workload selector"))
-        }
-        "destination.name" | "destination.user" => {
-            Err(format!("deprecated attribute {key}: only supported in v1alpha1"))
-        }
+        "destination.namespace" => Err(format!(
+            "attribute {key} is replaced by the metadata.namespace"
+        )),
+        k if k.starts_with("destination.labels") => Err(format!(
+            "attribute {key} is replaced by the workload selector"
+        )),
+        "destination.name" | "destination.user" => Err(format!(
+            "deprecated attribute {key}: only supported in v1alpha1"
+        )),
         _ => Err(format!("unknown attribute: {key}")),
     }
 }
@@ -775,7 +880,9 @@ fn map_key(key: &str) -> Result<(), String> {
 /// The Go field name Istio uses in its messages (`notIpBlocks` → `NotIpBlocks`).
 fn go_field_name(field: &str) -> String {
     let mut c = field.chars();
-    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
 }
 
 fn report(out: &mut Findings, at: &str, r: Result<(), String>) {
@@ -796,10 +903,14 @@ fn check_wildcard_values(key: &str, values: &[String]) -> Result<(), String> {
     for v in values {
         let n = v.matches('*').count();
         if n > 1 {
-            return Err(format!("at most one wildcard is allowed, found in {key}: {v:?}"));
+            return Err(format!(
+                "at most one wildcard is allowed, found in {key}: {v:?}"
+            ));
         }
         if n == 1 && v != "*" && !v.starts_with('*') && !v.ends_with('*') {
-            return Err(format!("wildcard is only allowed at the start or end, found in {key}: {v:?}"));
+            return Err(format!(
+                "wildcard is only allowed at the start or end, found in {key}: {v:?}"
+            ));
         }
     }
     Ok(())
@@ -808,7 +919,9 @@ fn check_wildcard_values(key: &str, values: &[String]) -> Result<(), String> {
 fn check_trust_domains(key: &str, values: &[String]) -> Result<(), String> {
     check_wildcard_values(key, values)?;
     if let Some(v) = values.iter().find(|v| v.contains('/')) {
-        return Err(format!("trust domain must not contain '/', found in {key}: {v:?}"));
+        return Err(format!(
+            "trust domain must not contain '/', found in {key}: {v:?}"
+        ));
     }
     Ok(())
 }
@@ -829,14 +942,20 @@ fn check_service_accounts(key: &str, values: &[String]) -> Result<(), String> {
             return Err(format!("{format_msg}, found {v:?} in {key}"));
         }
         if v.len() > 320 {
-            return Err(format!("value cannot exceed 320 characters, found {v:?} in {key}"));
+            return Err(format!(
+                "value cannot exceed 320 characters, found {v:?} in {key}"
+            ));
         }
         if let Some((ns, sa)) = v.split_once('/') {
             if ns.is_empty() {
-                return Err(format!("{format_msg}, found empty namespace {v:?} in {key}"));
+                return Err(format!(
+                    "{format_msg}, found empty namespace {v:?} in {key}"
+                ));
             }
             if sa.is_empty() {
-                return Err(format!("{format_msg}, found empty serviceAccount {v:?} in {key}"));
+                return Err(format!(
+                    "{format_msg}, found empty serviceAccount {v:?} in {key}"
+                ));
             }
         }
     }
@@ -878,7 +997,8 @@ fn check_path_templates(key: &str, paths: &[String]) -> Result<(), String> {
 /// An RFC 3986 `pchar` run (what Envoy accepts in a path template literal).
 fn is_valid_literal(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()+,;:@=".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()+,;:@=".contains(&b))
 }
 
 fn check_ips(values: &[String], at: &str, out: &mut Findings) {
@@ -891,7 +1011,11 @@ fn check_ips(values: &[String], at: &str, out: &mut Findings) {
 
 fn ips_error(values: &[String]) -> Result<(), String> {
     let errs: Vec<String> = values.iter().filter_map(|v| ip_or_cidr(v).err()).collect();
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
 }
 
 /// Istio's `ValidateIPs` for one value: an address, or a CIDR range when it contains `/`.
@@ -912,7 +1036,9 @@ pub(crate) fn ip_or_cidr(v: &str) -> Result<(), String> {
         }
         return Ok(());
     }
-    v.parse::<IpAddr>().map(|_| ()).map_err(|_| format!("bad IP address ({v})"))
+    v.parse::<IpAddr>()
+        .map(|_| ())
+        .map_err(|_| format!("bad IP address ({v})"))
 }
 
 fn check_ports(values: &[String], at: &str, out: &mut Findings) {
@@ -925,7 +1051,11 @@ fn check_ports(values: &[String], at: &str, out: &mut Findings) {
 
 fn ports_error(values: &[String]) -> Result<(), String> {
     let errs: Vec<String> = values.iter().filter_map(|v| port_string(v).err()).collect();
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
 }
 
 /// Istio's `ValidatePorts` for one value: a decimal number up to 65535.
@@ -960,7 +1090,10 @@ pub(crate) fn check_attachment(
         + usize::from(target_ref.is_some())
         + usize::from(!target_refs.is_empty());
     if set > 1 {
-        out.error("spec", "only one of targetRefs or workloadSelector can be set");
+        out.error(
+            "spec",
+            "only one of targetRefs or workloadSelector can be set",
+        );
     }
     check_selector(selector, out);
     if let Some(t) = target_ref {
@@ -987,7 +1120,10 @@ pub(crate) fn check_selector(selector: Option<&WorkloadSelector>, out: &mut Find
         }
     }
     if sel.match_labels.len() > 4096 {
-        out.error("spec.selector.matchLabels", "Too many: must have at most 4096 items");
+        out.error(
+            "spec.selector.matchLabels",
+            "Too many: must have at most 4096 items",
+        );
     }
 }
 
@@ -997,14 +1133,25 @@ pub(crate) fn check_target_ref(t: &PolicyTargetReference, at: &str, out: &mut Fi
     let group_ok = t.group.is_empty()
         || t.group.len() <= 253 && t.group.split('.').all(crate::meta::is_dns1123_label);
     if !group_ok {
-        out.error(format!("{at}.group"), format!("group {:?} is not a valid DNS subdomain", t.group));
+        out.error(
+            format!("{at}.group"),
+            format!("group {:?} is not a valid DNS subdomain", t.group),
+        );
     }
     let kind_ok = t.kind.len() <= 63
-        && t.kind.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && t.kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && t.kind
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        && t.kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !t.kind.ends_with('-');
     if !kind_ok {
-        out.error(format!("{at}.kind"), format!("kind {:?} is not a valid kind name", t.kind));
+        out.error(
+            format!("{at}.kind"),
+            format!("kind {:?} is not a valid kind name", t.kind),
+        );
     }
 }
 
@@ -1024,11 +1171,11 @@ pub(crate) fn check_duration(d: Duration, at: &str, out: &mut Findings) {
 /// Decodes a spec the way Istio does: a missing spec is empty, fields set to `null` are unset
 /// (the API server prunes them), and unknown fields are dropped with a warning (Istio retries
 /// decoding with unknown fields allowed). Type errors are errors at the failing field.
-pub(crate) fn decode_spec<T: DeserializeOwned>(spec: &Value, out: &mut Findings) -> Option<T> {
+pub(crate) fn decode_tolerant<T: DeserializeOwned>(spec: &Value, out: &mut Findings) -> Option<T> {
     decode_lenient(spec, "spec", out)
 }
 
-/// [`decode_spec`] for a value found at `root` (a dotted field path).
+/// [`decode_tolerant`] for a value found at `root` (a dotted field path).
 pub(crate) fn decode_lenient<T: DeserializeOwned>(
     value: &Value,
     root: &str,
@@ -1038,7 +1185,10 @@ pub(crate) fn decode_lenient<T: DeserializeOwned>(
         Value::Null => Value::Object(serde_json::Map::new()),
         v @ Value::Object(_) => v.clone(),
         other => {
-            out.error(root, format!("must be an object, found {}", json_type(other)));
+            out.error(
+                root,
+                format!("must be an object, found {}", json_type(other)),
+            );
             return None;
         }
     };
@@ -1047,14 +1197,15 @@ pub(crate) fn decode_lenient<T: DeserializeOwned>(
         match serde_path_to_error::deserialize::<_, T>(&value) {
             Ok(v) => return Some(v),
             Err(e) => {
-                let segments: Vec<serde_path_to_error::Segment> = e.path().iter().cloned().collect();
+                let segments: Vec<serde_path_to_error::Segment> =
+                    e.path().iter().cloned().collect();
                 let field = join_path(root, &e.path().to_string());
                 let msg = e.into_inner().to_string();
-                if let Some(name) = unknown_field_name(&msg) {
-                    if remove_at(&mut value, &segments) {
-                        out.warning(field, format!("unknown field {name:?}"));
-                        continue;
-                    }
+                if let Some(name) = unknown_field_name(&msg)
+                    && remove_at(&mut value, &segments)
+                {
+                    out.warning(field, format!("unknown field {name:?}"));
+                    continue;
                 }
                 out.error(field, kubernetes_style(&msg));
                 return None;
@@ -1105,7 +1256,9 @@ fn unknown_field_name(msg: &str) -> Option<&str> {
 /// Removes the member at `path` (the last segment is the member's key).
 fn remove_at(v: &mut Value, path: &[serde_path_to_error::Segment]) -> bool {
     use serde_path_to_error::Segment;
-    let Some((last, parents)) = path.split_last() else { return false };
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
     let mut cur = v;
     for seg in parents {
         cur = match (seg, cur) {
@@ -1128,14 +1281,22 @@ fn remove_at(v: &mut Value, path: &[serde_path_to_error::Segment]) -> bool {
 
 /// Rewrites serde's enum message into the API server's wording.
 fn kubernetes_style(msg: &str) -> String {
-    let Some(rest) = msg.strip_prefix("unknown variant `") else { return msg.to_string() };
-    let Some((value, expected)) = rest.split_once("`, expected ") else { return msg.to_string() };
+    let Some(rest) = msg.strip_prefix("unknown variant `") else {
+        return msg.to_string();
+    };
+    let Some((value, expected)) = rest.split_once("`, expected ") else {
+        return msg.to_string();
+    };
     let supported: Vec<String> = expected
         .trim_start_matches("one of ")
+        .replace(" or ", ", ")
         .split(", ")
         .map(|s| format!("\"{}\"", s.trim_matches('`')))
         .collect();
-    format!("Unsupported value: \"{value}\": supported values: {}", supported.join(", "))
+    format!(
+        "Unsupported value: \"{value}\": supported values: {}",
+        supported.join(", ")
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1234,9 +1395,9 @@ pub(crate) mod go_url {
         let host = match authority.rfind('@') {
             Some(i) => {
                 let user = &authority[..i];
-                let ok = user.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b)
-                });
+                let ok = user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b));
                 if !ok {
                     return Err("net/url: invalid userinfo".into());
                 }
@@ -1264,11 +1425,13 @@ pub(crate) mod go_url {
             (host, "")
         };
         for c in name.chars() {
-            let ok = !c.is_ascii()
-                || c.is_ascii_alphanumeric()
-                || "-_.~!$&'()*+,;=:[]<>\"%".contains(c);
+            let ok =
+                !c.is_ascii() || c.is_ascii_alphanumeric() || "-_.~!$&'()*+,;=:[]<>\"%".contains(c);
             if !ok {
-                return Err(format!("invalid character {:?} in host name", c.to_string()));
+                return Err(format!(
+                    "invalid character {:?} in host name",
+                    c.to_string()
+                ));
             }
         }
         unescape_check(name)?;
@@ -1276,7 +1439,9 @@ pub(crate) mod go_url {
     }
 
     fn valid_optional_port(p: &str) -> bool {
-        p.is_empty() || p.strip_prefix(':').is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        p.is_empty()
+            || p.strip_prefix(':')
+                .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
     }
 
     /// Every `%` must start a two-hex-digit escape.
@@ -1285,7 +1450,8 @@ pub(crate) mod go_url {
         let mut i = 0;
         while i < b.len() {
             if b[i] == b'%' {
-                let ok = i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
+                let ok =
+                    i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
                 if !ok {
                     let end = (i + 3).min(b.len());
                     return Err(format!("invalid URL escape {:?}", &s[i..end]));
@@ -1319,54 +1485,225 @@ mod tests {
     fn authorization_policy_rules() {
         let cases: Vec<(&str, Value, &[&str])> = vec![
             ("empty spec allows nothing", json!({}), &[]),
-            ("deny without rules", json!({"action": "DENY"}), &["DENY action without `rules`"]),
-            ("deny with empty rule", json!({"action": "DENY", "rules": [{}]}), &[]),
-            ("custom without provider", json!({"action": "CUSTOM", "rules": [{}]}), &["`provider.name` must not be empty"]),
-            ("custom without rules", json!({"action": "CUSTOM", "provider": {"name": "x"}}), &["CUSTOM action without `rules`"]),
-            ("custom ok", json!({"action": "CUSTOM", "provider": {"name": "x"}, "rules": [{"to": [{"operation": {"paths": ["/a"]}}]}]}), &[]),
-            ("custom with principals", json!({"action": "CUSTOM", "provider": {"name": "x"}, "rules": [{"from": [{"source": {"principals": ["a"]}}]}]}), &["From.Principals is currently not supported with CUSTOM action"]),
-            ("custom with claim key", json!({"action": "CUSTOM", "provider": {"name": "x"}, "rules": [{"when": [{"key": "request.auth.claims[iss]", "values": ["a"]}]}]}), &["request.auth.claims[iss] is currently not supported"]),
-            ("provider with allow", json!({"provider": {"name": "x"}, "rules": [{}]}), &["`provider` must not be with non CUSTOM action, found ALLOW"]),
-            ("audit with provider", json!({"action": "AUDIT", "provider": {"name": "x"}, "rules": [{}]}), &["found AUDIT"]),
-            ("empty source", json!({"rules": [{"from": [{"source": {}}]}]}), &["`from.source` must not be empty, found at rule 0"]),
-            ("nil source", json!({"rules": [{"from": [{}]}]}), &["`from.source` must not be nil"]),
-            ("empty operation", json!({"rules": [{"to": [{"operation": {}}]}]}), &["`to.operation` must not be empty"]),
-            ("bad ip", json!({"rules": [{"from": [{"source": {"ipBlocks": ["1.2.3.4/33"]}}]}]}), &["bad CIDR range (1.2.3.4/33)"]),
-            ("bad ip addr", json!({"rules": [{"from": [{"source": {"notRemoteIpBlocks": ["1.2.3"]}}]}]}), &["bad IP address (1.2.3)"]),
-            ("good ips", json!({"rules": [{"from": [{"source": {"ipBlocks": ["10.0.0.0/8", "::1", "fe80::/10"]}}]}]}), &[]),
-            ("bad port", json!({"rules": [{"to": [{"operation": {"ports": ["70000"]}}]}]}), &["bad port (70000)"]),
-            ("port not a number", json!({"rules": [{"to": [{"operation": {"notPorts": ["http"]}}]}]}), &["bad port (http)"]),
-            ("empty principal", json!({"rules": [{"from": [{"source": {"principals": [""]}}]}]}), &["empty value not allowed, found in Principals"]),
-            ("sa with namespaces", json!({"rules": [{"from": [{"source": {"serviceAccounts": ["a/b"], "namespaces": ["a"]}}]}]}), &["cannot set serviceAccounts with namespaces or principals"]),
-            ("sa wildcard", json!({"rules": [{"from": [{"source": {"serviceAccounts": ["a/*"]}}]}]}), &["wildcard not allowed"]),
-            ("sa two slashes", json!({"rules": [{"from": [{"source": {"serviceAccounts": ["a/b/c"]}}]}]}), &["expected format"]),
-            ("trust domain slash", json!({"rules": [{"from": [{"source": {"trustDomains": ["a/b"]}}]}]}), &["trust domain must not contain '/'"]),
-            ("trust domain middle wildcard", json!({"rules": [{"from": [{"source": {"trustDomains": ["a*b"]}}]}]}), &["wildcard is only allowed at the start or end"]),
-            ("path template ok", json!({"rules": [{"to": [{"operation": {"paths": ["/a/{*}/b/{**}"]}}]}]}), &[]),
-            ("path template any not last", json!({"rules": [{"to": [{"operation": {"paths": ["/a/{**}/b"]}}]}]}), &[]),
-            ("path template any then one", json!({"rules": [{"to": [{"operation": {"paths": ["/{**}/{*}"]}}]}]}), &["{**} is not the last operator"]),
-            ("path brace", json!({"rules": [{"to": [{"operation": {"paths": ["/a/{foo}"]}}]}]}), &["Contains '{' or '}'"]),
-            ("when without key", json!({"rules": [{"when": [{"values": ["x"]}]}]}), &["`key` must not be empty"]),
-            ("when without values", json!({"rules": [{"when": [{"key": "source.ip"}]}]}), &["at least one of `values` or `notValues`"]),
-            ("when bad ip", json!({"rules": [{"when": [{"key": "source.ip", "values": ["x"]}]}]}), &["invalid `value` for `key` source.ip"]),
-            ("when bad port", json!({"rules": [{"when": [{"key": "destination.port", "notValues": ["-1"]}]}]}), &["invalid `notValue` for `key` destination.port"]),
-            ("when bad claim key", json!({"rules": [{"when": [{"key": "request.auth.claims[]", "values": ["x"]}]}]}), &["bad key (request.auth.claims[])"]),
-            ("when claim key", json!({"rules": [{"when": [{"key": "request.auth.claims[groups]", "values": ["x"]}]}]}), &[]),
-            ("when header", json!({"rules": [{"when": [{"key": "request.headers[x-token]", "notValues": ["x"]}]}]}), &[]),
-            ("when unknown", json!({"rules": [{"when": [{"key": "source.foo", "values": ["x"]}]}]}), &["unknown attribute: source.foo"]),
-            ("when destination labels", json!({"rules": [{"when": [{"key": "destination.labels[app]", "values": ["x"]}]}]}), &["replaced by the workload selector"]),
-            ("selector wildcard", json!({"selector": {"matchLabels": {"app": "a*"}}}), &["wildcard is not supported in selector"]),
-            ("selector and targetRef", json!({"selector": {"matchLabels": {"app": "a"}}, "targetRef": {"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "g"}}), &["only one of targetRefs or workloadSelector"]),
-            ("bad targetRef kind", json!({"targetRef": {"kind": "Pod", "name": "p"}}), &["targetRef must be to one of"]),
-            ("targetRef namespace", json!({"targetRefs": [{"kind": "Service", "name": "p", "namespace": "x"}]}), &["cross namespace referencing is not supported"]),
-            ("bad action", json!({"action": "BLOCK"}), &["Unsupported value: \"BLOCK\""]),
-            ("bad type", json!({"rules": [{"from": {"source": {}}}]}), &["invalid type"]),
+            (
+                "deny without rules",
+                json!({"action": "DENY"}),
+                &["DENY action without `rules`"],
+            ),
+            (
+                "deny with empty rule",
+                json!({"action": "DENY", "rules": [{}]}),
+                &[],
+            ),
+            (
+                "custom without provider",
+                json!({"action": "CUSTOM", "rules": [{}]}),
+                &["`provider.name` must not be empty"],
+            ),
+            (
+                "custom without rules",
+                json!({"action": "CUSTOM", "provider": {"name": "x"}}),
+                &["CUSTOM action without `rules`"],
+            ),
+            (
+                "custom ok",
+                json!({"action": "CUSTOM", "provider": {"name": "x"}, "rules": [{"to": [{"operation": {"paths": ["/a"]}}]}]}),
+                &[],
+            ),
+            (
+                "custom with principals",
+                json!({"action": "CUSTOM", "provider": {"name": "x"}, "rules": [{"from": [{"source": {"principals": ["a"]}}]}]}),
+                &["From.Principals is currently not supported with CUSTOM action"],
+            ),
+            (
+                "custom with claim key",
+                json!({"action": "CUSTOM", "provider": {"name": "x"}, "rules": [{"when": [{"key": "request.auth.claims[iss]", "values": ["a"]}]}]}),
+                &["request.auth.claims[iss] is currently not supported"],
+            ),
+            (
+                "provider with allow",
+                json!({"provider": {"name": "x"}, "rules": [{}]}),
+                &["`provider` must not be with non CUSTOM action, found ALLOW"],
+            ),
+            (
+                "audit with provider",
+                json!({"action": "AUDIT", "provider": {"name": "x"}, "rules": [{}]}),
+                &["found AUDIT"],
+            ),
+            (
+                "empty source",
+                json!({"rules": [{"from": [{"source": {}}]}]}),
+                &["`from.source` must not be empty, found at rule 0"],
+            ),
+            (
+                "nil source",
+                json!({"rules": [{"from": [{}]}]}),
+                &["`from.source` must not be nil"],
+            ),
+            (
+                "empty operation",
+                json!({"rules": [{"to": [{"operation": {}}]}]}),
+                &["`to.operation` must not be empty"],
+            ),
+            (
+                "bad ip",
+                json!({"rules": [{"from": [{"source": {"ipBlocks": ["1.2.3.4/33"]}}]}]}),
+                &["bad CIDR range (1.2.3.4/33)"],
+            ),
+            (
+                "bad ip addr",
+                json!({"rules": [{"from": [{"source": {"notRemoteIpBlocks": ["1.2.3"]}}]}]}),
+                &["bad IP address (1.2.3)"],
+            ),
+            (
+                "good ips",
+                json!({"rules": [{"from": [{"source": {"ipBlocks": ["10.0.0.0/8", "::1", "fe80::/10"]}}]}]}),
+                &[],
+            ),
+            (
+                "bad port",
+                json!({"rules": [{"to": [{"operation": {"ports": ["70000"]}}]}]}),
+                &["bad port (70000)"],
+            ),
+            (
+                "port not a number",
+                json!({"rules": [{"to": [{"operation": {"notPorts": ["http"]}}]}]}),
+                &["bad port (http)"],
+            ),
+            (
+                "empty principal",
+                json!({"rules": [{"from": [{"source": {"principals": [""]}}]}]}),
+                &["empty value not allowed, found in Principals"],
+            ),
+            (
+                "sa with namespaces",
+                json!({"rules": [{"from": [{"source": {"serviceAccounts": ["a/b"], "namespaces": ["a"]}}]}]}),
+                &["cannot set serviceAccounts with namespaces or principals"],
+            ),
+            (
+                "sa wildcard",
+                json!({"rules": [{"from": [{"source": {"serviceAccounts": ["a/*"]}}]}]}),
+                &["wildcard not allowed"],
+            ),
+            (
+                "sa two slashes",
+                json!({"rules": [{"from": [{"source": {"serviceAccounts": ["a/b/c"]}}]}]}),
+                &["expected format"],
+            ),
+            (
+                "trust domain slash",
+                json!({"rules": [{"from": [{"source": {"trustDomains": ["a/b"]}}]}]}),
+                &["trust domain must not contain '/'"],
+            ),
+            (
+                "trust domain middle wildcard",
+                json!({"rules": [{"from": [{"source": {"trustDomains": ["a*b"]}}]}]}),
+                &["wildcard is only allowed at the start or end"],
+            ),
+            (
+                "path template ok",
+                json!({"rules": [{"to": [{"operation": {"paths": ["/a/{*}/b/{**}"]}}]}]}),
+                &[],
+            ),
+            (
+                "path template any not last",
+                json!({"rules": [{"to": [{"operation": {"paths": ["/a/{**}/b"]}}]}]}),
+                &[],
+            ),
+            (
+                "path template any then one",
+                json!({"rules": [{"to": [{"operation": {"paths": ["/{**}/{*}"]}}]}]}),
+                &["{**} is not the last operator"],
+            ),
+            (
+                "path brace",
+                json!({"rules": [{"to": [{"operation": {"paths": ["/a/{foo}"]}}]}]}),
+                &["Contains '{' or '}'"],
+            ),
+            (
+                "when without key",
+                json!({"rules": [{"when": [{"values": ["x"]}]}]}),
+                &["`key` must not be empty"],
+            ),
+            (
+                "when without values",
+                json!({"rules": [{"when": [{"key": "source.ip"}]}]}),
+                &["at least one of `values` or `notValues`"],
+            ),
+            (
+                "when bad ip",
+                json!({"rules": [{"when": [{"key": "source.ip", "values": ["x"]}]}]}),
+                &["invalid `value` for `key` source.ip"],
+            ),
+            (
+                "when bad port",
+                json!({"rules": [{"when": [{"key": "destination.port", "notValues": ["-1"]}]}]}),
+                &["invalid `notValue` for `key` destination.port"],
+            ),
+            (
+                "when bad claim key",
+                json!({"rules": [{"when": [{"key": "request.auth.claims[]", "values": ["x"]}]}]}),
+                &["bad key (request.auth.claims[])"],
+            ),
+            (
+                "when claim key",
+                json!({"rules": [{"when": [{"key": "request.auth.claims[groups]", "values": ["x"]}]}]}),
+                &[],
+            ),
+            (
+                "when header",
+                json!({"rules": [{"when": [{"key": "request.headers[x-token]", "notValues": ["x"]}]}]}),
+                &[],
+            ),
+            (
+                "when unknown",
+                json!({"rules": [{"when": [{"key": "source.foo", "values": ["x"]}]}]}),
+                &["unknown attribute: source.foo"],
+            ),
+            (
+                "when destination labels",
+                json!({"rules": [{"when": [{"key": "destination.labels[app]", "values": ["x"]}]}]}),
+                &["replaced by the workload selector"],
+            ),
+            (
+                "selector wildcard",
+                json!({"selector": {"matchLabels": {"app": "a*"}}}),
+                &["wildcard is not supported in selector"],
+            ),
+            (
+                "selector and targetRef",
+                json!({"selector": {"matchLabels": {"app": "a"}}, "targetRef": {"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "g"}}),
+                &["only one of targetRefs or workloadSelector"],
+            ),
+            (
+                "bad targetRef kind",
+                json!({"targetRef": {"kind": "Pod", "name": "p"}}),
+                &["targetRef must be to one of"],
+            ),
+            (
+                "targetRef namespace",
+                json!({"targetRefs": [{"kind": "Service", "name": "p", "namespace": "x"}]}),
+                &["cross namespace referencing is not supported"],
+            ),
+            (
+                "bad action",
+                json!({"action": "BLOCK"}),
+                &["Unsupported value: \"BLOCK\""],
+            ),
+            (
+                "bad type",
+                json!({"rules": [{"from": {"source": {}}}]}),
+                &["invalid type"],
+            ),
         ];
         for (name, spec, want) in cases {
             let got = run("AuthorizationPolicy", spec);
             assert_eq!(got.is_empty(), want.is_empty(), "{name}: {got:?}");
             for w in want {
-                assert!(got.iter().any(|(_, m)| m.contains(w)), "{name}: want {w:?} in {got:?}");
+                assert!(
+                    got.iter().any(|(_, m)| m.contains(w)),
+                    "{name}: want {w:?} in {got:?}"
+                );
             }
         }
     }
@@ -1374,10 +1711,15 @@ mod tests {
     #[test]
     fn deny_http_only_warns() {
         let mut out = Findings::default();
-        let spec = json!({"action": "DENY", "rules": [{"to": [{"operation": {"methods": ["GET"]}}]}]});
+        let spec =
+            json!({"action": "DENY", "rules": [{"to": [{"operation": {"methods": ["GET"]}}]}]});
         validate("AuthorizationPolicy", &spec, &mut out);
         assert!(!out.has_errors());
-        assert!(out.as_slice().iter().any(|f| f.message.contains("deny all traffic to TCP ports")));
+        assert!(
+            out.as_slice()
+                .iter()
+                .any(|f| f.message.contains("deny all traffic to TCP ports"))
+        );
         let mut out = Findings::default();
         let spec = json!({"action": "DENY", "rules": [{"to": [{"operation": {"ports": ["80"]}}]}]});
         validate("AuthorizationPolicy", &spec, &mut out);
@@ -1388,19 +1730,50 @@ mod tests {
     fn peer_authentication_rules() {
         let cases: Vec<(&str, Value, &[&str])> = vec![
             ("strict", json!({"mtls": {"mode": "STRICT"}}), &[]),
-            ("empty port map", json!({"portLevelMtls": {}}), &["must have at least one element"]),
-            ("ports without selector", json!({"portLevelMtls": {"80": {"mode": "STRICT"}}}), &["cannot have port level mTLS"]),
-            ("ports with selector", json!({"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"80": {"mode": "DISABLE"}}}), &[]),
-            ("port zero", json!({"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"0": {"mode": "DISABLE"}}}), &["port must be in range 1..65535"]),
-            ("port too high", json!({"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"42949672": {"mode": "DISABLE"}}}), &["port must be in range 1..65535"]),
-            ("port not a number", json!({"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"acd": {"mode": "DISABLE"}}}), &["acd"]),
-            ("bad mode", json!({"mtls": {"mode": "BLAH"}}), &["Unsupported value: \"BLAH\""]),
+            (
+                "empty port map",
+                json!({"portLevelMtls": {}}),
+                &["must have at least one element"],
+            ),
+            (
+                "ports without selector",
+                json!({"portLevelMtls": {"80": {"mode": "STRICT"}}}),
+                &["cannot have port level mTLS"],
+            ),
+            (
+                "ports with selector",
+                json!({"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"80": {"mode": "DISABLE"}}}),
+                &[],
+            ),
+            (
+                "port zero",
+                json!({"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"0": {"mode": "DISABLE"}}}),
+                &["port must be in range 1..65535"],
+            ),
+            (
+                "port too high",
+                json!({"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"42949672": {"mode": "DISABLE"}}}),
+                &["port must be in range 1..65535"],
+            ),
+            (
+                "port not a number",
+                json!({"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"acd": {"mode": "DISABLE"}}}),
+                &["acd"],
+            ),
+            (
+                "bad mode",
+                json!({"mtls": {"mode": "BLAH"}}),
+                &["Unsupported value: \"BLAH\""],
+            ),
         ];
         for (name, spec, want) in cases {
             let got = run("PeerAuthentication", spec);
             assert_eq!(got.is_empty(), want.is_empty(), "{name}: {got:?}");
             for w in want {
-                assert!(got.iter().any(|(p, m)| m.contains(w) || p.contains(w)), "{name}: want {w:?} in {got:?}");
+                assert!(
+                    got.iter().any(|(p, m)| m.contains(w) || p.contains(w)),
+                    "{name}: want {w:?} in {got:?}"
+                );
             }
         }
     }
@@ -1408,30 +1781,105 @@ mod tests {
     #[test]
     fn request_authentication_rules() {
         let cases: Vec<(&str, Value, &[&str])> = vec![
-            ("issuer", json!({"jwtRules": [{"issuer": "example.com"}]}), &[]),
-            ("jwks uri only", json!({"jwtRules": [{"jwksUri": "https://example.com/.well-known/jwks.json"}]}), &[]),
-            ("snake jwks_uri", json!({"jwtRules": [{"issuer": "a", "jwks_uri": "https://example.com/jwks"}]}), &[]),
-            ("no issuer", json!({"jwtRules": [{"issuer": ""}]}), &["issuer or jwksUri must be non-empty string"]),
-            ("bad scheme", json!({"jwtRules": [{"issuer": "a", "jwksUri": "ftp://x/y"}]}), &["URI scheme \"ftp\" is not supported"]),
-            ("control char", json!({"jwtRules": [{"issuer": "a", "jwksUri": "hTPp\\\u{8}lah"}]}), &["invalid control character"]),
-            ("bad port", json!({"jwtRules": [{"issuer": "a", "jwksUri": "http://x:abc/y"}]}), &["invalid port"]),
-            ("empty audience", json!({"jwtRules": [{"issuer": "a", "audiences": [""]}]}), &["audience must be non-empty string"]),
-            ("empty header", json!({"jwtRules": [{"issuer": "a", "fromHeaders": [{"prefix": "x"}]}]}), &["location header name must be non-empty string"]),
-            ("empty param", json!({"jwtRules": [{"issuer": "a", "fromParams": [""]}]}), &["location query must be non-empty string"]),
-            ("empty cookie", json!({"jwtRules": [{"issuer": "a", "fromCookies": [""]}]}), &["cookie name must be non-empty string"]),
-            ("claim header bad", json!({"jwtRules": [{"issuer": "a", "outputClaimToHeaders": [{"header": "x:y", "claim": "sub"}]}]}), &["header name x:y is not a valid header name"]),
-            ("claim header empty", json!({"jwtRules": [{"issuer": "a", "outputClaimToHeaders": [{"header": "x"}]}]}), &["outputClaimToHeaders header and claim value must be non-empty string"]),
-            ("timeout too small", json!({"jwtRules": [{"issuer": "a", "timeout": "100us"}]}), &["duration must be greater than 1ms"]),
-            ("timeout ok", json!({"jwtRules": [{"issuer": "a", "timeout": "5s"}]}), &[]),
-            ("jwks bad json", json!({"jwtRules": [{"issuer": "a", "jwks": "{"}]}), &["jwks parse error"]),
-            ("jwks ok", json!({"jwtRules": [{"issuer": "a", "jwks": "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"x\",\"e\":\"AQAB\"}]}"}]}), &[]),
-            ("jwks and uri", json!({"jwtRules": [{"issuer": "a", "jwksUri": "https://x/y", "jwks": "{\"keys\":[]}"}]}), &["only one of jwks or jwksUri"]),
+            (
+                "issuer",
+                json!({"jwtRules": [{"issuer": "example.com"}]}),
+                &[],
+            ),
+            (
+                "jwks uri only",
+                json!({"jwtRules": [{"jwksUri": "https://example.com/.well-known/jwks.json"}]}),
+                &[],
+            ),
+            (
+                "snake jwks_uri",
+                json!({"jwtRules": [{"issuer": "a", "jwks_uri": "https://example.com/jwks"}]}),
+                &[],
+            ),
+            (
+                "no issuer",
+                json!({"jwtRules": [{"issuer": ""}]}),
+                &["issuer or jwksUri must be non-empty string"],
+            ),
+            (
+                "bad scheme",
+                json!({"jwtRules": [{"issuer": "a", "jwksUri": "ftp://x/y"}]}),
+                &["URI scheme \"ftp\" is not supported"],
+            ),
+            (
+                "control char",
+                json!({"jwtRules": [{"issuer": "a", "jwksUri": "hTPp\\\u{8}lah"}]}),
+                &["invalid control character"],
+            ),
+            (
+                "bad port",
+                json!({"jwtRules": [{"issuer": "a", "jwksUri": "http://x:abc/y"}]}),
+                &["invalid port"],
+            ),
+            (
+                "empty audience",
+                json!({"jwtRules": [{"issuer": "a", "audiences": [""]}]}),
+                &["audience must be non-empty string"],
+            ),
+            (
+                "empty header",
+                json!({"jwtRules": [{"issuer": "a", "fromHeaders": [{"prefix": "x"}]}]}),
+                &["location header name must be non-empty string"],
+            ),
+            (
+                "empty param",
+                json!({"jwtRules": [{"issuer": "a", "fromParams": [""]}]}),
+                &["location query must be non-empty string"],
+            ),
+            (
+                "empty cookie",
+                json!({"jwtRules": [{"issuer": "a", "fromCookies": [""]}]}),
+                &["cookie name must be non-empty string"],
+            ),
+            (
+                "claim header bad",
+                json!({"jwtRules": [{"issuer": "a", "outputClaimToHeaders": [{"header": "x:y", "claim": "sub"}]}]}),
+                &["header name x:y is not a valid header name"],
+            ),
+            (
+                "claim header empty",
+                json!({"jwtRules": [{"issuer": "a", "outputClaimToHeaders": [{"header": "x"}]}]}),
+                &["outputClaimToHeaders header and claim value must be non-empty string"],
+            ),
+            (
+                "timeout too small",
+                json!({"jwtRules": [{"issuer": "a", "timeout": "100us"}]}),
+                &["duration must be greater than 1ms"],
+            ),
+            (
+                "timeout ok",
+                json!({"jwtRules": [{"issuer": "a", "timeout": "5s"}]}),
+                &[],
+            ),
+            (
+                "jwks bad json",
+                json!({"jwtRules": [{"issuer": "a", "jwks": "{"}]}),
+                &["jwks parse error"],
+            ),
+            (
+                "jwks ok",
+                json!({"jwtRules": [{"issuer": "a", "jwks": "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"x\",\"e\":\"AQAB\"}]}"}]}),
+                &[],
+            ),
+            (
+                "jwks and uri",
+                json!({"jwtRules": [{"issuer": "a", "jwksUri": "https://x/y", "jwks": "{\"keys\":[]}"}]}),
+                &["only one of jwks or jwksUri"],
+            ),
         ];
         for (name, spec, want) in cases {
             let got = run("RequestAuthentication", spec);
             assert_eq!(got.is_empty(), want.is_empty(), "{name}: {got:?}");
             for w in want {
-                assert!(got.iter().any(|(_, m)| m.contains(w)), "{name}: want {w:?} in {got:?}");
+                assert!(
+                    got.iter().any(|(_, m)| m.contains(w)),
+                    "{name}: want {w:?} in {got:?}"
+                );
             }
         }
     }
@@ -1471,8 +1919,17 @@ mod tests {
             ("http://x/%zz", false, false),
         ];
         for (u, parse, req) in cases {
-            assert_eq!(go_url::parse(u).is_ok(), *parse, "Parse {u}: {:?}", go_url::parse(u));
-            assert_eq!(go_url::parse_request_uri(u).is_ok(), *req, "ParseRequestURI {u}");
+            assert_eq!(
+                go_url::parse(u).is_ok(),
+                *parse,
+                "Parse {u}: {:?}",
+                go_url::parse(u)
+            );
+            assert_eq!(
+                go_url::parse_request_uri(u).is_ok(),
+                *req,
+                "ParseRequestURI {u}"
+            );
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::istio::mesh::Duration;
 use crate::istio::security::{
-    PolicyTargetReference, WorkloadSelector, check_attachment, decode_spec,
+    PolicyTargetReference, WorkloadSelector, check_attachment, decode_tolerant,
 };
 use crate::validate::Findings;
 
@@ -231,34 +231,42 @@ pub struct Filter {
 
 /// Validates the spec of a `telemetry.istio.io` kind.
 pub fn validate(kind: &str, spec: &Value, out: &mut Findings) {
-    if kind == "Telemetry" {
-        if let Some(t) = decode_spec::<Telemetry>(spec, out) {
-            validate_telemetry(&t, out);
-        }
+    if kind == "Telemetry"
+        && let Some(t) = decode_tolerant::<Telemetry>(spec, out)
+    {
+        validate_telemetry(&t, out);
     }
 }
 
 /// Istio's `ValidateTelemetry` plus the CRD rules.
 pub fn validate_telemetry(t: &Telemetry, out: &mut Findings) {
-    check_attachment(t.selector.as_ref(), t.target_ref.as_ref(), &t.target_refs, out);
+    check_attachment(
+        t.selector.as_ref(),
+        t.target_ref.as_ref(),
+        &t.target_refs,
+        out,
+    );
     for (i, m) in t.metrics.iter().enumerate() {
         check_metrics(m, &format!("spec.metrics[{i}]"), out);
     }
     if t.tracing.len() > 1 {
-        out.warning("spec.tracing", "multiple tracing is not currently supported");
+        out.warning(
+            "spec.tracing",
+            "multiple tracing is not currently supported",
+        );
     }
     for (i, tr) in t.tracing.iter().enumerate() {
         check_tracing(tr, &format!("spec.tracing[{i}]"), out);
     }
     for (i, l) in t.access_logging.iter().enumerate() {
         let at = format!("spec.accessLogging[{i}]");
-        if let Some(f) = &l.filter {
-            if let Err(e) = cel::parse(&f.expression) {
-                out.error(
-                    format!("{at}.filter.expression"),
-                    format!("must be a valid CEL expression, {e}"),
-                );
-            }
+        if let Some(f) = &l.filter
+            && let Err(e) = cel::parse(&f.expression)
+        {
+            out.error(
+                format!("{at}.filter.expression"),
+                format!("must be a valid CEL expression, {e}"),
+            );
         }
         check_providers(&l.providers, &at, out);
     }
@@ -267,19 +275,22 @@ pub fn validate_telemetry(t: &Telemetry, out: &mut Findings) {
 /// Istio's `validateTelemetryProviders`: every provider is named.
 fn check_providers(providers: &[ProviderRef], at: &str, out: &mut Findings) {
     if let Some(i) = providers.iter().position(|p| p.name.is_empty()) {
-        out.error(format!("{at}.providers[{i}].name"), "providers.name may not be empty");
+        out.error(
+            format!("{at}.providers[{i}].name"),
+            "providers.name may not be empty",
+        );
     }
 }
 
 fn check_metrics(m: &Metrics, at: &str, out: &mut Findings) {
     check_providers(&m.providers, at, out);
-    if let Some(d) = m.reporting_interval {
-        if d < Duration::MILLISECOND {
-            out.error(
-                format!("{at}.reportingInterval"),
-                "must be a valid duration greater than 1ms",
-            );
-        }
+    if let Some(d) = m.reporting_interval
+        && d < Duration::MILLISECOND
+    {
+        out.error(
+            format!("{at}.reportingInterval"),
+            "must be a valid duration greater than 1ms",
+        );
     }
     for (i, o) in m.overrides.iter().enumerate() {
         let p = format!("{at}.overrides[{i}]");
@@ -291,20 +302,32 @@ fn check_metrics(m: &Metrics, at: &str, out: &mut Findings) {
             let value = to.value.as_deref().unwrap_or_default();
             match to.operation {
                 TagOperation::Upsert if value.is_empty() => {
-                    out.error(tp, "tagOverrides.value must be set when operation is UPSERT");
+                    out.error(
+                        tp,
+                        "tagOverrides.value must be set when operation is UPSERT",
+                    );
                 }
                 TagOperation::Remove if to.value.is_some() => {
-                    out.error(tp, "tagOverrides.value may only be set when operation is UPSERT");
+                    out.error(
+                        tp,
+                        "tagOverrides.value may only be set when operation is UPSERT",
+                    );
                 }
                 _ => {}
             }
         }
         if let Some(sel) = &o.r#match {
             if sel.metric.is_some() && sel.custom_metric.is_some() {
-                out.error(format!("{p}.match"), "only one of metric or customMetric may be set");
+                out.error(
+                    format!("{p}.match"),
+                    "only one of metric or customMetric may be set",
+                );
             }
             if sel.custom_metric.as_deref() == Some("") {
-                out.error(format!("{p}.match.customMetric"), "customMetric may not be empty");
+                out.error(
+                    format!("{p}.match.customMetric"),
+                    "customMetric may not be empty",
+                );
             }
         }
     }
@@ -312,16 +335,19 @@ fn check_metrics(m: &Metrics, at: &str, out: &mut Findings) {
 
 fn check_tracing(tr: &Tracing, at: &str, out: &mut Findings) {
     if tr.providers.len() > 1 {
-        out.warning(format!("{at}.providers"), "multiple providers is not currently supported");
+        out.warning(
+            format!("{at}.providers"),
+            "multiple providers is not currently supported",
+        );
     }
     check_providers(&tr.providers, at, out);
-    if let Some(p) = tr.random_sampling_percentage {
-        if !(0.0..=100.0).contains(&p) {
-            out.error(
-                format!("{at}.randomSamplingPercentage"),
-                "randomSamplingPercentage must be in range [0.0, 100.0]",
-            );
-        }
+    if let Some(p) = tr.random_sampling_percentage
+        && !(0.0..=100.0).contains(&p)
+    {
+        out.error(
+            format!("{at}.randomSamplingPercentage"),
+            "randomSamplingPercentage must be in range [0.0, 100.0]",
+        );
     }
     for (name, tag) in &tr.custom_tags {
         let p = format!("{at}.customTags[{name:?}]");
@@ -335,19 +361,34 @@ fn check_tracing(tr: &Tracing, at: &str, out: &mut Findings) {
             tag.formatter.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() > 1 {
-            out.error(&p, "only one of literal, environment, header or formatter may be set");
+            out.error(
+                &p,
+                "only one of literal, environment, header or formatter may be set",
+            );
         }
         if tag.literal.as_ref().is_some_and(|l| l.value.is_empty()) {
-            out.error(format!("{p}.literal.value"), "literal tag value may not be empty");
+            out.error(
+                format!("{p}.literal.value"),
+                "literal tag value may not be empty",
+            );
         }
         if tag.header.as_ref().is_some_and(|h| h.name.is_empty()) {
-            out.error(format!("{p}.header.name"), "header tag name may not be empty");
+            out.error(
+                format!("{p}.header.name"),
+                "header tag name may not be empty",
+            );
         }
         if tag.environment.as_ref().is_some_and(|e| e.name.is_empty()) {
-            out.error(format!("{p}.environment.name"), "environment tag name may not be empty");
+            out.error(
+                format!("{p}.environment.name"),
+                "environment tag name may not be empty",
+            );
         }
         if tag.formatter.as_ref().is_some_and(|f| f.value.is_empty()) {
-            out.error(format!("{p}.formatter.value"), "formatter tag value may not be empty");
+            out.error(
+                format!("{p}.formatter.value"),
+                "formatter tag value may not be empty",
+            );
         }
     }
 }
@@ -365,13 +406,26 @@ pub(crate) mod cel {
     }
 
     const PUNCTS: [&str; 25] = [
-        "==", "!=", "<=", ">=", "&&", "||", "<", ">", "+", "-", "*", "/", "%", "!", "?", ":",
-        ".", ",", "(", ")", "[", "]", "{", "}", "=",
+        "==", "!=", "<=", ">=", "&&", "||", "<", ">", "+", "-", "*", "/", "%", "!", "?", ":", ".",
+        ",", "(", ")", "[", "]", "{", "}", "=",
     ];
 
     const RESERVED: [&str; 15] = [
-        "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let",
-        "loop", "package", "namespace", "return", "var",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
     ];
 
     /// Parses `src`; the error names the first problem and its column.
@@ -384,7 +438,10 @@ pub(crate) mod cel {
         p.expr(0)?;
         match p.peek() {
             Tok::End => Ok(()),
-            t => Err(format!("ERROR: <input>: Syntax error: extraneous input {}", show(t))),
+            t => Err(format!(
+                "ERROR: <input>: Syntax error: extraneous input {}",
+                show(t)
+            )),
         }
     }
 
@@ -415,8 +472,10 @@ pub(crate) mod cel {
                     .map_or(b.len(), |n| i + n);
                 let word = &src[i..end];
                 let quote = b.get(end).copied();
-                if matches!(word, "r" | "R" | "b" | "B" | "rb" | "br" | "Rb" | "bR" | "rB" | "Br" | "RB" | "BR")
-                    && matches!(quote, Some(b'"' | b'\''))
+                if matches!(
+                    word,
+                    "r" | "R" | "b" | "B" | "rb" | "br" | "Rb" | "bR" | "rB" | "Br" | "RB" | "BR"
+                ) && matches!(quote, Some(b'"' | b'\''))
                 {
                     i = lex_string(src, end, word.contains(['r', 'R']))?;
                     out.push((Tok::Str, start));
@@ -424,7 +483,9 @@ pub(crate) mod cel {
                     out.push((Tok::Ident(word.to_string()), start));
                     i = end;
                 }
-            } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+            } else if c.is_ascii_digit()
+                || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+            {
                 i = lex_number(src, i)?;
                 out.push((Tok::Int, start));
             } else if c == b'"' || c == b'\'' {
@@ -454,7 +515,10 @@ pub(crate) mod cel {
                 i += 1;
             }
             if s == i {
-                return Err(format!("ERROR: <input>:1:{}: Syntax error: invalid hex literal", s));
+                return Err(format!(
+                    "ERROR: <input>:1:{}: Syntax error: invalid hex literal",
+                    s
+                ));
             }
         } else {
             while i < b.len() && b[i].is_ascii_digit() {
@@ -488,7 +552,11 @@ pub(crate) mod cel {
     fn lex_string(src: &str, i: usize, raw: bool) -> Result<usize, String> {
         let q = &src[i..i + 1];
         let triple: String = q.repeat(3);
-        let (delim, mut j) = if src[i..].starts_with(&triple) { (triple.as_str(), i + 3) } else { (q, i + 1) };
+        let (delim, mut j) = if src[i..].starts_with(&triple) {
+            (triple.as_str(), i + 3)
+        } else {
+            (q, i + 1)
+        };
         let b = src.as_bytes();
         while j < b.len() {
             if src[j..].starts_with(delim) {
@@ -503,7 +571,11 @@ pub(crate) mod cel {
             }
             j += src[j..].chars().next().map_or(1, char::len_utf8);
         }
-        Err(format!("ERROR: <input>:1:{}: Syntax error: token recognition error at: '{}'", i + 1, &src[i..]))
+        Err(format!(
+            "ERROR: <input>:1:{}: Syntax error: token recognition error at: '{}'",
+            i + 1,
+            &src[i..]
+        ))
     }
 
     struct Parser {
@@ -543,7 +615,11 @@ pub(crate) mod cel {
 
         fn error(&self, what: &str) -> String {
             let (t, col) = &self.toks[self.pos];
-            format!("ERROR: <input>:1:{}: Syntax error: {what} at {}", col + 1, show(t))
+            format!(
+                "ERROR: <input>:1:{}: Syntax error: {what} at {}",
+                col + 1,
+                show(t)
+            )
         }
 
         /// Conditional, `||`, `&&`, relations, additive, multiplicative: precedence climbing.
@@ -713,13 +789,19 @@ mod tests {
     fn cel_syntax() {
         let cases = [
             ("response.code >= 400", true),
-            ("connection.mtls && request.url_path.contains('v1beta3')", true),
+            (
+                "connection.mtls && request.url_path.contains('v1beta3')",
+                true,
+            ),
             ("response.code", true),
             (")++++", false),
             ("", false),
             ("a ? b : c", true),
             ("a ? b", false),
-            ("request.headers['x-user'] == \"bob\" || !(x in [1, 2, 3,])", true),
+            (
+                "request.headers['x-user'] == \"bob\" || !(x in [1, 2, 3,])",
+                true,
+            ),
             ("{'a': 1, 'b': 2}.size() > 1", true),
             ("google.protobuf.Duration{seconds: 10} < d", true),
             ("r'raw\\d' + b\"bytes\" + '''multi\nline'''", true),
@@ -732,7 +814,12 @@ mod tests {
             ("f(a, b)[0].g()", true),
         ];
         for (src, ok) in cases {
-            assert_eq!(cel::parse(src).is_ok(), ok, "{src:?}: {:?}", cel::parse(src));
+            assert_eq!(
+                cel::parse(src).is_ok(),
+                ok,
+                "{src:?}: {:?}",
+                cel::parse(src)
+            );
         }
     }
 
@@ -740,21 +827,81 @@ mod tests {
     fn telemetry_rules() {
         let cases: Vec<(&str, Value, Option<&str>)> = vec![
             ("empty", json!({}), None),
-            ("provider name", json!({"metrics": [{"providers": [{"name": ""}]}]}), Some("providers.name may not be empty")),
-            ("custom metric empty", json!({"metrics": [{"overrides": [{"match": {"customMetric": ""}}]}]}), Some("customMetric may not be empty")),
-            ("upsert without value", json!({"metrics": [{"overrides": [{"tagOverrides": {"foo": {"operation": "UPSERT"}}}]}]}), Some("must be set when operation is UPSERT")),
-            ("upsert default op", json!({"metrics": [{"overrides": [{"tagOverrides": {"foo": {}}}]}]}), Some("must be set when operation is UPSERT")),
-            ("remove with value", json!({"metrics": [{"overrides": [{"tagOverrides": {"foo": {"operation": "REMOVE", "value": "oops"}}}]}]}), Some("may only be set when operation is UPSERT")),
-            ("remove ok", json!({"metrics": [{"overrides": [{"match": {"metric": "REQUEST_COUNT", "mode": "CLIENT"}, "tagOverrides": {"foo": {"operation": "REMOVE"}}}]}]}), None),
-            ("sampling high", json!({"tracing": [{"randomSamplingPercentage": 101}]}), Some("randomSamplingPercentage must be in range [0.0, 100.0]")),
-            ("sampling ok", json!({"tracing": [{"randomSamplingPercentage": 10.5, "providers": [{"name": "zipkin"}]}]}), None),
-            ("literal empty", json!({"tracing": [{"customTags": {"a": {"literal": {"value": ""}}}}]}), Some("literal tag value may not be empty")),
-            ("header empty", json!({"tracing": [{"customTags": {"a": {"header": {"name": ""}}}}]}), Some("header tag name may not be empty")),
-            ("env ok", json!({"tracing": [{"customTags": {"a": {"environment": {"name": "X", "defaultValue": "y"}}}}]}), None),
-            ("bad filter", json!({"accessLogging": [{"filter": {"expression": ")++++"}}]}), Some("must be a valid CEL expression")),
-            ("good filter", json!({"accessLogging": [{"providers": [{"name": "envoy"}], "filter": {"expression": "response.code >= 400"}}]}), None),
-            ("interval", json!({"metrics": [{"reportingInterval": "0s"}]}), Some("greater than 1ms")),
-            ("bad interval", json!({"metrics": [{"reportingInterval": "ten"}]}), Some("invalid duration")),
+            (
+                "provider name",
+                json!({"metrics": [{"providers": [{"name": ""}]}]}),
+                Some("providers.name may not be empty"),
+            ),
+            (
+                "custom metric empty",
+                json!({"metrics": [{"overrides": [{"match": {"customMetric": ""}}]}]}),
+                Some("customMetric may not be empty"),
+            ),
+            (
+                "upsert without value",
+                json!({"metrics": [{"overrides": [{"tagOverrides": {"foo": {"operation": "UPSERT"}}}]}]}),
+                Some("must be set when operation is UPSERT"),
+            ),
+            (
+                "upsert default op",
+                json!({"metrics": [{"overrides": [{"tagOverrides": {"foo": {}}}]}]}),
+                Some("must be set when operation is UPSERT"),
+            ),
+            (
+                "remove with value",
+                json!({"metrics": [{"overrides": [{"tagOverrides": {"foo": {"operation": "REMOVE", "value": "oops"}}}]}]}),
+                Some("may only be set when operation is UPSERT"),
+            ),
+            (
+                "remove ok",
+                json!({"metrics": [{"overrides": [{"match": {"metric": "REQUEST_COUNT", "mode": "CLIENT"}, "tagOverrides": {"foo": {"operation": "REMOVE"}}}]}]}),
+                None,
+            ),
+            (
+                "sampling high",
+                json!({"tracing": [{"randomSamplingPercentage": 101}]}),
+                Some("randomSamplingPercentage must be in range [0.0, 100.0]"),
+            ),
+            (
+                "sampling ok",
+                json!({"tracing": [{"randomSamplingPercentage": 10.5, "providers": [{"name": "zipkin"}]}]}),
+                None,
+            ),
+            (
+                "literal empty",
+                json!({"tracing": [{"customTags": {"a": {"literal": {"value": ""}}}}]}),
+                Some("literal tag value may not be empty"),
+            ),
+            (
+                "header empty",
+                json!({"tracing": [{"customTags": {"a": {"header": {"name": ""}}}}]}),
+                Some("header tag name may not be empty"),
+            ),
+            (
+                "env ok",
+                json!({"tracing": [{"customTags": {"a": {"environment": {"name": "X", "defaultValue": "y"}}}}]}),
+                None,
+            ),
+            (
+                "bad filter",
+                json!({"accessLogging": [{"filter": {"expression": ")++++"}}]}),
+                Some("must be a valid CEL expression"),
+            ),
+            (
+                "good filter",
+                json!({"accessLogging": [{"providers": [{"name": "envoy"}], "filter": {"expression": "response.code >= 400"}}]}),
+                None,
+            ),
+            (
+                "interval",
+                json!({"metrics": [{"reportingInterval": "0s"}]}),
+                Some("greater than 1ms"),
+            ),
+            (
+                "bad interval",
+                json!({"metrics": [{"reportingInterval": "ten"}]}),
+                Some("invalid duration"),
+            ),
         ];
         for (name, spec, want) in cases {
             let mut out = Findings::default();
@@ -767,7 +914,10 @@ mod tests {
                 .collect();
             match want {
                 None => assert!(errs.is_empty(), "{name}: {errs:?}"),
-                Some(w) => assert!(errs.iter().any(|e| e.contains(w)), "{name}: want {w:?} in {errs:?}"),
+                Some(w) => assert!(
+                    errs.iter().any(|e| e.contains(w)),
+                    "{name}: want {w:?} in {errs:?}"
+                ),
             }
         }
     }

@@ -34,7 +34,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     }
     let mut total: u128 = 0;
     while !rest.is_empty() {
-        let int_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let int_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let int_part = &rest[..int_end];
         rest = &rest[int_end..];
         let mut frac_part = "";
@@ -135,7 +137,13 @@ mod tests {
 
     #[test]
     fn istio_duration_rules() {
-        let cases = [("1ms", true), ("0.5ms", false), ("1.0005s", false), ("0s", false), ("2s", true)];
+        let cases = [
+            ("1ms", true),
+            ("0.5ms", false),
+            ("1.0005s", false),
+            ("0s", false),
+            ("2s", true),
+        ];
         for (s, ok) in cases {
             let mut out = Findings::default();
             validate_duration(&mut out, "spec.timeout", Some(s));

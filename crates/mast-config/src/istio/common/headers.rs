@@ -81,7 +81,9 @@ pub fn validate_header_with_authority_name(name: &str) -> Result<(), String> {
         return empty_name();
     }
     if is_internal_header(name) && !is_authority_header(name) {
-        return Err(format!("invalid header {name:?}: header cannot have \":\" prefix"));
+        return Err(format!(
+            "invalid header {name:?}: header cannot have \":\" prefix"
+        ));
     }
     Ok(())
 }
@@ -96,7 +98,9 @@ pub fn validate_header_operation_name(name: &str) -> Result<(), String> {
         return Err(format!("invalid header {name:?}: cannot set Host header"));
     }
     if is_internal_header(name) {
-        return Err(format!("invalid header {name:?}: header cannot have \":\" prefix"));
+        return Err(format!(
+            "invalid header {name:?}: header cannot have \":\" prefix"
+        ));
     }
     Ok(())
 }
@@ -182,7 +186,9 @@ fn check_variables(v: &str) -> Result<(), String> {
             State::ExpectArgsEnd => State::ExpectArgsEnd,
             State::ExpectVariableEnd if ch == b'%' => State::Literal,
             State::ExpectVariableEnd if ch != b' ' => {
-                return Err("invalid header configuration. Expecting '%' or whitespace after".into());
+                return Err(
+                    "invalid header configuration. Expecting '%' or whitespace after".into(),
+                );
             }
             State::ExpectVariableEnd => State::ExpectVariableEnd,
         };

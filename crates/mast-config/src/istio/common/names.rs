@@ -71,7 +71,9 @@ pub fn validate_dns1123_labels(domain: &str) -> Result<(), String> {
             return Ok(());
         }
         if !is_dns1123_label(label) {
-            return Err(format!("domain name {domain:?} invalid (label {label:?} invalid)"));
+            return Err(format!(
+                "domain name {domain:?} invalid (label {label:?} invalid)"
+            ));
         }
     }
     Ok(())
@@ -91,7 +93,9 @@ pub fn validate_wildcard_domain(domain: &str) -> Result<(), String> {
         None => (domain, None),
     };
     if !is_wildcard_dns1123_label(first) {
-        return Err(format!("domain name {domain:?} invalid (label {first:?} invalid)"));
+        return Err(format!(
+            "domain name {domain:?} invalid (label {first:?} invalid)"
+        ));
     }
     match rest {
         Some(r) => validate_dns1123_labels(r),
@@ -137,10 +141,10 @@ fn hostname_part(hostname: &str, is_gateway: bool) -> Vec<String> {
     if hostname != "*" && !hostname.contains('.') {
         errs.push("short names (non FQDN) are not allowed".to_string());
     }
-    if let Err(e) = validate_wildcard_domain(hostname) {
-        if !is_gateway || !is_ip(hostname) {
-            errs.push(e);
-        }
+    if let Err(e) = validate_wildcard_domain(hostname)
+        && (!is_gateway || !is_ip(hostname))
+    {
+        errs.push(e);
     }
     if let Err(e) = validate_partial_wildcard(hostname) {
         errs.push(e);
@@ -272,7 +276,11 @@ impl Protocol {
     pub fn is_http(self) -> bool {
         matches!(
             self,
-            Protocol::Http | Protocol::Http2 | Protocol::HttpProxy | Protocol::Grpc | Protocol::GrpcWeb
+            Protocol::Http
+                | Protocol::Http2
+                | Protocol::HttpProxy
+                | Protocol::Grpc
+                | Protocol::GrpcWeb
         )
     }
 
@@ -479,12 +487,24 @@ mod tests {
     fn export_to() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(validate_export_to("ns", &s(&[".", "other"]), false, false).is_empty());
-        assert_eq!(validate_export_to("ns", &s(&[".", "ns"]), false, false).len(), 1);
-        assert_eq!(validate_export_to("ns", &s(&["*", "a"]), false, false).len(), 1);
+        assert_eq!(
+            validate_export_to("ns", &s(&[".", "ns"]), false, false).len(),
+            1
+        );
+        assert_eq!(
+            validate_export_to("ns", &s(&["*", "a"]), false, false).len(),
+            1
+        );
         assert_eq!(validate_export_to("ns", &s(&["~"]), false, false).len(), 1);
         assert!(validate_export_to("ns", &s(&["~"]), true, false).is_empty());
-        assert_eq!(validate_export_to("ns", &s(&["Bad_"]), false, false).len(), 1);
-        assert_eq!(validate_export_to("ns", &s(&["other"]), false, true).len(), 1);
+        assert_eq!(
+            validate_export_to("ns", &s(&["Bad_"]), false, false).len(),
+            1
+        );
+        assert_eq!(
+            validate_export_to("ns", &s(&["other"]), false, true).len(),
+            1
+        );
         assert!(validate_export_to("", &s(&["."]), false, true).is_empty());
     }
 

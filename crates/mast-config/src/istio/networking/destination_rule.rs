@@ -459,7 +459,10 @@ impl DestinationRule {
         for (i, s) in self.subsets.iter().enumerate() {
             let p = format!("spec.subsets[{i}]");
             if names.contains(&s.name.as_str()) {
-                out.error(format!("{p}.name"), format!("duplicate subset names: {}", s.name));
+                out.error(
+                    format!("{p}.name"),
+                    format!("duplicate subset names: {}", s.name),
+                );
             }
             names.push(&s.name);
             report(out, &format!("{p}.name"), validate_subset_name(&s.name));
@@ -474,6 +477,10 @@ impl DestinationRule {
         for e in validate_export_to(ctx.namespace, &self.export_to, false, with_selector) {
             out.error("spec.exportTo", e);
         }
-        validate_workload_selector(self.workload_selector.as_ref(), out, "spec.workloadSelector");
+        validate_workload_selector(
+            self.workload_selector.as_ref(),
+            out,
+            "spec.workloadSelector",
+        );
     }
 }

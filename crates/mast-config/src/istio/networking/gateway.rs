@@ -146,7 +146,10 @@ impl Gateway {
     /// Istio's `ValidateGateway`.
     pub fn validate(&self, ctx: &Context<'_>, out: &mut Findings) {
         if !ctx.name.is_empty() && !is_dns1123_label(ctx.name) {
-            out.error("metadata.name", format!("invalid gateway name: {:?}", ctx.name));
+            out.error(
+                "metadata.name",
+                format!("invalid gateway name: {:?}", ctx.name),
+            );
         }
         if self.servers.is_empty() {
             out.error("spec.servers", "gateway must have at least one server");
@@ -161,7 +164,10 @@ impl Gateway {
             if names.contains(&port.name.as_str()) {
                 out.error(
                     format!("{p}.port.name"),
-                    format!("port names in servers must be unique: duplicate name {}", port.name),
+                    format!(
+                        "port names in servers must be unique: duplicate name {}",
+                        port.name
+                    ),
                 );
             }
             names.push(&port.name);
@@ -184,7 +190,11 @@ fn validate_server(s: &Server, out: &mut Findings, path: &str) {
         out.error(path, "server config must contain at least one host");
     }
     for (i, h) in s.hosts.iter().enumerate() {
-        report_all(out, &format!("{path}.hosts[{i}]"), validate_namespace_slash_wildcard_hostname(h, true));
+        report_all(
+            out,
+            &format!("{path}.hosts[{i}]"),
+            validate_namespace_slash_wildcard_hostname(h, true),
+        );
     }
     let port_ok = validate_server_port(s.port.as_ref(), &s.bind, out, &format!("{path}.port"));
     validate_server_bind(s.port.as_ref(), &s.bind, out, path);
@@ -197,10 +207,16 @@ fn validate_server(s: &Server, out: &mut Findings, path: &str) {
     let protocol = Protocol::parse(&port.protocol);
     match &s.tls {
         None if protocol.is_tls() => {
-            out.error(path, "server must have TLS settings for HTTPS/TLS protocols");
+            out.error(
+                path,
+                "server must have TLS settings for HTTPS/TLS protocols",
+            );
         }
         Some(tls) if !protocol.is_tls() => {
-            let passthrough = matches!(tls.mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough);
+            let passthrough = matches!(
+                tls.mode,
+                ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
+            );
             if !protocol.is_http() {
                 out.error(
                     format!("{path}.tls"),
@@ -241,13 +257,16 @@ fn validate_server_port(port: Option<&Port>, bind: &str, out: &mut Findings, pat
             ),
         );
     }
-    if port.number > 0 || !bind.starts_with(UNIX_PREFIX) {
-        if let Err(e) = validate_port(port.number.into()) {
-            err(".number", e);
-        }
+    if (port.number > 0 || !bind.starts_with(UNIX_PREFIX))
+        && let Err(e) = validate_port(port.number.into())
+    {
+        err(".number", e);
     }
     if port.target_port > 0 {
-        err(".targetPort", "targetPort has no impact on Gateways".to_string());
+        err(
+            ".targetPort",
+            "targetPort has no impact on Gateways".to_string(),
+        );
     }
     if port.name.is_empty() {
         err(".name", "port name must be set".to_string());
@@ -262,7 +281,10 @@ fn validate_server_bind(port: Option<&Port>, bind: &str, out: &mut Findings, pat
         if let Some(port) = port.filter(|p| p.number != 0) {
             out.error(
                 &p,
-                format!("port number must be 0 for unix domain socket: number:{}", port.number),
+                format!(
+                    "port number must be 0 for unix domain socket: number:{}",
+                    port.number
+                ),
             );
         }
     } else if !bind.is_empty() {
@@ -312,11 +334,17 @@ fn check_cipher_suites(tls: &ServerTlsSettings, out: &mut Findings, path: &str) 
     let p = format!("{path}.cipherSuites");
     if !invalid.is_empty() {
         let l: Vec<&str> = invalid.into_iter().collect();
-        out.warning(&p, format!("ignoring invalid cipher suites: [{}]", l.join(" ")));
+        out.warning(
+            &p,
+            format!("ignoring invalid cipher suites: [{}]", l.join(" ")),
+        );
     }
     if !dup.is_empty() {
         let l: Vec<&str> = dup.into_iter().collect();
-        out.warning(&p, format!("ignoring duplicate cipher suites: [{}]", l.join(" ")));
+        out.warning(
+            &p,
+            format!("ignoring duplicate cipher suites: [{}]", l.join(" ")),
+        );
     }
 }
 
@@ -327,24 +355,38 @@ fn check_tls_oneofs(tls: &ServerTlsSettings, out: &mut Findings, path: &str) {
         !tls.tls_certificates.is_empty(),
     );
     if name && names {
-        out.error(path, "only one of credentialName or credentialNames can be set");
+        out.error(
+            path,
+            "only one of credentialName or credentialNames can be set",
+        );
     }
     if names && certs {
-        out.error(path, "only one of credentialNames or tlsCertificates can be set");
+        out.error(
+            path,
+            "only one of credentialNames or tlsCertificates can be set",
+        );
     }
     if tls.credential_names.len() > 2 {
-        out.error(format!("{path}.credentialNames"), "credentialNames may have at most 2 items");
+        out.error(
+            format!("{path}.credentialNames"),
+            "credentialNames may have at most 2 items",
+        );
     }
     if tls.tls_certificates.len() > 2 {
-        out.error(format!("{path}.tlsCertificates"), "tlsCertificates may have at most 2 items");
+        out.error(
+            format!("{path}.tlsCertificates"),
+            "tlsCertificates may have at most 2 items",
+        );
     }
 }
 
 /// Istio's `validateTLSOptions` for server TLS.
 pub(crate) fn validate_server_tls(tls: &ServerTlsSettings, out: &mut Findings, path: &str) {
     check_tls_oneofs(tls, out, path);
-    if matches!(tls.min_protocol_version, TlsProtocol::TlsV1_0 | TlsProtocol::TlsV1_1)
-        && tls.cipher_suites.is_empty()
+    if matches!(
+        tls.min_protocol_version,
+        TlsProtocol::TlsV1_0 | TlsProtocol::TlsV1_1
+    ) && tls.cipher_suites.is_empty()
     {
         out.warning(
             format!("{path}.minProtocolVersion"),
@@ -354,12 +396,30 @@ pub(crate) fn validate_server_tls(tls: &ServerTlsSettings, out: &mut Findings, p
     check_cipher_suites(tls, out, path);
     if tls.mode == ServerTlsMode::IstioMutual {
         let forbidden = [
-            (!tls.server_certificate.is_empty(), "ISTIO_MUTUAL TLS cannot have associated server certificate"),
-            (!tls.private_key.is_empty(), "ISTIO_MUTUAL TLS cannot have associated private key"),
-            (!tls.ca_certificates.is_empty(), "ISTIO_MUTUAL TLS cannot have associated CA bundle"),
-            (!tls.tls_certificates.is_empty(), "ISTIO_MUTUAL TLS cannot have associated tlsCertificates"),
-            (!tls.credential_name.is_empty(), "ISTIO_MUTUAL TLS cannot have associated credentialName"),
-            (!tls.credential_names.is_empty(), "ISTIO_MUTUAL TLS cannot have associated credentialNames"),
+            (
+                !tls.server_certificate.is_empty(),
+                "ISTIO_MUTUAL TLS cannot have associated server certificate",
+            ),
+            (
+                !tls.private_key.is_empty(),
+                "ISTIO_MUTUAL TLS cannot have associated private key",
+            ),
+            (
+                !tls.ca_certificates.is_empty(),
+                "ISTIO_MUTUAL TLS cannot have associated CA bundle",
+            ),
+            (
+                !tls.tls_certificates.is_empty(),
+                "ISTIO_MUTUAL TLS cannot have associated tlsCertificates",
+            ),
+            (
+                !tls.credential_name.is_empty(),
+                "ISTIO_MUTUAL TLS cannot have associated credentialName",
+            ),
+            (
+                !tls.credential_names.is_empty(),
+                "ISTIO_MUTUAL TLS cannot have associated credentialNames",
+            ),
         ];
         for (hit, msg) in forbidden {
             if hit {
@@ -375,8 +435,18 @@ pub(crate) fn validate_server_tls(tls: &ServerTlsSettings, out: &mut Findings, p
         || !tls.tls_certificates.is_empty()
         || !tls.credential_name.is_empty()
         || !tls.credential_names.is_empty();
-    if matches!(tls.mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough) && has_certs {
-        out.warning(path, format!("{} mode does not use certificates, they will be ignored", tls.mode));
+    if matches!(
+        tls.mode,
+        ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
+    ) && has_certs
+    {
+        out.warning(
+            path,
+            format!(
+                "{} mode does not use certificates, they will be ignored",
+                tls.mode
+            ),
+        );
     }
     let sources = [
         !tls.server_certificate.is_empty() && !tls.private_key.is_empty(),
@@ -414,12 +484,19 @@ fn check_terminating_certs(tls: &ServerTlsSettings, out: &mut Findings, path: &s
     if !terminating || !tls.credential_name.is_empty() || !tls.credential_names.is_empty() {
         return;
     }
-    let prefix = if tls.mode == ServerTlsMode::Simple { "SIMPLE TLS" } else { "MUTUAL TLS" };
+    let prefix = if tls.mode == ServerTlsMode::Simple {
+        "SIMPLE TLS"
+    } else {
+        "MUTUAL TLS"
+    };
     if tls.mode != ServerTlsMode::Simple && tls.ca_certificates.is_empty() {
         out.error(path, format!("{prefix} requires a client CA bundle"));
     }
     if tls.tls_certificates.len() > 2 {
-        out.warning(path, format!("{prefix} can support up to 2 server certificates"));
+        out.warning(
+            path,
+            format!("{prefix} can support up to 2 server certificates"),
+        );
     }
     let pairs: Vec<(&str, &str)> = if tls.tls_certificates.is_empty() {
         vec![(&tls.server_certificate, &tls.private_key)]

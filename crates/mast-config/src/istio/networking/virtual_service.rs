@@ -2,6 +2,7 @@
 //! The HTTP route checks are in [`http`], the detection of unreachable rules in `unreachable`.
 
 mod http;
+mod l4;
 mod unreachable;
 
 use std::collections::BTreeMap;
@@ -10,9 +11,8 @@ use serde::Deserialize;
 
 use super::Context;
 use crate::istio::common::{
-    PortSelector, StringMatch, go_list, host_matches, host_subset_of, is_dns1123_label,
-    is_ip, is_jwt_claim_route, proto_enum, report, validate_export_to, validate_fqdn,
-    validate_ip_subnet, validate_labels, validate_port, validate_wildcard_domain,
+    PortSelector, StringMatch, go_list, host_matches, is_dns1123_label, is_ip, is_jwt_claim_route,
+    proto_enum, report, validate_export_to, validate_fqdn, validate_port, validate_wildcard_domain,
 };
 use crate::validate::Findings;
 
@@ -437,17 +437,23 @@ impl VirtualService {
             self.check_duplicate_hosts(out);
         }
         if self.http.is_empty() && self.tcp.is_empty() && self.tls.is_empty() {
-            out.error("spec", "http, tcp or tls must be provided in virtual service");
+            out.error(
+                "spec",
+                "http, tcp or tls must be provided in virtual service",
+            );
         }
         for (i, r) in self.http.iter().enumerate() {
             http::validate_http_route(r, delegate, out, &format!("spec.http[{i}]"));
         }
-        let sni_vs = SniContext { hosts: &self.hosts, bound_to_gateway: self.is_gateway() };
+        let sni_vs = l4::SniContext {
+            hosts: &self.hosts,
+            bound_to_gateway: self.is_gateway(),
+        };
         for (i, r) in self.tls.iter().enumerate() {
-            validate_tls_route(r, &sni_vs, out, &format!("spec.tls[{i}]"));
+            l4::validate_tls_route(r, &sni_vs, out, &format!("spec.tls[{i}]"));
         }
         for (i, r) in self.tcp.iter().enumerate() {
-            validate_tcp_route(r, out, &format!("spec.tcp[{i}]"));
+            l4::validate_tcp_route(r, out, &format!("spec.tcp[{i}]"));
         }
         for e in validate_export_to(ctx.namespace, &self.export_to, false, false) {
             out.error("spec.exportTo", e);
@@ -457,13 +463,22 @@ impl VirtualService {
 
     fn check_delegate(&self, out: &mut Findings) {
         if !self.gateways.is_empty() {
-            out.error("spec.gateways", "delegate virtual service must have no gateways specified");
+            out.error(
+                "spec.gateways",
+                "delegate virtual service must have no gateways specified",
+            );
         }
         if !self.tls.is_empty() {
-            out.error("spec.tls", "delegate virtual service must have no tls route specified");
+            out.error(
+                "spec.tls",
+                "delegate virtual service must have no tls route specified",
+            );
         }
         if !self.tcp.is_empty() {
-            out.error("spec.tcp", "delegate virtual service must have no tcp route specified");
+            out.error(
+                "spec.tcp",
+                "delegate virtual service must have no tcp route specified",
+            );
         }
     }
 
@@ -473,7 +488,9 @@ impl VirtualService {
     }
 
     fn has_sni_hosts(&self) -> bool {
-        self.tls.iter().any(|t| t.matches.iter().any(|m| !m.sni_hosts.is_empty()))
+        self.tls
+            .iter()
+            .any(|t| t.matches.iter().any(|m| !m.sni_hosts.is_empty()))
     }
 
     fn check_jwt_claim_routes(&self, out: &mut Findings) {
@@ -501,7 +518,7 @@ impl VirtualService {
         for (i, host) in self.hosts.iter().enumerate() {
             let path = format!("spec.hosts[{i}]");
             let r = if applies_to_gateway {
-                validate_gateway_bound_domain(sni, host)
+                l4::validate_gateway_bound_domain(sni, host)
             } else {
                 validate_wildcard_domain(host)
             };
@@ -537,38 +554,6 @@ impl VirtualService {
     }
 }
 
-/// Hosts of a VirtualService bound to a gateway may also be the SNI names Istio generates for
-/// `AUTO_PASSTHROUGH` (`outbound_.80_._.host`) when the VirtualService has TLS routes.
-fn validate_gateway_bound_domain(sni: bool, domain: &str) -> Result<(), String> {
-    const FORMAT: &str = "outbound_.<port>_._.<hostname>";
-    if domain.is_empty() || domain.len() > 255 {
-        return validate_wildcard_domain(domain);
-    }
-    if sni && domain.starts_with("outbound_") {
-        let parts: Vec<&str> = domain.split('_').collect();
-        if parts.len() < 4 {
-            return Err(format!("domain name {domain} invalid, should follow '{FORMAT}' format"));
-        }
-        let port = parts[1].trim_matches('.');
-        let host = parts[3].trim_matches('.');
-        if parts[0] != "outbound" {
-            return Err(format!("domain name {domain:?} invalid (label {:?} invalid)", parts[0]));
-        }
-        if !port.bytes().any(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "domain name {domain:?} invalid (label {port:?} invalid). should follow {FORMAT} format"
-            ));
-        }
-        if !host.bytes().any(|b| b.is_ascii_alphabetic()) {
-            return Err(format!(
-                "domain name {domain:?} invalid (label {host:?} invalid). should follow {FORMAT} format"
-            ));
-        }
-        return Ok(());
-    }
-    validate_wildcard_domain(domain)
-}
-
 /// Istio's check of gateway references (`validateGatewayNames`): `namespace/name`, `mesh`, or
 /// the legacy `name.namespace` form (a warning).
 pub fn validate_gateway_names(names: &[String], out: &mut Findings, path: &str) {
@@ -601,113 +586,6 @@ pub fn validate_gateway_names(names: &[String], out: &mut Findings, path: &str) 
     }
 }
 
-/// What an SNI host is checked against.
-struct SniContext<'a> {
-    hosts: &'a [String],
-    bound_to_gateway: bool,
-}
-
-fn validate_tls_route(r: &TlsRoute, vs: &SniContext<'_>, out: &mut Findings, path: &str) {
-    if r.matches.is_empty() {
-        out.error(path, "TLS route must have at least one match condition");
-    }
-    for (i, m) in r.matches.iter().enumerate() {
-        validate_tls_match(m, vs, out, &format!("{path}.match[{i}]"));
-    }
-    if r.route.is_empty() {
-        out.error(path, "TLS route is required");
-    }
-    validate_route_destinations(&r.route, out, &format!("{path}.route"));
-}
-
-fn validate_tls_match(m: &TlsMatchAttributes, vs: &SniContext<'_>, out: &mut Findings, path: &str) {
-    if m.sni_hosts.is_empty() {
-        out.error(path, "TLS match must have at least one SNI host");
-    }
-    for (i, h) in m.sni_hosts.iter().enumerate() {
-        validate_sni_host(h, vs, out, &format!("{path}.sniHosts[{i}]"));
-    }
-    validate_l4_common(&m.destination_subnets, m.port, &m.source_labels, &m.gateways, out, path);
-}
-
-fn validate_sni_host(sni: &str, vs: &SniContext<'_>, out: &mut Findings, path: &str) {
-    let r = if vs.bound_to_gateway {
-        validate_gateway_bound_domain(true, sni)
-    } else {
-        validate_wildcard_domain(sni)
-    };
-    if let Err(e) = r {
-        if is_ip(sni) {
-            out.warning(
-                path,
-                format!("using an IP address ({sni:?}) goes against SNI spec and most clients do not support this"),
-            );
-        } else {
-            out.error(path, e);
-        }
-        return;
-    }
-    if vs.hosts.iter().any(|h| host_subset_of(sni, h)) {
-        return;
-    }
-    out.error(
-        path,
-        format!(
-            "SNI host {sni:?} is not a compatible subset of any of the virtual service hosts: [{}]",
-            vs.hosts.join(", ")
-        ),
-    );
-}
-
-fn validate_tcp_route(r: &TcpRoute, out: &mut Findings, path: &str) {
-    for (i, m) in r.matches.iter().enumerate() {
-        let p = format!("{path}.match[{i}]");
-        validate_l4_common(&m.destination_subnets, m.port, &m.source_labels, &m.gateways, out, &p);
-    }
-    if r.route.is_empty() {
-        out.error(path, "TCP route is required");
-    }
-    validate_route_destinations(&r.route, out, &format!("{path}.route"));
-}
-
-fn validate_l4_common(
-    subnets: &[String],
-    port: u32,
-    source_labels: &BTreeMap<String, String>,
-    gateways: &[String],
-    out: &mut Findings,
-    path: &str,
-) {
-    for (i, s) in subnets.iter().enumerate() {
-        report(out, &format!("{path}.destinationSubnets[{i}]"), validate_ip_subnet(s));
-    }
-    if port != 0 {
-        report(out, &format!("{path}.port"), validate_port(port.into()));
-    }
-    for e in validate_labels(source_labels) {
-        out.error(format!("{path}.sourceLabels"), e);
-    }
-    validate_gateway_names(gateways, out, &format!("{path}.gateways"));
-}
-
-fn validate_route_destinations(routes: &[RouteDestination], out: &mut Findings, path: &str) {
-    let mut total: i64 = 0;
-    for (i, r) in routes.iter().enumerate() {
-        let p = format!("{path}[{i}]");
-        match &r.destination {
-            None => out.error(&p, "destination is required"),
-            Some(d) => validate_destination(d, out, &format!("{p}.destination")),
-        }
-        if r.weight < 0 {
-            out.error(format!("{p}.weight"), format!("weight {} < 0", r.weight));
-        }
-        total += i64::from(r.weight);
-    }
-    if routes.len() > 1 && total == 0 {
-        out.error(path, "total destination weight = 0");
-    }
-}
-
 /// Istio's check of a destination (`validateDestination`): a host (not `*`), a subset name
 /// that is a DNS label, a valid port.
 pub fn validate_destination(d: &Destination, out: &mut Findings, path: &str) {
@@ -718,10 +596,18 @@ pub fn validate_destination(d: &Destination, out: &mut Findings, path: &str) {
         report(out, &host_path, validate_wildcard_domain(&d.host));
     }
     if !d.subset.is_empty() {
-        report(out, &format!("{path}.subset"), validate_subset_name(&d.subset));
+        report(
+            out,
+            &format!("{path}.subset"),
+            validate_subset_name(&d.subset),
+        );
     }
     if let Some(p) = &d.port {
-        report(out, &format!("{path}.port.number"), validate_port(p.number.into()));
+        report(
+            out,
+            &format!("{path}.port.number"),
+            validate_port(p.number.into()),
+        );
     }
 }
 

@@ -6,10 +6,10 @@ use super::{
     Percent, validate_destination, validate_gateway_names,
 };
 use crate::istio::common::{
-    check_oneof, is_authority_header, is_dns1123_label, report, validate_cors_header_name, validate_duration,
-    validate_header_name_or_jwt_claim, validate_header_operation_name, validate_header_value,
-    validate_header_with_authority_name, validate_labels, validate_port, validate_regex,
-    validate_string_match, validate_string_match_regex,
+    check_oneof, is_authority_header, is_dns1123_label, report, validate_cors_header_name,
+    validate_duration, validate_header_name_or_jwt_claim, validate_header_operation_name,
+    validate_header_value, validate_header_with_authority_name, validate_labels, validate_port,
+    validate_regex, validate_string_match, validate_string_match_regex,
 };
 use crate::validate::Findings;
 
@@ -61,11 +61,18 @@ pub(super) fn validate_http_route(r: &HttpRoute, delegate: bool, out: &mut Findi
     }
     validate_mirrors(&r.mirrors, out, &format!("{path}.mirrors"));
     if let Some(red) = &r.redirect {
-        report(out, &format!("{path}.redirect"), validate_redirect(red, &r.matches));
+        report(
+            out,
+            &format!("{path}.redirect"),
+            validate_redirect(red, &r.matches),
+        );
         check_oneof(
             out,
             &format!("{path}.redirect"),
-            &[("port", red.port.is_some()), ("derivePort", red.derive_port.is_some())],
+            &[
+                ("port", red.port.is_some()),
+                ("derivePort", red.derive_port.is_some()),
+            ],
         );
     }
     if let Some(d) = &r.direct_response {
@@ -85,21 +92,39 @@ pub(super) fn validate_http_route(r: &HttpRoute, delegate: bool, out: &mut Findi
 fn check_conflicts(r: &HttpRoute, route_type: RouteType, out: &mut Findings, path: &str) {
     if route_type == RouteType::Root {
         if r.redirect.is_some() {
-            out.error(path, format!("root HTTP route {} must not specify redirect", r.name));
+            out.error(
+                path,
+                format!("root HTTP route {} must not specify redirect", r.name),
+            );
         }
         if !r.route.is_empty() {
-            out.error(path, format!("root HTTP route {} must not specify route", r.name));
+            out.error(
+                path,
+                format!("root HTTP route {} must not specify route", r.name),
+            );
         }
         return;
     }
     if route_type == RouteType::Delegate && r.delegate.is_some() {
-        out.error(format!("{path}.delegate"), "delegate HTTP route cannot contain delegate");
+        out.error(
+            format!("{path}.delegate"),
+            "delegate HTTP route cannot contain delegate",
+        );
     }
     if r.redirect.is_some() {
         let conflicts = [
-            (!r.route.is_empty(), "HTTP route cannot contain both route and redirect"),
-            (r.fault.is_some(), "HTTP route cannot contain both fault and redirect"),
-            (r.rewrite.is_some(), "HTTP route rule cannot contain both rewrite and redirect"),
+            (
+                !r.route.is_empty(),
+                "HTTP route cannot contain both route and redirect",
+            ),
+            (
+                r.fault.is_some(),
+                "HTTP route cannot contain both fault and redirect",
+            ),
+            (
+                r.rewrite.is_some(),
+                "HTTP route rule cannot contain both rewrite and redirect",
+            ),
             (
                 r.direct_response.is_some(),
                 "HTTP route rule cannot contain both direct_response and redirect",
@@ -108,8 +133,14 @@ fn check_conflicts(r: &HttpRoute, route_type: RouteType, out: &mut Findings, pat
         report_conflicts(&conflicts, out, path);
     } else if r.direct_response.is_some() {
         let conflicts = [
-            (!r.route.is_empty(), "HTTP route cannot contain both route and direct_response"),
-            (r.fault.is_some(), "HTTP route cannot contain both fault and direct_response"),
+            (
+                !r.route.is_empty(),
+                "HTTP route cannot contain both route and direct_response",
+            ),
+            (
+                r.fault.is_some(),
+                "HTTP route cannot contain both fault and direct_response",
+            ),
             (
                 r.rewrite.is_some(),
                 "HTTP route rule cannot contain both rewrite and direct_response",
@@ -218,11 +249,18 @@ fn validate_cors(c: &CorsPolicy, out: &mut Findings, path: &str) {
     for (i, o) in c.allow_origins.iter().enumerate() {
         let p = format!("{path}.allowOrigins[{i}]");
         o.check_oneof(out, &p);
-        let m = o.exact.as_deref().or(o.prefix.as_deref()).or(o.regex.as_deref());
+        let m = o
+            .exact
+            .as_deref()
+            .or(o.prefix.as_deref())
+            .or(o.regex.as_deref());
         match m {
             None | Some("") => out.error(
                 &p,
-                format!("'{}' is not a valid match type for CORS allow origins", m.unwrap_or_default()),
+                format!(
+                    "'{}' is not a valid match type for CORS allow origins",
+                    m.unwrap_or_default()
+                ),
             ),
             Some(_) => report(
                 out,
@@ -240,16 +278,24 @@ fn validate_cors(c: &CorsPolicy, out: &mut Findings, path: &str) {
         }
     }
     for (i, h) in c.allow_headers.iter().enumerate() {
-        report(out, &format!("{path}.allowHeaders[{i}]"), validate_cors_header_name(h));
+        report(
+            out,
+            &format!("{path}.allowHeaders[{i}]"),
+            validate_cors_header_name(h),
+        );
     }
     for (i, h) in c.expose_headers.iter().enumerate() {
-        report(out, &format!("{path}.exposeHeaders[{i}]"), validate_cors_header_name(h));
+        report(
+            out,
+            &format!("{path}.exposeHeaders[{i}]"),
+            validate_cors_header_name(h),
+        );
     }
     let p = format!("{path}.maxAge");
-    if let Some(n) = validate_duration(out, &p, c.max_age.as_deref()) {
-        if n % 1_000_000_000 != 0 {
-            out.error(p, "max_age duration is accurate only to seconds precision");
-        }
+    if let Some(n) = validate_duration(out, &p, c.max_age.as_deref())
+        && n % 1_000_000_000 != 0
+    {
+        out.error(p, "max_age duration is accurate only to seconds precision");
     }
 }
 
@@ -313,9 +359,16 @@ fn validate_abort(a: &FaultAbort, out: &mut Findings, path: &str) {
             );
         }
     } else if a.http2_error.is_some() {
-        out.error(format!("{path}.http2Error"), "HTTP/2 abort fault injection not supported yet");
+        out.error(
+            format!("{path}.http2Error"),
+            "HTTP/2 abort fault injection not supported yet",
+        );
     } else if let Some(s) = a.http_status {
-        report(out, &format!("{path}.httpStatus"), validate_http_status(s.into()));
+        report(
+            out,
+            &format!("{path}.httpStatus"),
+            validate_http_status(s.into()),
+        );
     } else {
         out.warning(path, "abort configured, but error type not set");
     }
@@ -344,22 +397,34 @@ fn validate_mirror_percent(r: &HttpRoute, out: &mut Findings, path: &str) {
     if let Some(v) = r.mirror_percent {
         let p = format!("{path}.mirrorPercent");
         if v > 100 {
-            out.error(&p, format!("mirror_percent must have a max value of 100 (it has {v})"));
+            out.error(
+                &p,
+                format!("mirror_percent must have a max value of 100 (it has {v})"),
+            );
         }
-        out.warning(p, "using deprecated setting \"mirrorPercent\", use \"mirrorPercentage\" instead");
+        out.warning(
+            p,
+            "using deprecated setting \"mirrorPercent\", use \"mirrorPercentage\" instead",
+        );
     }
     if let Some(pc) = &r.mirror_percentage {
         let p = format!("{path}.mirrorPercentage");
         if pc.value > 100.0 {
             out.error(
                 &p,
-                format!("mirror_percentage must have a max value of 100 (it has {:.6})", pc.value),
+                format!(
+                    "mirror_percentage must have a max value of 100 (it has {:.6})",
+                    pc.value
+                ),
             );
         }
         if pc.value < 0.0 {
             out.error(
                 &p,
-                format!("mirror_percentage must have a min value of 0 (it has {:.6})", pc.value),
+                format!(
+                    "mirror_percentage must have a min value of 0 (it has {:.6})",
+                    pc.value
+                ),
             );
         }
     }
@@ -378,13 +443,19 @@ fn validate_mirrors(mirrors: &[HttpMirrorPolicy], out: &mut Findings, path: &str
             if pc.value > 100.0 {
                 out.error(
                     &pp,
-                    format!("mirror percentage must have a max value of 100 (it has {:.6})", pc.value),
+                    format!(
+                        "mirror percentage must have a max value of 100 (it has {:.6})",
+                        pc.value
+                    ),
                 );
             }
             if pc.value < 0.0 {
                 out.error(
                     &pp,
-                    format!("mirror percentage must have a min value of 0 (it has {:.6})", pc.value),
+                    format!(
+                        "mirror percentage must have a min value of 0 (it has {:.6})",
+                        pc.value
+                    ),
                 );
             }
         }
@@ -400,7 +471,9 @@ fn validate_redirect(r: &HttpRedirect, matches: &[HttpMatchRequest]) -> Result<(
             .iter()
             .any(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_none()))
     {
-        return Err("redirect prefix_rewrite requires all URI matches to use prefix match type".into());
+        return Err(
+            "redirect prefix_rewrite requires all URI matches to use prefix match type".into(),
+        );
     }
     if r.uri.is_empty()
         && r.prefix_rewrite.is_empty()
@@ -412,7 +485,10 @@ fn validate_redirect(r: &HttpRedirect, matches: &[HttpMatchRequest]) -> Result<(
         return Err("redirect must specify URI, authority, scheme, or port".into());
     }
     if r.redirect_code != 0 && !(300..=399).contains(&r.redirect_code) {
-        return Err(format!("{} is not a valid redirect code, must be 3xx", r.redirect_code));
+        return Err(format!(
+            "{} is not a valid redirect code, must be 3xx",
+            r.redirect_code
+        ));
     }
     if !r.scheme.is_empty() && r.scheme != "http" && r.scheme != "https" {
         return Err("invalid redirect scheme, must be \"http\" or \"https\"".into());
@@ -435,7 +511,14 @@ fn base64_len(s: &str) -> Option<usize> {
 fn validate_direct_response(d: &HttpDirectResponse, out: &mut Findings, path: &str) {
     if let Some(body) = &d.body {
         let p = format!("{path}.body");
-        check_oneof(out, &p, &[("string", body.string.is_some()), ("bytes", body.bytes.is_some())]);
+        check_oneof(
+            out,
+            &p,
+            &[
+                ("string", body.string.is_some()),
+                ("bytes", body.bytes.is_some()),
+            ],
+        );
         let size = match (&body.string, &body.bytes) {
             (Some(s), _) => s.len(),
             (None, Some(b)) => base64_len(b).unwrap_or_else(|| {
@@ -450,10 +533,17 @@ fn validate_direct_response(d: &HttpDirectResponse, out: &mut Findings, path: &s
                 "large direct_responses may impact control plane performance, must be less than 1MB",
             );
         } else if size > 100 * 1024 {
-            out.warning(&p, "large direct_responses may impact control plane performance");
+            out.warning(
+                &p,
+                "large direct_responses may impact control plane performance",
+            );
         }
     }
-    report(out, &format!("{path}.status"), validate_http_status(d.status.into()));
+    report(
+        out,
+        &format!("{path}.status"),
+        validate_http_status(d.status.into()),
+    );
 }
 
 const RETRY_ON: &[&str] = &[
@@ -506,9 +596,16 @@ fn validate_retry(r: &HttpRetry, out: &mut Findings, path: &str) {
             || !r.retry_on.is_empty()
             || r.retry_remote_localities.is_some())
     {
-        out.error(path, "http retry policy configured when attempts are set to 0 (disabled)");
+        out.error(
+            path,
+            "http retry policy configured when attempts are set to 0 (disabled)",
+        );
     }
-    validate_duration(out, &format!("{path}.perTryTimeout"), r.per_try_timeout.as_deref());
+    validate_duration(
+        out,
+        &format!("{path}.perTryTimeout"),
+        r.per_try_timeout.as_deref(),
+    );
     if !r.retry_on.is_empty() {
         for policy in r.retry_on.split(',') {
             let status = policy.parse::<i64>().ok().filter(|c| is_known_status(*c));
@@ -532,7 +629,10 @@ fn validate_rewrite(r: &HttpRewrite) -> Result<(), String> {
     }
     if let Some(rr) = &r.uri_regex_rewrite {
         let e = if rr.pattern.is_empty() || rr.rewrite.is_empty() {
-            Err("UriRegexRewrite requires both Rewrite and Match fields to be specified".to_string())
+            Err(
+                "UriRegexRewrite requires both Rewrite and Match fields to be specified"
+                    .to_string(),
+            )
         } else {
             validate_regex(&rr.pattern, "HTTPRewrite.UriRegexRewrite.Match")
         };
@@ -544,7 +644,11 @@ fn validate_rewrite(r: &HttpRewrite) -> Result<(), String> {
 /// The authority may be rewritten in one place only: `rewrite.authority` or one
 /// `:authority`/`host` header set or added on the request.
 fn validate_authority_rewrite(r: &HttpRoute) -> Result<(), String> {
-    let mut current = r.rewrite.as_ref().map(|rw| rw.authority.clone()).unwrap_or_default();
+    let mut current = r
+        .rewrite
+        .as_ref()
+        .map(|rw| rw.authority.clone())
+        .unwrap_or_default();
     let Some(req) = r.headers.as_ref().and_then(|h| h.request.as_ref()) else {
         return Ok(());
     };

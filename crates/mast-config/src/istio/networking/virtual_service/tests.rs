@@ -5,7 +5,10 @@ use crate::validate::{Findings, Severity};
 
 fn run(spec: serde_json::Value) -> Findings {
     let mut out = Findings::default();
-    let ctx = Context { name: "vs", namespace: "default" };
+    let ctx = Context {
+        name: "vs",
+        namespace: "default",
+    };
     validate_in(&ctx, "VirtualService", "v1", &spec, &mut out);
     out
 }
@@ -26,15 +29,31 @@ fn route(host: &str) -> serde_json::Value {
 #[test]
 fn accepts_and_rejects() {
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
-        ("simple", json!({"hosts": ["reviews"], "http": [{"route": route("reviews")}]}), ""),
-        ("no routes", json!({"hosts": ["reviews"]}), "http, tcp or tls must be provided"),
-        ("delegate", json!({"http": [{"route": route("reviews")}]}), ""),
+        (
+            "simple",
+            json!({"hosts": ["reviews"], "http": [{"route": route("reviews")}]}),
+            "",
+        ),
+        (
+            "no routes",
+            json!({"hosts": ["reviews"]}),
+            "http, tcp or tls must be provided",
+        ),
+        (
+            "delegate",
+            json!({"http": [{"route": route("reviews")}]}),
+            "",
+        ),
         (
             "delegate with gateways",
             json!({"gateways": ["gw"], "http": [{"route": route("r")}]}),
             "delegate virtual service must have no gateways specified",
         ),
-        ("mesh wildcard", json!({"hosts": ["*"], "http": [{"route": route("r")}]}), "wildcard host *"),
+        (
+            "mesh wildcard",
+            json!({"hosts": ["*"], "http": [{"route": route("r")}]}),
+            "wildcard host *",
+        ),
         (
             "gateway wildcard",
             json!({"hosts": ["*"], "gateways": ["ns/gw"], "http": [{"route": route("r")}]}),
@@ -129,7 +148,10 @@ fn accepts_and_rejects() {
         if want.is_empty() {
             assert!(errs.is_empty(), "{name}: {errs:?}");
         } else {
-            assert!(errs.iter().any(|e| e.contains(want)), "{name}: want {want:?}, got {errs:?}");
+            assert!(
+                errs.iter().any(|e| e.contains(want)),
+                "{name}: want {want:?}, got {errs:?}"
+            );
         }
     }
 }
@@ -156,8 +178,14 @@ fn unreachable_rules() {
             "VirtualServiceIneffectiveMatch",
             "virtualService rule \"dup\" match \"x\" is not used (duplicate/overlapping match in rule #0)",
         ),
-        ("VirtualServiceUnreachableRule", "virtualService rule \"dup\" not used (all matches used by prior rules)"),
-        ("VirtualServiceUnreachableRule", "virtualService rule #4 not used (only the last rule can have no matches)"),
+        (
+            "VirtualServiceUnreachableRule",
+            "virtualService rule \"dup\" not used (all matches used by prior rules)",
+        ),
+        (
+            "VirtualServiceUnreachableRule",
+            "virtualService rule #4 not used (only the last rule can have no matches)",
+        ),
         (
             "VirtualServiceIneffectiveMatch",
             "virtualService rule #2 match #0 of prefix /ab is not used (duplicate/overlapping match in rule #0 of prefix /a on #0)",
@@ -165,6 +193,9 @@ fn unreachable_rules() {
     ];
     assert_eq!(found.len(), want.len(), "{found:#?}");
     for (code, msg) in want {
-        assert!(found.iter().any(|(c, m)| c == code && m == msg), "missing {msg}: {found:#?}");
+        assert!(
+            found.iter().any(|(c, m)| c == code && m == msg),
+            "missing {msg}: {found:#?}"
+        );
     }
 }

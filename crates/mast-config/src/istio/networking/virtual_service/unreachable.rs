@@ -71,12 +71,23 @@ fn analyze_plain<M: PartialEq>(routes: &[Vec<M>], base: &str, out: &mut Findings
         let mut duplicates = 0;
         for (j, m) in matches.iter().enumerate() {
             if empty_seen {
-                unused(out, path.clone(), &rule, "route without matches defined before");
+                unused(
+                    out,
+                    path.clone(),
+                    &rule,
+                    "route without matches defined before",
+                );
                 continue;
             }
             if let Some((_, dup)) = seen.iter().find(|(s, _)| *s == m) {
                 let dup = format!("#{dup}");
-                ineffective(out, format!("{path}.match[{j}]"), &rule, &format!("#{j}"), &dup);
+                ineffective(
+                    out,
+                    format!("{path}.match[{j}]"),
+                    &rule,
+                    &format!("#{j}"),
+                    &dup,
+                );
                 duplicates += 1;
             } else {
                 seen.push((m, i));
@@ -111,10 +122,17 @@ fn exact_or_prefix(sm: Option<&StringMatch>) -> String {
 }
 
 fn exact_or_prefix_map(m: &BTreeMap<String, StringMatch>) -> BTreeMap<String, String> {
-    m.iter().map(|(k, v)| (k.clone(), exact_or_prefix(Some(v)))).collect()
+    m.iter()
+        .map(|(k, v)| (k.clone(), exact_or_prefix(Some(v))))
+        .collect()
 }
 
-fn prefix_match(route: String, m: &HttpMatchRequest, j: usize, path: String) -> Option<PrefixMatch> {
+fn prefix_match(
+    route: String,
+    m: &HttpMatchRequest,
+    j: usize,
+    path: String,
+) -> Option<PrefixMatch> {
     let prefix = m.uri.as_ref()?.prefix();
     if prefix.is_empty() {
         return None;
@@ -140,8 +158,10 @@ fn prefix_match(route: String, m: &HttpMatchRequest, j: usize, path: String) -> 
 /// Whether every value of `a` is equal to, or starts with, the value of `b` for the same key.
 fn map_covered(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
     a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.get(k).is_some_and(|bv| v == bv || v.starts_with(bv.as_str())))
+        && a.iter().all(|(k, v)| {
+            b.get(k)
+                .is_some_and(|bv| v == bv || v.starts_with(bv.as_str()))
+        })
 }
 
 fn value_covered(a: &str, b: &str) -> bool {
@@ -176,10 +196,18 @@ fn analyze_http(routes: &[HttpRoute], out: &mut Findings) {
         let mut duplicates = 0;
         for (j, m) in r.matches.iter().enumerate() {
             if empty_seen {
-                unused(out, path.clone(), &rule, "route without matches defined before");
+                unused(
+                    out,
+                    path.clone(),
+                    &rule,
+                    "route without matches defined before",
+                );
                 continue;
             }
-            let unnamed = HttpMatchRequest { name: String::new(), ..m.clone() };
+            let unnamed = HttpMatchRequest {
+                name: String::new(),
+                ..m.clone()
+            };
             if let Some((_, dup)) = seen.iter().find(|(s, _)| *s == unnamed) {
                 let dup = http_route_name(&routes[*dup], *dup);
                 let matchn = http_match_name(m, j);

