@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::kinds::{Family, lookup};
 use crate::resource::Resource;
@@ -33,6 +31,10 @@ pub struct Finding {
     pub analyzer_message: Option<&'static str>,
     /// The arguments of that IST message's template (e.g. the rule and match numbers).
     pub analyzer_args: Vec<String>,
+    /// Whether the error is a field the schema does not have. Such fields are errors for
+    /// `mastctl validate`, `analyze` and mastd (strict, as istioctl), while a Kubernetes API
+    /// server would prune them from a CRD object and accept it.
+    pub unknown_field: bool,
 }
 
 /// Collects findings while a spec is checked. Paths given to it are relative to the object
@@ -51,6 +53,7 @@ impl Findings {
             message: message.into(),
             analyzer_message: None,
             analyzer_args: Vec::new(),
+            unknown_field: false,
         });
     }
 
@@ -62,6 +65,7 @@ impl Findings {
             message: message.into(),
             analyzer_message: None,
             analyzer_args: Vec::new(),
+            unknown_field: false,
         });
     }
 
@@ -78,6 +82,7 @@ impl Findings {
             message: message.into(),
             analyzer_message: Some(name),
             analyzer_args: Vec::new(),
+            unknown_field: false,
         });
     }
 
@@ -97,6 +102,19 @@ impl Findings {
             message: message.into(),
             analyzer_message: Some(name),
             analyzer_args: args,
+            unknown_field: false,
+        });
+    }
+
+    /// An unknown field `name` at `path` (an error, flagged as such).
+    pub fn unknown_field(&mut self, path: impl Into<String>, name: &str) {
+        self.list.push(Finding {
+            severity: Severity::Error,
+            path: path.into(),
+            message: format!("unknown field {name:?}"),
+            analyzer_message: None,
+            analyzer_args: Vec::new(),
+            unknown_field: true,
         });
     }
 
@@ -116,39 +134,44 @@ impl Findings {
     }
 }
 
-/// Decodes `value` (found at `path`) strictly into `T`; on failure records an error at the
-/// failing field and returns `None`.
-pub fn decode<T: DeserializeOwned>(value: &Value, path: &str, out: &mut Findings) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let field = if inner == "." || inner.is_empty() {
-                path.to_string()
-            } else {
-                format!("{path}.{inner}")
-            };
-            out.error(field, e.into_inner().to_string());
-            None
-        }
-    }
-}
-
 /// Turns a dotted field path (`spec.http[0].route`) into the JSON pointer the line table uses
 /// (`/spec/http/0/route`).
 pub fn pointer(path: &str) -> String {
     let mut out = String::new();
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let mut rest = part;
-        let name_end = rest.find('[').unwrap_or(rest.len());
-        out.push('/');
-        out.push_str(&rest[..name_end]);
-        rest = &rest[name_end..];
-        while let Some(stripped) = rest.strip_prefix('[') {
-            let close = stripped.find(']').unwrap_or(stripped.len());
-            out.push('/');
-            out.push_str(stripped[..close].trim_matches('"'));
-            rest = stripped.get(close + 1..).unwrap_or_default();
+    let mut chars = path.chars().peekable();
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => at_start = true,
+            '[' => {
+                // an index or a quoted key; keys may contain dots
+                let mut key = String::new();
+                let quoted = chars.peek() == Some(&'"');
+                if quoted {
+                    chars.next();
+                }
+                while let Some(k) = chars.next() {
+                    if quoted && k == '"' {
+                        if chars.peek() == Some(&']') {
+                            chars.next();
+                            break;
+                        }
+                    } else if !quoted && k == ']' {
+                        break;
+                    }
+                    key.push(k);
+                }
+                out.push('/');
+                out.push_str(&key);
+                at_start = false;
+            }
+            c => {
+                if at_start {
+                    out.push('/');
+                    at_start = false;
+                }
+                out.push(c);
+            }
         }
     }
     out
@@ -222,7 +245,14 @@ fn check_object(r: &Resource, out: &mut Findings) {
     }
     crate::meta::check(r, out);
     if matches!(info.family, Family::Istio | Family::IstioLegacy) {
-        crate::istio::validate_spec(&r.gvk.group, &r.gvk.kind, &r.gvk.version, r.spec(), out);
+        crate::istio::validate_spec(
+            &r.gvk.group,
+            &r.gvk.kind,
+            &r.gvk.version,
+            &r.meta,
+            r.spec(),
+            out,
+        );
     }
 }
 
@@ -236,6 +266,7 @@ mod tests {
             ("spec.http[0].route[1].weight", "/spec/http/0/route/1/weight"),
             ("spec", "/spec"),
             ("metadata.labels[\"a/b\"]", "/metadata/labels/a/b"),
+            ("metadata.labels[\"app.kubernetes.io/name\"]", "/metadata/labels/app.kubernetes.io/name"),
             ("spec.selector.matchLabels.app", "/spec/selector/matchLabels/app"),
         ];
         for (p, want) in cases {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::injection::SIDECAR_INJECT;
 use crate::analyzer::Analyzer;
 use crate::catalogue;
-use crate::context::{Context, Kind, kinds};
+use crate::context::{Compat, Context, Kind, kinds};
 use crate::util::{arr_of, str_of};
 
 /// The analyzers of this module.
@@ -136,9 +136,71 @@ static ANNOTATIONS: &[Def] = &[
     def("traffic.sidecar.istio.io/kubevirtInterfaces", Alpha, true, &["Pod"]),
 ];
 
+/// The annotations Istio 1.5 knew (`istio/api` of the 1.5 branch), by name. Maturity and
+/// deprecation were not tracked then.
+#[rustfmt::skip]
+static ANNOTATIONS_1_5: &[Def] = &[
+    def("alpha.istio.io/canonical-serviceaccounts", Stable, false, &["Service"]),
+    def("alpha.istio.io/identity", Stable, false, &["Pod"]),
+    def("alpha.istio.io/kubernetes-serviceaccounts", Stable, false, &["Service"]),
+    def("galley.istio.io/analyze-suppress", Stable, false, &["Any"]),
+    def("install.operator.istio.io/chart-owner", Stable, false, &["Any"]),
+    def("install.operator.istio.io/owner-generation", Stable, false, &["Any"]),
+    def("install.operator.istio.io/version", Stable, false, &["Any"]),
+    def("kubernetes.io/ingress.class", Stable, false, &["Ingress"]),
+    def("networking.alpha.istio.io/endpointsVersion", Stable, false, &["ServiceEntry"]),
+    def("networking.alpha.istio.io/notReadyEndpoints", Stable, false, &["ServiceEntry"]),
+    def("networking.alpha.istio.io/serviceVersion", Stable, false, &["ServiceEntry"]),
+    def("networking.istio.io/exportTo", Stable, false, &["Service"]),
+    def("policy.istio.io/check", Stable, false, &["Pod"]),
+    def("policy.istio.io/checkBaseRetryWaitTime", Stable, false, &["Pod"]),
+    def("policy.istio.io/checkMaxRetryWaitTime", Stable, false, &["Pod"]),
+    def("policy.istio.io/checkRetries", Stable, false, &["Pod"]),
+    def("policy.istio.io/lang", Stable, false, &["Pod"]),
+    def("readiness.status.sidecar.istio.io/applicationPorts", Stable, false, &["Pod"]),
+    def("readiness.status.sidecar.istio.io/failureThreshold", Stable, false, &["Pod"]),
+    def("readiness.status.sidecar.istio.io/initialDelaySeconds", Stable, false, &["Pod"]),
+    def("readiness.status.sidecar.istio.io/periodSeconds", Stable, false, &["Pod"]),
+    def("security.istio.io/autoMTLS", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/bootstrapOverride", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/componentLogLevel", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/controlPlaneAuthPolicy", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/discoveryAddress", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/enableCoreDump", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/inject", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/interceptionMode", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/logLevel", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/proxyCPU", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/proxyImage", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/proxyMemory", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/rewriteAppHTTPProbers", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/statsInclusionPrefixes", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/statsInclusionRegexps", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/statsInclusionSuffixes", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/status", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/userVolume", Stable, false, &["Pod"]),
+    def("sidecar.istio.io/userVolumeMount", Stable, false, &["Pod"]),
+    def("status.sidecar.istio.io/port", Stable, false, &["Pod"]),
+    def("traffic.sidecar.istio.io/excludeInboundPorts", Stable, false, &["Pod"]),
+    def("traffic.sidecar.istio.io/excludeOutboundIPRanges", Stable, false, &["Pod"]),
+    def("traffic.sidecar.istio.io/excludeOutboundPorts", Stable, false, &["Pod"]),
+    def("traffic.sidecar.istio.io/includeInboundPorts", Stable, false, &["Pod"]),
+    def("traffic.sidecar.istio.io/includeOutboundIPRanges", Stable, false, &["Pod"]),
+    def("traffic.sidecar.istio.io/kubevirtInterfaces", Stable, false, &["Pod"]),
+];
+
 /// The definition of a known annotation.
 pub(crate) fn lookup(name: &str) -> Option<&'static Def> {
     ANNOTATIONS.iter().find(|d| d.name == name)
+}
+
+/// The definition of an annotation in the table of the release `compat` reproduces.
+fn lookup_for(compat: Compat, name: &str) -> Option<&'static Def> {
+    match compat {
+        Compat::Current => lookup(name),
+        // 1.5 used the smaller annotation table of its istio/api.
+        Compat::Istio1_5 => ANNOTATIONS_1_5.iter().find(|d| d.name == name),
+    }
 }
 
 /// Annotations Istio or its controllers set themselves; never reported.
@@ -208,11 +270,13 @@ impl Analyzer for K8sAnalyzer {
 
 /// Checks one annotation of `r` (of kind `kind`).
 fn check_annotation(ctx: &mut Context<'_>, r: &Resource, kind: &str, name: &str, value: &str) {
-    if !is_istio_annotation(name) || ALWAYS_IGNORED.contains(&name) {
+    let v1_5 = ctx.mesh.compat == Compat::Istio1_5;
+    // 1.5 ignored no annotation by name: every one was looked up in its table.
+    if !is_istio_annotation(name) || (!v1_5 && ALWAYS_IGNORED.contains(&name)) {
         return;
     }
     let path = annotation_path(name);
-    let Some(d) = lookup(name) else {
+    let Some(d) = lookup_for(ctx.mesh.compat, name) else {
         ctx.report(
             r,
             Some(&path),
@@ -223,7 +287,8 @@ fn check_annotation(ctx: &mut Context<'_>, r: &Resource, kind: &str, name: &str,
     };
     // Having both the deprecated annotation and its replacement label is deliberate.
     let has_replacement = name == SIDECAR_INJECT && r.meta.labels.contains_key(SIDECAR_INJECT);
-    if d.deprecated && !has_replacement {
+    // 1.5 did not report deprecated annotations.
+    if d.deprecated && !has_replacement && !v1_5 {
         let extra = if name == SIDECAR_INJECT {
             format!(" in favor of the \"{SIDECAR_INJECT}\" label")
         } else {
@@ -242,6 +307,10 @@ fn check_annotation(ctx: &mut Context<'_>, r: &Resource, kind: &str, name: &str,
     if !d.resources.contains(&kind) {
         let args = vec![name.into(), d.resources.join(", ").into()];
         ctx.report(r, Some(&path), catalogue::MISPLACED_ANNOTATION, args);
+        return;
+    }
+    // 1.5 checked only names and placement, not values.
+    if v1_5 {
         return;
     }
     if let Some(Err(why)) = validate_value(name, value) {
@@ -621,6 +690,24 @@ mod tests {
     #[test]
     fn catalogue_is_sorted_and_unique() {
         assert!(ANNOTATIONS.windows(2).all(|w| w[0].name < w[1].name));
+        assert!(ANNOTATIONS_1_5.windows(2).all(|w| w[0].name < w[1].name));
+    }
+
+    #[test]
+    fn tables_by_release() {
+        let placed = |compat, name| lookup_for(compat, name).map(|d| d.resources);
+        let cases: &[(Compat, &str, Option<&[&str]>)] = &[
+            (Compat::Current, "policy.istio.io/lang", None),
+            (Compat::Istio1_5, "policy.istio.io/lang", Some(&["Pod"])),
+            (Compat::Current, "istio.io/rev", Some(&["Pod"])),
+            (Compat::Istio1_5, "istio.io/rev", None),
+            (Compat::Istio1_5, "sidecar.istio.io/inject", Some(&["Pod"])),
+            (Compat::Istio1_5, "install.operator.istio.io/version", Some(&["Any"])),
+        ];
+        for (compat, name, want) in cases {
+            assert_eq!(placed(*compat, name), *want, "{compat:?} {name}");
+        }
+        assert!(ANNOTATIONS_1_5.iter().all(|d| !d.deprecated));
     }
 
     #[test]

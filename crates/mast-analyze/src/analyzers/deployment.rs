@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use mast_config::Resource;
 use serde_json::Value;
 
-use super::injection::deployment_in_mesh;
+use super::injection::{INJECTION_LABEL, SIDECAR_INJECT, deployment_in_mesh};
 use crate::analyzer::Analyzer;
 use crate::catalogue;
-use crate::context::{Context, Kind, Store, kinds};
+use crate::context::{Compat, Context, Kind, Store, kinds};
 use crate::util::{arr_of, str_of, string_map};
 
 /// The analyzers of this module.
@@ -37,6 +37,11 @@ impl Analyzer for MultiServiceAnalyzer {
     }
 
     fn analyze(&self, ctx: &mut Context<'_>) {
+        if ctx.mesh.compat == Compat::Istio1_5 {
+            // 1.5 matched services across namespaces, required one (IST0117), no port check.
+            analyze_1_5(ctx);
+            return;
+        }
         let store = ctx.store;
         for d in store.list(kinds::DEPLOYMENT) {
             let waypoint = d
@@ -52,6 +57,56 @@ impl Analyzer for MultiServiceAnalyzer {
             report_target_port_conflicts(ctx, d, &services);
         }
     }
+}
+
+/// Istio 1.5's analysis: each Deployment in the mesh (by its pod template annotation, else
+/// its namespace's label) needs a Service selecting its pods, and those Services must agree on
+/// the protocol of each port.
+fn analyze_1_5(ctx: &mut Context<'_>) {
+    let store = ctx.store;
+    for d in store.list(kinds::DEPLOYMENT) {
+        if !in_mesh_1_5(store, d) {
+            continue;
+        }
+        let services = matching_services_1_5(store, d);
+        if services.is_empty() {
+            let kind = catalogue::DEPLOYMENT_REQUIRES_SERVICE_ASSOCIATED;
+            ctx.report(d, Some("/metadata/name"), kind, vec![]);
+            continue;
+        }
+        report_protocol_conflicts(ctx, d, &services);
+    }
+}
+
+/// Whether a Deployment is in the mesh as 1.5 decided it: the pod template's injection
+/// annotation when set, else whether its namespace (when known) has injection enabled.
+fn in_mesh_1_5(store: &Store, d: &Resource) -> bool {
+    let template_meta = d.spec().pointer("/template/metadata");
+    let annotations = string_map(template_meta.and_then(|m| m.get("annotations")));
+    if let Some(v) = annotations.get(SIDECAR_INJECT) {
+        return v == "true";
+    }
+    store
+        .get(kinds::NAMESPACE, "", &d.meta.namespace)
+        .is_some_and(|ns| ns.meta.labels.get(INJECTION_LABEL).is_some_and(|v| v == "enabled"))
+}
+
+/// The Services of any namespace whose selector (an empty one selects all) matches the
+/// Deployment's pod labels, as 1.5 looked them up.
+fn matching_services_1_5(store: &Store, d: &Resource) -> Vec<Svc> {
+    let template = d.spec().get("template").unwrap_or(&Value::Null);
+    let pod_labels = string_map(template.get("metadata").and_then(|m| m.get("labels")));
+    store
+        .list(kinds::SERVICE)
+        .filter(|s| {
+            let sel = string_map(s.spec().get("selector"));
+            sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
+        })
+        .map(|s| Svc {
+            name: s.namespaced_name(),
+            ports: arr_of(s.spec(), "ports").iter().map(svc_port).collect(),
+        })
+        .collect()
 }
 
 /// One port of a Service.

@@ -4,7 +4,7 @@
 use super::webhook::Once;
 use crate::analyzer::Analyzer;
 use crate::catalogue;
-use crate::context::{Context, Kind, kinds};
+use crate::context::{Compat, Context, Kind, kinds};
 use crate::util::{arr_of, str_of};
 
 /// The analyzers of this module.
@@ -33,11 +33,24 @@ impl Analyzer for DeprecationAnalyzer {
     }
 
     fn inputs(&self) -> &'static [Kind] {
-        &[kinds::VIRTUAL_SERVICE, kinds::SIDECAR, kinds::CRD]
+        // The last two are read only under Istio 1.5 compatibility.
+        &[
+            kinds::VIRTUAL_SERVICE,
+            kinds::SIDECAR,
+            kinds::CRD,
+            kinds::ENVOY_FILTER,
+            kinds::SERVICE_ROLE_BINDING,
+        ]
     }
 
     fn analyze(&self, ctx: &mut Context<'_>) {
         analyze_virtual_services(ctx);
+        if ctx.mesh.compat == Compat::Istio1_5 {
+            // 1.5 checked EnvoyFilters and ServiceRoleBindings instead of Sidecars and CRDs.
+            analyze_envoy_filters(ctx);
+            analyze_service_role_bindings(ctx);
+            return;
+        }
         analyze_sidecars(ctx);
         analyze_crds(ctx);
     }
@@ -47,6 +60,7 @@ impl Analyzer for DeprecationAnalyzer {
 fn analyze_virtual_services(ctx: &mut Context<'_>) {
     let store = ctx.store;
     let mut once = Once::default();
+    let v1_5 = ctx.mesh.compat == Compat::Istio1_5;
     for vs in store.list(kinds::VIRTUAL_SERVICE) {
         for (i, route) in arr_of(vs.spec(), "http").iter().enumerate() {
             let percent = route
@@ -58,13 +72,13 @@ fn analyze_virtual_services(ctx: &mut Context<'_>) {
                     "HTTPRoute.fault.delay.percentage",
                 );
                 let path = format!("/spec/http/{i}/fault/delay/percent");
-                once.report(
-                    ctx,
-                    vs,
-                    Some(&path),
-                    catalogue::DEPRECATED,
-                    vec![text.into()],
-                );
+                let args = vec![text.into()];
+                if v1_5 {
+                    // 1.5 reported every such route, identical messages included.
+                    ctx.report(vs, Some(&path), catalogue::DEPRECATED, args);
+                } else {
+                    once.report(ctx, vs, Some(&path), catalogue::DEPRECATED, args);
+                }
             }
         }
     }
@@ -96,6 +110,42 @@ fn analyze_crds(ctx: &mut Context<'_>) {
         if REMOVED_KINDS.contains(&(group, kind)) {
             let text = format!("Custom resource type {group} {kind} is removed");
             ctx.report(crd, None, catalogue::DEPRECATED, vec![text.into()]);
+        }
+    }
+}
+
+/// Istio 1.5: EnvoyFilter `workloadLabels` (replaced by `workloadSelector`) and `filters`.
+fn analyze_envoy_filters(ctx: &mut Context<'_>) {
+    let store = ctx.store;
+    for ef in store.list(kinds::ENVOY_FILTER) {
+        let non_empty = |field: &str| match ef.spec().get(field) {
+            Some(serde_json::Value::Object(m)) => !m.is_empty(),
+            Some(serde_json::Value::Array(a)) => !a.is_empty(),
+            _ => false,
+        };
+        if non_empty("workloadLabels") {
+            let text = replaced("EnvoyFilter.workloadLabels", "EnvoyFilter.workload_selector");
+            let path = "/spec/workloadLabels";
+            ctx.report(ef, Some(path), catalogue::DEPRECATED, vec![text.into()]);
+        }
+        if non_empty("filters") {
+            let text = format!("{} is deprecated", "EnvoyFilter.filters");
+            let path = "/spec/filters";
+            ctx.report(ef, Some(path), catalogue::DEPRECATED, vec![text.into()]);
+        }
+    }
+}
+
+/// Istio 1.5: ServiceRoleBinding `subjects[].group`, once per subject that sets it.
+fn analyze_service_role_bindings(ctx: &mut Context<'_>) {
+    let store = ctx.store;
+    for srb in store.list(kinds::SERVICE_ROLE_BINDING) {
+        for (i, subject) in arr_of(srb.spec(), "subjects").iter().enumerate() {
+            if !str_of(subject, "group").is_empty() {
+                let text = "ServiceRoleBinding.subjects.group is deprecated".to_string();
+                let path = format!("/spec/subjects/{i}/group");
+                ctx.report(srb, Some(&path), catalogue::DEPRECATED, vec![text.into()]);
+            }
         }
     }
 }

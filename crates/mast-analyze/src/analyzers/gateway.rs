@@ -10,7 +10,7 @@ use crate::analyzers::virtualservice::services::{
     first_selector_label, selector_string, strings_of, u32_of,
 };
 use crate::catalogue;
-use crate::context::{Context, Kind, Store, kinds};
+use crate::context::{Compat, Context, Kind, Store, kinds};
 use crate::util::{arr_of, selector_matches, str_of, string_map};
 
 /// The analyzers of this module.
@@ -91,13 +91,18 @@ struct WorkloadPorts {
 }
 
 impl WorkloadPorts {
-    fn add_service(&mut self, svc: &Resource) {
+    fn add_service(&mut self, svc: &Resource, compat: Compat) {
         for port in arr_of(svc.spec(), "ports") {
             if str_of(port, "protocol") != "TCP" {
                 continue;
             }
             let number = u32_of(port, "port");
-            match target_port_number(port.get("targetPort")) {
+            // 1.5 took only the service port, ignoring targetPort.
+            let target = match compat {
+                Compat::Current => target_port_number(port.get("targetPort")),
+                Compat::Istio1_5 => 0,
+            };
+            match target {
                 0 => {
                     self.listening.insert(number);
                 }
@@ -136,7 +141,7 @@ fn check_gateway_ports(ctx: &mut Context<'_>, gw: &Resource) {
             .filter(|s| s.meta.namespace == pod.meta.namespace);
         for svc in services {
             if selector_matches(&string_map(svc.spec().get("selector")), &pod.meta.labels) {
-                ports.add_service(svc);
+                ports.add_service(svc, ctx.mesh.compat);
             }
         }
     }
@@ -150,12 +155,19 @@ fn check_gateway_ports(ctx: &mut Context<'_>, gw: &Resource) {
         };
         let number = u32_of(port, "number");
         if !ports.serves(number) {
-            ctx.report(
-                gw,
-                Some(&selector_path(&selector_text)),
-                catalogue::GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
-                vec![number.into(), selector_text.clone().into()],
-            );
+            let path = selector_path(&selector_text);
+            let (kind, args) = match ctx.mesh.compat {
+                Compat::Current => (
+                    catalogue::GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
+                    vec![number.into(), selector_text.clone().into()],
+                ),
+                // 1.5 reported IST0104 GatewayPortNotOnWorkload (selector first, then port).
+                Compat::Istio1_5 => (
+                    catalogue::GATEWAY_PORT_NOT_ON_WORKLOAD,
+                    vec![selector_text.clone().into(), number.into()],
+                ),
+            };
+            ctx.report(gw, Some(&path), kind, args);
         }
     }
 }
@@ -224,6 +236,8 @@ fn check_gateway_secrets(ctx: &mut Context<'_>, gw: &Resource) {
                 catalogue::REFERENCED_RESOURCE_NOT_FOUND,
                 vec!["credentialName".into(), credential.into()],
             ),
+            // 1.5 only checked that the secret exists, not its certificate.
+            Some(_) if ctx.mesh.compat == Compat::Istio1_5 => {}
             Some(secret) if !cert::secret_is_valid(secret.value.get("data"), cert::now_unix()) => {
                 ctx.report(
                     gw,

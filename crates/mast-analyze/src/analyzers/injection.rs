@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::webhook::label_selector_matches;
 use crate::analyzer::Analyzer;
 use crate::catalogue;
-use crate::context::{Context, Kind, Mesh, Store, kinds};
+use crate::context::{Compat, Context, Kind, Mesh, Store, kinds};
 use crate::util::{arr_of, str_of, string_map};
 
 /// The analyzers of this module.
@@ -268,6 +268,11 @@ impl Analyzer for ImageAnalyzer {
     }
 
     fn analyze(&self, ctx: &mut Context<'_>) {
+        if ctx.mesh.compat == Compat::Istio1_5 {
+            // 1.5 reported IST0105 per pod against the one default injector, without revisions.
+            analyze_images_1_5(ctx);
+            return;
+        }
         let store = ctx.store;
         let images: BTreeMap<String, String> = store
             .list(kinds::CONFIG_MAP)
@@ -319,6 +324,59 @@ impl Analyzer for ImageAnalyzer {
             }
         }
     }
+}
+
+/// Istio 1.5's image check: the `hub/image:tag` of the first `istio-sidecar-injector` ConfigMap
+/// against each proxy container of the pods of namespaces labelled `istio-injection=enabled`,
+/// reported on the pod.
+fn analyze_images_1_5(ctx: &mut Context<'_>) {
+    let store = ctx.store;
+    let Some(want) = store
+        .list(kinds::CONFIG_MAP)
+        .find(|cm| cm.meta.name == INJECTOR_CONFIG_MAP)
+        .and_then(injector_proxy_image_1_5)
+    else {
+        return;
+    };
+    let injected: BTreeSet<&str> = store
+        .list(kinds::NAMESPACE)
+        .filter(|ns| {
+            let label = ns.meta.labels.get(INJECTION_LABEL);
+            label.is_some_and(|v| v == "enabled")
+        })
+        .map(|ns| ns.meta.name.as_str())
+        .collect();
+    for pod in store.list(kinds::POD) {
+        let custom = pod.meta.annotations.get("sidecar.istio.io/proxyImage");
+        if !injected.contains(pod.meta.namespace.as_str()) || custom.is_some_and(|v| !v.is_empty())
+        {
+            continue;
+        }
+        let proxies = arr_of(pod.spec(), "containers")
+            .iter()
+            .filter(|c| str_of(c, "name") == PROXY_CONTAINER);
+        for c in proxies {
+            let running = str_of(c, "image");
+            if running != want {
+                let args = vec![running.into(), want.clone().into()];
+                ctx.report(pod, None, catalogue::ISTIO_PROXY_IMAGE_MISMATCH, args);
+            }
+        }
+    }
+}
+
+/// The proxy image of an injector ConfigMap as 1.5 read it: always `hub/image:tag`; `None`
+/// when the `values` document does not parse.
+fn injector_proxy_image_1_5(cm: &Resource) -> Option<String> {
+    let values = injector_values(cm)?;
+    let global = values.get("global").unwrap_or(&Value::Null);
+    let image = global.get("proxy").map(|p| str_of(p, "image"));
+    Some(format!(
+        "{}/{}:{}",
+        str_of(global, "hub"),
+        image.unwrap_or_default(),
+        str_of(global, "tag")
+    ))
 }
 
 /// Whether a running proxy image is the injector's, plain or in the configured variant.

@@ -13,10 +13,8 @@ mod names;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
-use crate::validate::{Findings, decode};
+use crate::validate::Findings;
 
 pub use duration::{check_duration, parse_duration, validate_duration};
 pub use headers::{
@@ -146,29 +144,7 @@ impl<T: Copy + 'static> serde::de::Visitor<'_> for EnumVisitor<T> {
     }
 }
 
-/// Decodes a spec strictly into `T`. Fields set to `null` are dropped first: protobuf's JSON
-/// reader takes `null` as "not set" for every field, so `egress:` with no value is an empty list.
-/// A missing spec is an empty one.
-pub fn decode_spec<T: DeserializeOwned>(spec: &Value, out: &mut Findings) -> Option<T> {
-    let mut v = if spec.is_null() {
-        Value::Object(Default::default())
-    } else {
-        spec.clone()
-    };
-    drop_nulls(&mut v);
-    decode(&v, "spec", out)
-}
-
-fn drop_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(drop_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
-}
+pub use crate::istio::decode::decode_spec;
 
 /// Formats a list as Go's `%v` does for a `[]string`: `[a b c]`.
 pub fn go_list<S: AsRef<str>>(items: &[S]) -> String {

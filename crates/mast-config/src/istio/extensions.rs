@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::istio::common::PortSelector;
+use crate::istio::decode::decode_spec;
 use crate::istio::security::{
-    PolicyTargetReference, WorkloadSelector, check_attachment, decode_tolerant, go_url,
+    PolicyTargetReference, WorkloadSelector, check_attachment, go_url,
 };
 use crate::validate::Findings;
 
@@ -169,7 +170,7 @@ pub enum EnvValueSource {
 /// Validates the spec of an `extensions.istio.io` kind.
 pub fn validate(kind: &str, spec: &Value, out: &mut Findings) {
     if kind == "WasmPlugin"
-        && let Some(w) = decode_tolerant::<WasmPlugin>(spec, out)
+        && let Some(w) = decode_spec::<WasmPlugin>(spec, out)
     {
         validate_wasm_plugin(&w, out);
     }

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::istio::common::{is_dns1123_label, validate_port};
-use crate::istio::security::{decode_tolerant, go_url};
+use crate::istio::decode::decode_spec;
+use crate::istio::security::go_url;
 use crate::validate::Findings;
 
 /// The name Istio 1.5 requires of mesh-wide authentication policies and RBAC configs.
@@ -321,22 +322,22 @@ pub struct RbacTarget {
 pub fn validate(kind: &str, name: Option<&str>, spec: &Value, out: &mut Findings) {
     match kind {
         "Policy" | "MeshPolicy" => {
-            if let Some(p) = decode_tolerant::<Policy>(spec, out) {
+            if let Some(p) = decode_spec::<Policy>(spec, out) {
                 validate_authentication_policy(&p, kind == "MeshPolicy", name, out);
             }
         }
         "ServiceRole" => {
-            if let Some(r) = decode_tolerant::<ServiceRole>(spec, out) {
+            if let Some(r) = decode_spec::<ServiceRole>(spec, out) {
                 validate_service_role(&r.rules, "spec.rules", out);
             }
         }
         "ServiceRoleBinding" => {
-            if let Some(b) = decode_tolerant::<ServiceRoleBinding>(spec, out) {
+            if let Some(b) = decode_spec::<ServiceRoleBinding>(spec, out) {
                 validate_service_role_binding(&b, out);
             }
         }
         "RbacConfig" | "ClusterRbacConfig" => {
-            if let Some(c) = decode_tolerant::<RbacConfig>(spec, out) {
+            if let Some(c) = decode_spec::<RbacConfig>(spec, out) {
                 validate_rbac_config(&c, kind, name, out);
             }
         }

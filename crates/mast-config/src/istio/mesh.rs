@@ -2949,7 +2949,7 @@ fn parse_strict<T: DeserializeOwned + Default>(text: &str) -> Result<(T, Value),
         });
     }
     let mut value = doc.value;
-    crate::istio::security::strip_nulls(&mut value);
+    crate::istio::decode::strip_nulls(&mut value);
     match serde_path_to_error::deserialize::<_, T>(&value) {
         Ok(v) => Ok((v, value)),
         Err(e) => {

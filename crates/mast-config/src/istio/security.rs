@@ -5,17 +5,17 @@
 //! Also holds the pieces the policy kinds of the security, telemetry, extensions and legacy
 //! groups share: the selector/`targetRef` checks (on top of the `istio.type.v1beta1` types of
 //! [`crate::istio::common`]), spec decoding that tolerates unknown fields as Istio does
-//! (`decode_tolerant`), and URL/IP/port syntax checks with Go's semantics (`go_url`).
+//! (`decode_spec`), and URL/IP/port syntax checks with Go's semantics (`go_url`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::istio::common::{PolicyTargetReference, WorkloadSelector};
 use crate::istio::common::{validate_policy_target_ref, validate_workload_selector};
+use crate::istio::decode::decode_spec;
 use crate::istio::mesh::Duration;
 use crate::validate::Findings;
 
@@ -311,17 +311,17 @@ pub struct Condition {
 pub fn validate(kind: &str, spec: &Value, out: &mut Findings) {
     match kind {
         "PeerAuthentication" => {
-            if let Some(p) = decode_tolerant::<PeerAuthentication>(spec, out) {
+            if let Some(p) = decode_spec::<PeerAuthentication>(spec, out) {
                 validate_peer_authentication(&p, out);
             }
         }
         "RequestAuthentication" => {
-            if let Some(r) = decode_tolerant::<RequestAuthentication>(spec, out) {
+            if let Some(r) = decode_spec::<RequestAuthentication>(spec, out) {
                 validate_request_authentication(&r, out);
             }
         }
         "AuthorizationPolicy" => {
-            if let Some(a) = decode_tolerant::<AuthorizationPolicy>(spec, out) {
+            if let Some(a) = decode_spec::<AuthorizationPolicy>(spec, out) {
                 validate_authorization_policy(&a, out);
             }
         }
@@ -1165,141 +1165,6 @@ pub(crate) fn check_duration(d: Duration, at: &str, out: &mut Findings) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decoding
-// ---------------------------------------------------------------------------------------------
-
-/// Decodes a spec the way Istio does: a missing spec is empty, fields set to `null` are unset
-/// (the API server prunes them), and unknown fields are dropped with a warning (Istio retries
-/// decoding with unknown fields allowed). Type errors are errors at the failing field.
-pub(crate) fn decode_tolerant<T: DeserializeOwned>(spec: &Value, out: &mut Findings) -> Option<T> {
-    decode_lenient(spec, "spec", out)
-}
-
-/// [`decode_tolerant`] for a value found at `root` (a dotted field path).
-pub(crate) fn decode_lenient<T: DeserializeOwned>(
-    value: &Value,
-    root: &str,
-    out: &mut Findings,
-) -> Option<T> {
-    let mut value = match value {
-        Value::Null => Value::Object(serde_json::Map::new()),
-        v @ Value::Object(_) => v.clone(),
-        other => {
-            out.error(
-                root,
-                format!("must be an object, found {}", json_type(other)),
-            );
-            return None;
-        }
-    };
-    strip_nulls(&mut value);
-    for _ in 0..1000 {
-        match serde_path_to_error::deserialize::<_, T>(&value) {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                let segments: Vec<serde_path_to_error::Segment> =
-                    e.path().iter().cloned().collect();
-                let field = join_path(root, &e.path().to_string());
-                let msg = e.into_inner().to_string();
-                if let Some(name) = unknown_field_name(&msg)
-                    && remove_at(&mut value, &segments)
-                {
-                    out.warning(field, format!("unknown field {name:?}"));
-                    continue;
-                }
-                out.error(field, kubernetes_style(&msg));
-                return None;
-            }
-        }
-    }
-    None
-}
-
-fn join_path(root: &str, inner: &str) -> String {
-    if inner == "." || inner.is_empty() {
-        root.to_string()
-    } else if inner.starts_with('[') {
-        format!("{root}{inner}")
-    } else {
-        format!("{root}.{inner}")
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Removes object members whose value is `null`, at any depth (list items stay).
-pub(crate) fn strip_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(strip_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
-        _ => {}
-    }
-}
-
-fn unknown_field_name(msg: &str) -> Option<&str> {
-    let rest = msg.strip_prefix("unknown field `")?;
-    rest.split_once('`').map(|(name, _)| name)
-}
-
-/// Removes the member at `path` (the last segment is the member's key).
-fn remove_at(v: &mut Value, path: &[serde_path_to_error::Segment]) -> bool {
-    use serde_path_to_error::Segment;
-    let Some((last, parents)) = path.split_last() else {
-        return false;
-    };
-    let mut cur = v;
-    for seg in parents {
-        cur = match (seg, cur) {
-            (Segment::Seq { index }, Value::Array(a)) => match a.get_mut(*index) {
-                Some(x) => x,
-                None => return false,
-            },
-            (Segment::Map { key }, Value::Object(m)) => match m.get_mut(key) {
-                Some(x) => x,
-                None => return false,
-            },
-            _ => return false,
-        };
-    }
-    match (last, cur) {
-        (Segment::Map { key }, Value::Object(m)) => m.shift_remove(key).is_some(),
-        _ => false,
-    }
-}
-
-/// Rewrites serde's enum message into the API server's wording.
-fn kubernetes_style(msg: &str) -> String {
-    let Some(rest) = msg.strip_prefix("unknown variant `") else {
-        return msg.to_string();
-    };
-    let Some((value, expected)) = rest.split_once("`, expected ") else {
-        return msg.to_string();
-    };
-    let supported: Vec<String> = expected
-        .trim_start_matches("one of ")
-        .replace(" or ", ", ")
-        .split(", ")
-        .map(|s| format!("\"{}\"", s.trim_matches('`')))
-        .collect();
-    format!(
-        "Unsupported value: \"{value}\": supported values: {}",
-        supported.join(", ")
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
 // Go's net/url, as far as Istio's checks depend on it
 // ---------------------------------------------------------------------------------------------
 
@@ -1885,13 +1750,14 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_warn_and_nulls_are_unset() {
+    fn unknown_fields_are_flagged_errors_and_nulls_are_unset() {
         let mut out = Findings::default();
         let spec = json!({"mtls": {"mode": "PERMISSIVE"}, "peerLevelMtls": {"8080": {"mode": "STRICT"}}, "selector": null});
         validate("PeerAuthentication", &spec, &mut out);
         let f = out.into_vec();
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(f[0].severity, crate::validate::Severity::Warning);
+        assert_eq!(f[0].severity, crate::validate::Severity::Error);
+        assert!(f[0].unknown_field);
         assert_eq!(f[0].path, "spec.peerLevelMtls");
         let mut out = Findings::default();
         let spec = json!({"rules": [{"from": [{"source": {"principals": ["a"], "bogus": 1}}]}]});

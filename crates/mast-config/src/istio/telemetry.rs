@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::istio::mesh::Duration;
+use crate::istio::decode::decode_spec;
 use crate::istio::security::{
-    PolicyTargetReference, WorkloadSelector, check_attachment, decode_tolerant,
+    PolicyTargetReference, WorkloadSelector, check_attachment,
 };
 use crate::validate::Findings;
 
@@ -232,7 +233,7 @@ pub struct Filter {
 /// Validates the spec of a `telemetry.istio.io` kind.
 pub fn validate(kind: &str, spec: &Value, out: &mut Findings) {
     if kind == "Telemetry"
-        && let Some(t) = decode_tolerant::<Telemetry>(spec, out)
+        && let Some(t) = decode_spec::<Telemetry>(spec, out)
     {
         validate_telemetry(&t, out);
     }

@@ -10,7 +10,7 @@ use super::services::{
 };
 use crate::analyzer::Analyzer;
 use crate::catalogue;
-use crate::context::{Context, Kind, kinds};
+use crate::context::{Compat, Context, Kind, kinds};
 
 /// The name of the implicit gateway of sidecars.
 pub(crate) const MESH_GATEWAY: &str = "mesh";
@@ -34,7 +34,12 @@ impl Analyzer for ConflictingMeshGatewayHostsAnalyzer {
 
     fn analyze(&self, ctx: &mut Context<'_>) {
         let store = ctx.store;
-        let hosts = mesh_gateway_hosts(store.list(kinds::VIRTUAL_SERVICE));
+        let compat = ctx.mesh.compat;
+        let hosts = mesh_gateway_hosts(store.list(kinds::VIRTUAL_SERVICE), compat);
+        if compat == Compat::Istio1_5 {
+            report_1_5(ctx, &hosts);
+            return;
+        }
         let mut reported: HashSet<(String, String)> = HashSet::new();
         for (key, own) in &hosts {
             let mut list = own.clone();
@@ -66,8 +71,45 @@ pub(crate) fn attached_to_mesh(spec: &serde_json::Value) -> bool {
     gateways.is_empty() || gateways.iter().any(|g| g == MESH_GATEWAY)
 }
 
+/// Istio 1.5: every VirtualService sharing a `scope/fqdn` key with another is reported, once
+/// per such key, naming the others in input order; no matching across scopes.
+fn report_1_5(ctx: &mut Context<'_>, hosts: &BTreeMap<String, Vec<&Resource>>) {
+    for (key, list) in hosts.iter().filter(|(_, list)| list.len() > 1) {
+        let names: Vec<String> = list.iter().map(|r| r.namespaced_name()).collect();
+        let args = || vec![names.join(",").into(), key.clone().into()];
+        for r in list {
+            let kind = catalogue::CONFLICTING_MESH_GATEWAY_VIRTUAL_SERVICE_HOSTS;
+            ctx.report(r, Some("/metadata/name"), kind, args());
+        }
+    }
+}
+
+/// Istio 1.5's reading of `exportTo`: everywhere unless the last of `.` and `*` before the
+/// first `*` is `.`; other namespace names are ignored.
+fn exports_to_all_1_5(export_to: &[String]) -> bool {
+    let mut all = true;
+    for e in export_to {
+        if e == EXPORT_ALL {
+            return true;
+        }
+        if e == EXPORT_LOCAL {
+            all = false;
+        }
+    }
+    all
+}
+
 /// The namespaces a VirtualService's hosts are visible in (`*` for all).
-fn host_scopes(export_to: &[String], namespace: &str) -> BTreeSet<String> {
+fn host_scopes(export_to: &[String], namespace: &str, compat: Compat) -> BTreeSet<String> {
+    if compat == Compat::Istio1_5 {
+        // 1.5 had one scope per VirtualService: everywhere, or its own namespace.
+        let scope = if exports_to_all_1_5(export_to) {
+            EXPORT_ALL
+        } else {
+            namespace
+        };
+        return BTreeSet::from([scope.to_string()]);
+    }
     if exports_to_all(export_to) {
         return BTreeSet::from([EXPORT_ALL.to_string()]);
     }
@@ -86,6 +128,7 @@ fn host_scopes(export_to: &[String], namespace: &str) -> BTreeSet<String> {
 /// The mesh-gateway VirtualServices by `scope/fqdn` of each host, in input order.
 fn mesh_gateway_hosts<'a>(
     vss: impl Iterator<Item = &'a Resource>,
+    compat: Compat,
 ) -> BTreeMap<String, Vec<&'a Resource>> {
     let mut out: BTreeMap<String, Vec<&Resource>> = BTreeMap::new();
     for r in vss {
@@ -94,7 +137,7 @@ fn mesh_gateway_hosts<'a>(
             continue;
         }
         let ns = &r.meta.namespace;
-        for scope in host_scopes(&strings_of(spec, "exportTo"), ns) {
+        for scope in host_scopes(&strings_of(spec, "exportTo"), ns, compat) {
             for host in strings_of(spec, "hosts") {
                 out.entry(scoped_fqdn(&scope, ns, &host))
                     .or_default()
@@ -126,4 +169,33 @@ fn joined_names(list: &[&Resource]) -> String {
     let mut names: Vec<String> = list.iter().map(|r| r.namespaced_name()).collect();
     names.sort();
     names.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_by_release() {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let set = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let cases: &[(&[&str], Compat, &[&str])] = &[
+            (&[], Compat::Current, &["*"]),
+            (&[], Compat::Istio1_5, &["*"]),
+            (&["."], Compat::Current, &["ns"]),
+            (&["."], Compat::Istio1_5, &["ns"]),
+            (&["team1"], Compat::Current, &["team1"]),
+            (&["team1"], Compat::Istio1_5, &["*"]),
+            (&[".", "team1"], Compat::Current, &["ns", "team1"]),
+            (&[".", "team1"], Compat::Istio1_5, &["ns"]),
+            (&["*", "."], Compat::Istio1_5, &["*"]),
+        ];
+        for (export_to, compat, want) in cases {
+            assert_eq!(
+                host_scopes(&v(export_to), "ns", *compat),
+                set(want),
+                "{export_to:?} {compat:?}"
+            );
+        }
+    }
 }

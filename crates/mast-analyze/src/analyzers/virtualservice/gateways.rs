@@ -9,7 +9,7 @@ use super::conflicting_hosts::MESH_GATEWAY;
 use super::services::{names_match, strings_of};
 use crate::analyzer::Analyzer;
 use crate::catalogue;
-use crate::context::{Context, Kind, kinds};
+use crate::context::{Compat, Context, Kind, kinds};
 use crate::message::Arg;
 use crate::util::arr_of;
 
@@ -73,6 +73,15 @@ fn is_internal_gateway_reference(reference: &str) -> bool {
 fn check_gateway(ctx: &mut Context<'_>, r: &Resource, index: usize, reference: &str) {
     let path = format!("/spec/gateways/{index}");
     let vs_name = r.namespaced_name();
+    if ctx.mesh.compat == Compat::Istio1_5 {
+        // 1.5 only checked that an Istio Gateway of that name exists.
+        let (ns, name) = short_or_full_name(&r.meta.namespace, reference);
+        if ctx.store.get(kinds::GATEWAY, &ns, &name).is_none() {
+            let args = vec!["gateway".into(), reference.into()];
+            ctx.report(r, Some(&path), catalogue::REFERENCED_RESOURCE_NOT_FOUND, args);
+        }
+        return;
+    }
     if is_internal_gateway_reference(reference) {
         ctx.report(
             r,

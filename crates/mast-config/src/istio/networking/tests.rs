@@ -317,7 +317,7 @@ fn service_entries() {
         (
             se,
             json!({"hosts": ["a.com"], "ports": port("HTTP"), "discovery": "DNS"}),
-            "unknown field `discovery`",
+            "unknown field \"discovery\"",
         ),
     ]);
 }
