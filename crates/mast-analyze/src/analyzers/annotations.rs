@@ -702,7 +702,11 @@ mod tests {
             (Compat::Current, "istio.io/rev", Some(&["Pod"])),
             (Compat::Istio1_5, "istio.io/rev", None),
             (Compat::Istio1_5, "sidecar.istio.io/inject", Some(&["Pod"])),
-            (Compat::Istio1_5, "install.operator.istio.io/version", Some(&["Any"])),
+            (
+                Compat::Istio1_5,
+                "install.operator.istio.io/version",
+                Some(&["Any"]),
+            ),
         ];
         for (compat, name, want) in cases {
             assert_eq!(placed(*compat, name), *want, "{compat:?} {name}");

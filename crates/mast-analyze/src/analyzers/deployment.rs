@@ -88,7 +88,12 @@ fn in_mesh_1_5(store: &Store, d: &Resource) -> bool {
     }
     store
         .get(kinds::NAMESPACE, "", &d.meta.namespace)
-        .is_some_and(|ns| ns.meta.labels.get(INJECTION_LABEL).is_some_and(|v| v == "enabled"))
+        .is_some_and(|ns| {
+            ns.meta
+                .labels
+                .get(INJECTION_LABEL)
+                .is_some_and(|v| v == "enabled")
+        })
 }
 
 /// The Services of any namespace whose selector (an empty one selects all) matches the
@@ -244,5 +249,77 @@ mod tests {
         for (t, want) in cases {
             assert_eq!(target_port_or_port(t.as_ref(), 80), want);
         }
+    }
+
+    const INPUT_1_5: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: inj, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: plain}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: by-ns, namespace: inj}
+spec: {template: {metadata: {labels: {app: a}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ann-off, namespace: inj}
+spec: {template: {metadata: {labels: {app: b}, annotations: {sidecar.istio.io/inject: 'false'}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ann-on, namespace: plain}
+spec: {template: {metadata: {labels: {app: c}, annotations: {sidecar.istio.io/inject: 'true'}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: label-on, namespace: plain}
+spec: {template: {metadata: {labels: {app: d, sidecar.istio.io/inject: 'true'}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a-elsewhere, namespace: plain}
+spec: {selector: {app: a}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: everything, namespace: other}
+spec: {}
+";
+
+    #[test]
+    fn istio_1_5_mesh_membership_and_service_lookup() {
+        let mut loaded = mast_config::Loaded::default();
+        loaded.add_str("t.yaml", INPUT_1_5);
+        let store = crate::analysis_store(loaded.resources);
+        let deployment = |name: &str| {
+            store
+                .list(kinds::DEPLOYMENT)
+                .find(|d| d.meta.name == name)
+                .expect("deployment")
+        };
+        let cases = [
+            ("by-ns", true),
+            ("ann-off", false),
+            ("ann-on", true),
+            ("label-on", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(in_mesh_1_5(&store, deployment(name)), want, "{name}");
+        }
+        let names = |d: &str| -> Vec<String> {
+            let mut n: Vec<String> = matching_services_1_5(&store, deployment(d))
+                .into_iter()
+                .map(|s| s.name)
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names("by-ns"), ["other/everything", "plain/a-elsewhere"]);
+        assert_eq!(names("ann-on"), ["other/everything"]);
     }
 }

@@ -124,7 +124,10 @@ fn analyze_envoy_filters(ctx: &mut Context<'_>) {
             _ => false,
         };
         if non_empty("workloadLabels") {
-            let text = replaced("EnvoyFilter.workloadLabels", "EnvoyFilter.workload_selector");
+            let text = replaced(
+                "EnvoyFilter.workloadLabels",
+                "EnvoyFilter.workload_selector",
+            );
             let path = "/spec/workloadLabels";
             ctx.report(ef, Some(path), catalogue::DEPRECATED, vec![text.into()]);
         }

@@ -759,4 +759,24 @@ mod tests {
         assert_eq!(target_port_number(Some(&serde_json::json!("8080"))), 8080);
         assert_eq!(target_port_number(Some(&serde_json::json!("http"))), 0);
     }
+
+    #[test]
+    fn workload_ports_by_release() {
+        let mut loaded = mast_config::Loaded::default();
+        let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: n}\nspec:\n  ports:\n  - {port: 80, targetPort: 8080, protocol: TCP}\n  - {port: 53, protocol: UDP}\n";
+        loaded.add_str("s.yaml", svc);
+        let svc = &loaded.resources[0];
+        let cases: &[(Compat, u32, bool)] = &[
+            (Compat::Current, 80, true),
+            (Compat::Current, 8080, true),
+            (Compat::Istio1_5, 80, true),
+            (Compat::Istio1_5, 8080, false),
+            (Compat::Istio1_5, 53, false),
+        ];
+        for (compat, port, want) in cases {
+            let mut ports = WorkloadPorts::default();
+            ports.add_service(svc, *compat);
+            assert_eq!(ports.serves(*port), *want, "{compat:?} {port}");
+        }
+    }
 }

@@ -78,7 +78,12 @@ fn check_gateway(ctx: &mut Context<'_>, r: &Resource, index: usize, reference: &
         let (ns, name) = short_or_full_name(&r.meta.namespace, reference);
         if ctx.store.get(kinds::GATEWAY, &ns, &name).is_none() {
             let args = vec!["gateway".into(), reference.into()];
-            ctx.report(r, Some(&path), catalogue::REFERENCED_RESOURCE_NOT_FOUND, args);
+            ctx.report(
+                r,
+                Some(&path),
+                catalogue::REFERENCED_RESOURCE_NOT_FOUND,
+                args,
+            );
         }
         return;
     }
