@@ -104,10 +104,10 @@ impl Store {
         let group = canonical_group(&r.gvk.group, &r.gvk.kind).to_string();
         let key = (group.clone(), r.gvk.kind.clone());
         let name_key = (group, r.gvk.kind.clone(), r.meta.namespace.clone(), r.meta.name.clone());
-        if let Some(old) = self.by_name.insert(name_key, idx) {
-            if let Some(list) = self.by_kind.get_mut(&key) {
-                list.retain(|i| *i != old);
-            }
+        if let Some(old) = self.by_name.insert(name_key, idx)
+            && let Some(list) = self.by_kind.get_mut(&key)
+        {
+            list.retain(|i| *i != old);
         }
         self.by_kind.entry(key).or_default().push(idx);
         self.resources.push(r);

@@ -8,12 +8,10 @@ use serde_json::Value;
 pub const DOMAIN_SUFFIX: &str = "cluster.local";
 
 /// Turns a short host (`reviews`, `reviews.prod`) into its FQDN in `namespace`, as Istio's
-/// `ConvertToFQDN`/`resolveHost` does: names with a dot are taken as they are, except that
-/// `name.ns` is not expanded (Istio expands only names without dots); wildcards stay.
+/// `ConvertToFQDN`/`resolveHost` does: names with a dot are taken as they are (Istio expands
+/// only names without dots); wildcards stay.
 pub fn fqdn(host: &str, namespace: &str) -> String {
-    if host == "*" || host.contains('.') {
-        host.to_string()
-    } else if host.starts_with('*') {
+    if host.starts_with('*') || host.contains('.') {
         host.to_string()
     } else {
         format!("{host}.{namespace}.svc.{DOMAIN_SUFFIX}")

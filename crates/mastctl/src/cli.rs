@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyze Istio configuration and print validation messages (istioctl analyze).
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// Validate Istio policy and rules files (istioctl validate).
     Validate(ValidateArgs),
 }
