@@ -18,9 +18,13 @@ fn registry_roots() -> Vec<PathBuf> {
 
 fn find(version: &str) -> Option<PathBuf> {
     for root in registry_roots() {
-        let Ok(indexes) = std::fs::read_dir(&root) else { continue };
+        let Ok(indexes) = std::fs::read_dir(&root) else {
+            continue;
+        };
         for idx in indexes.flatten() {
-            let p = idx.path().join(format!("envoy-types-{version}/src/generated/types.bin"));
+            let p = idx
+                .path()
+                .join(format!("envoy-types-{version}/src/generated/types.bin"));
             if p.is_file() {
                 return Some(p);
             }
@@ -35,14 +39,19 @@ fn locked_version(lock: &Path) -> Option<String> {
     while let Some(l) = lines.next() {
         if l.trim() == "name = \"envoy-types\"" {
             let v = lines.next()?;
-            return v.trim().strip_prefix("version = \"")?.strip_suffix('"').map(str::to_string);
+            return v
+                .trim()
+                .strip_prefix("version = \"")?
+                .strip_suffix('"')
+                .map(str::to_string);
         }
     }
     None
 }
 
 fn main() {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let lock = manifest.join("../../Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());
     let found = locked_version(&lock).and_then(|v| find(&v));
@@ -51,7 +60,9 @@ fn main() {
             println!("cargo:rustc-env=MAST_ENVOY_DESCRIPTORS={}", p.display());
             println!("cargo:rustc-cfg=envoy_descriptors");
         }
-        None => println!("cargo:warning=envoy-types descriptor set not found; config dumps will not decode protos"),
+        None => println!(
+            "cargo:warning=envoy-types descriptor set not found; config dumps will not decode protos"
+        ),
     }
     println!("cargo::rustc-check-cfg=cfg(envoy_descriptors)");
 }

@@ -29,7 +29,12 @@ pub fn run(analyzers: &[&dyn Analyzer], store: &Store, mesh: &Mesh) -> Vec<Messa
 }
 
 /// Namespaces whose objects Istio's analysis does not read (`inject.IgnoredNamespaces`).
-pub const IGNORED_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease", "local-path-storage"];
+pub const IGNORED_NAMESPACES: &[&str] = &[
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "local-path-storage",
+];
 
 /// The store analysis runs over: `resources` without the objects of the ignored namespaces
 /// (nor those Namespace objects themselves), as Istio reads files for analysis.
@@ -38,7 +43,11 @@ pub fn analysis_store(resources: Vec<Resource>) -> Store {
         resources
             .into_iter()
             .filter(|r| {
-                let ns = if r.gvk.kind == "Namespace" && r.gvk.group.is_empty() { &r.meta.name } else { &r.meta.namespace };
+                let ns = if r.gvk.kind == "Namespace" && r.gvk.group.is_empty() {
+                    &r.meta.name
+                } else {
+                    &r.meta.namespace
+                };
                 !IGNORED_NAMESPACES.contains(&ns.as_str())
             })
             .collect(),

@@ -103,7 +103,12 @@ impl Store {
         let idx = self.resources.len();
         let group = canonical_group(&r.gvk.group, &r.gvk.kind).to_string();
         let key = (group.clone(), r.gvk.kind.clone());
-        let name_key = (group, r.gvk.kind.clone(), r.meta.namespace.clone(), r.meta.name.clone());
+        let name_key = (
+            group,
+            r.gvk.kind.clone(),
+            r.meta.namespace.clone(),
+            r.meta.name.clone(),
+        );
         if let Some(old) = self.by_name.insert(name_key, idx)
             && let Some(list) = self.by_kind.get_mut(&key)
         {
@@ -211,7 +216,8 @@ impl Mesh {
 
     /// `ingressControllerMode` (default `STRICT`, as the analyzers' tests see it).
     pub fn ingress_controller_mode(&self) -> String {
-        self.str_or("ingressControllerMode", "STRICT").to_ascii_uppercase()
+        self.str_or("ingressControllerMode", "STRICT")
+            .to_ascii_uppercase()
     }
 
     /// `trustDomain` (default `cluster.local`).

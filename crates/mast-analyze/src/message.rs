@@ -270,7 +270,9 @@ pub fn sorted_deduped(mut msgs: Vec<Message>) -> Vec<Message> {
             std::cmp::Reverse(m.kind.level),
             m.kind.code,
             m.resource.is_some(),
-            m.resource.as_ref().map(|r| (r.kind.clone(), r.namespace.clone(), r.name.clone())),
+            m.resource
+                .as_ref()
+                .map(|r| (r.kind.clone(), r.namespace.clone(), r.name.clone())),
             m.log_line(),
         )
     });
@@ -285,9 +287,21 @@ mod tests {
     #[test]
     fn renders_go_verbs() {
         let cases: &[(&str, Vec<Arg>, &str)] = &[
-            ("Referenced %s not found: %q", vec!["host".into(), "a.b".into()], "Referenced host not found: \"a.b\""),
-            ("port %d uses %v", vec![80i64.into(), vec!["a".to_string(), "b".to_string()].into()], "port 80 uses [a b]"),
-            ("mTLS must be %t at 100%%", vec![true.into()], "mTLS must be true at 100%"),
+            (
+                "Referenced %s not found: %q",
+                vec!["host".into(), "a.b".into()],
+                "Referenced host not found: \"a.b\"",
+            ),
+            (
+                "port %d uses %v",
+                vec![80i64.into(), vec!["a".to_string(), "b".to_string()].into()],
+                "port 80 uses [a b]",
+            ),
+            (
+                "mTLS must be %t at 100%%",
+                vec![true.into()],
+                "mTLS must be true at 100%",
+            ),
             ("missing %s", vec![], "missing %!s(MISSING)"),
         ];
         for (t, a, want) in cases {

@@ -43,14 +43,21 @@ pub fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
 }
 
 /// Whether `labels` satisfy the equality `selector` (an empty selector selects everything).
-pub fn selector_matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+pub fn selector_matches(
+    selector: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 /// The protocol Istio infers from a Service port name (`http-web` → `HTTP`), or `None` when
 /// the name carries no known protocol prefix.
 pub fn protocol_from_port_name(name: &str) -> Option<&'static str> {
-    let prefix = name.split('-').next().unwrap_or_default().to_ascii_lowercase();
+    let prefix = name
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     protocol_from_str(&prefix)
 }
 
@@ -80,7 +87,10 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 
 /// An array field, or an empty slice.
 pub fn arr_of<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -89,8 +99,14 @@ mod tests {
 
     #[test]
     fn fqdn_and_matching() {
-        assert_eq!(fqdn("reviews", "default"), "reviews.default.svc.cluster.local");
-        assert_eq!(fqdn("reviews.prod.svc.cluster.local", "default"), "reviews.prod.svc.cluster.local");
+        assert_eq!(
+            fqdn("reviews", "default"),
+            "reviews.default.svc.cluster.local"
+        );
+        assert_eq!(
+            fqdn("reviews.prod.svc.cluster.local", "default"),
+            "reviews.prod.svc.cluster.local"
+        );
         assert_eq!(fqdn("*", "default"), "*");
         assert!(host_matches("*.example.com", "a.example.com"));
         assert!(host_matches("*.example.com", "*.b.example.com"));

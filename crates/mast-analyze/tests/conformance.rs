@@ -44,7 +44,11 @@ fn read_cases(dir: &Path) -> Vec<Case> {
                 analyzer: s("analyzer").unwrap_or_default(),
                 inputs: c["input_files"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 mesh_config: s("mesh_config_file"),
                 mesh_networks: s("mesh_networks_file"),
@@ -134,7 +138,13 @@ fn run_suite(dir: &Path, head: bool) -> (usize, Vec<String>) {
             let res = m
                 .resource
                 .as_ref()
-                .map(|r| if head { r.friendly_name() } else { r.friendly_name_1_5() })
+                .map(|r| {
+                    if head {
+                        r.friendly_name()
+                    } else {
+                        r.friendly_name_1_5()
+                    }
+                })
                 .unwrap_or_default();
             *got.entry((m.kind.code.to_string(), res)).or_default() += 1;
         }
@@ -171,7 +181,11 @@ fn check(suite: &str, head: bool) {
     for f in &failures {
         println!("FAIL {f}");
     }
-    assert!(failures.is_empty(), "{} {suite} case(s) failed (see output)", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} {suite} case(s) failed (see output)",
+        failures.len()
+    );
 }
 
 #[test]

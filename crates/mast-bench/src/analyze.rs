@@ -35,7 +35,10 @@ fn generate(dir: &Path, n: usize) -> Result<()> {
     let mut file = 0;
     let mut in_file = 0;
     for ns in 0..10 {
-        writeln!(text, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns{ns}\n  labels:\n    istio-injection: enabled\n---")?;
+        writeln!(
+            text,
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns{ns}\n  labels:\n    istio-injection: enabled\n---"
+        )?;
     }
     for i in 0..services {
         let ns = i % 10;
@@ -98,9 +101,12 @@ pub fn run(args: &Args) -> Result<String> {
         exit = out.status.code();
         costs.push(cost);
         codes.clear();
-        let msgs: serde_json::Value = serde_json::from_slice(&out.stdout).context("mastctl printed no JSON")?;
+        let msgs: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("mastctl printed no JSON")?;
         for m in msgs.as_array().into_iter().flatten() {
-            *codes.entry(m["code"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+            *codes
+                .entry(m["code"].as_str().unwrap_or("?").to_string())
+                .or_default() += 1;
         }
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -115,14 +121,41 @@ pub fn run(args: &Args) -> Result<String> {
         "Command: `cargo build --release -p mastctl -p mast-bench && target/release/mast-bench analyze --objects {} --runs {} --write docs/benchmarks.md`\n",
         args.objects, args.runs
     )?;
-    writeln!(s, "Input: {objects} objects in files of 500 (10 Namespaces with injection enabled; per service a Service, a Deployment, two Pods with sidecars, a VirtualService with two routes, a DestinationRule with two subsets, an AuthorizationPolicy), every analyzer enabled, `-o json`.\n")?;
+    writeln!(
+        s,
+        "Input: {objects} objects in files of 500 (10 Namespaces with injection enabled; per service a Service, a Deployment, two Pods with sidecars, a VirtualService with two routes, a DestinationRule with two subsets, an AuthorizationPolicy), every analyzer enabled, `-o json`.\n"
+    )?;
     writeln!(s, "| metric | median of {} runs |", costs.len())?;
     writeln!(s, "|---|---|")?;
-    writeln!(s, "| wall time | {:.0} ms |", median.wall.as_secs_f64() * 1000.0)?;
-    writeln!(s, "| CPU time (user + system) | {:.0} ms |", median.cpu.as_secs_f64() * 1000.0)?;
-    writeln!(s, "| peak RSS | {:.1} MiB |", median.max_rss_kib as f64 / 1024.0)?;
-    writeln!(s, "| exit code | {} |", exit.map_or("signal".to_string(), |c| c.to_string()))?;
+    writeln!(
+        s,
+        "| wall time | {:.0} ms |",
+        median.wall.as_secs_f64() * 1000.0
+    )?;
+    writeln!(
+        s,
+        "| CPU time (user + system) | {:.0} ms |",
+        median.cpu.as_secs_f64() * 1000.0
+    )?;
+    writeln!(
+        s,
+        "| peak RSS | {:.1} MiB |",
+        median.max_rss_kib as f64 / 1024.0
+    )?;
+    writeln!(
+        s,
+        "| exit code | {} |",
+        exit.map_or("signal".to_string(), |c| c.to_string())
+    )?;
     let found: Vec<String> = codes.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
-    writeln!(s, "| messages | {} |", if found.is_empty() { "none".to_string() } else { found.join(", ") })?;
+    writeln!(
+        s,
+        "| messages | {} |",
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found.join(", ")
+        }
+    )?;
     Ok(s)
 }

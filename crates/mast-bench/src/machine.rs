@@ -12,7 +12,9 @@ pub fn describe() -> String {
         .and_then(|l| l.split(':').nth(1))
         .map(str::trim)
         .unwrap_or("unknown CPU");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()

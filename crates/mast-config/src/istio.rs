@@ -35,7 +35,9 @@ pub fn validate_spec(
         "security.istio.io" => security::validate(kind, spec, out),
         "extensions.istio.io" => extensions::validate(kind, spec, out),
         "telemetry.istio.io" => telemetry::validate(kind, spec, out),
-        "authentication.istio.io" | "rbac.istio.io" => legacy::validate(kind, Some(&meta.name), spec, out),
+        "authentication.istio.io" | "rbac.istio.io" => {
+            legacy::validate(kind, Some(&meta.name), spec, out)
+        }
         _ => {}
     }
 }

@@ -37,7 +37,13 @@ const SEC: &[&str] = &["v1beta1", "v1"];
 
 macro_rules! k {
     ($g:expr, $k:expr, $v:expr, $ns:expr, $f:ident) => {
-        KindInfo { group: $g, kind: $k, versions: $v, namespaced: $ns, family: Family::$f }
+        KindInfo {
+            group: $g,
+            kind: $k,
+            versions: $v,
+            namespaced: $ns,
+            family: Family::$f,
+        }
     };
 }
 
@@ -50,19 +56,85 @@ pub static KINDS: &[KindInfo] = &[
     k!("networking.istio.io", "Sidecar", NET, true, Istio),
     k!("networking.istio.io", "WorkloadEntry", NET, true, Istio),
     k!("networking.istio.io", "WorkloadGroup", NET, true, Istio),
-    k!("networking.istio.io", "EnvoyFilter", &["v1alpha3"], true, Istio),
-    k!("networking.istio.io", "ProxyConfig", &["v1beta1"], true, Istio),
+    k!(
+        "networking.istio.io",
+        "EnvoyFilter",
+        &["v1alpha3"],
+        true,
+        Istio
+    ),
+    k!(
+        "networking.istio.io",
+        "ProxyConfig",
+        &["v1beta1"],
+        true,
+        Istio
+    ),
     k!("security.istio.io", "PeerAuthentication", SEC, true, Istio),
-    k!("security.istio.io", "RequestAuthentication", SEC, true, Istio),
+    k!(
+        "security.istio.io",
+        "RequestAuthentication",
+        SEC,
+        true,
+        Istio
+    ),
     k!("security.istio.io", "AuthorizationPolicy", SEC, true, Istio),
-    k!("extensions.istio.io", "WasmPlugin", &["v1alpha1"], true, Istio),
-    k!("telemetry.istio.io", "Telemetry", &["v1alpha1", "v1"], true, Istio),
-    k!("authentication.istio.io", "Policy", &["v1alpha1"], true, IstioLegacy),
-    k!("authentication.istio.io", "MeshPolicy", &["v1alpha1"], false, IstioLegacy),
-    k!("rbac.istio.io", "ServiceRole", &["v1alpha1"], true, IstioLegacy),
-    k!("rbac.istio.io", "ServiceRoleBinding", &["v1alpha1"], true, IstioLegacy),
-    k!("rbac.istio.io", "RbacConfig", &["v1alpha1"], true, IstioLegacy),
-    k!("rbac.istio.io", "ClusterRbacConfig", &["v1alpha1"], false, IstioLegacy),
+    k!(
+        "extensions.istio.io",
+        "WasmPlugin",
+        &["v1alpha1"],
+        true,
+        Istio
+    ),
+    k!(
+        "telemetry.istio.io",
+        "Telemetry",
+        &["v1alpha1", "v1"],
+        true,
+        Istio
+    ),
+    k!(
+        "authentication.istio.io",
+        "Policy",
+        &["v1alpha1"],
+        true,
+        IstioLegacy
+    ),
+    k!(
+        "authentication.istio.io",
+        "MeshPolicy",
+        &["v1alpha1"],
+        false,
+        IstioLegacy
+    ),
+    k!(
+        "rbac.istio.io",
+        "ServiceRole",
+        &["v1alpha1"],
+        true,
+        IstioLegacy
+    ),
+    k!(
+        "rbac.istio.io",
+        "ServiceRoleBinding",
+        &["v1alpha1"],
+        true,
+        IstioLegacy
+    ),
+    k!(
+        "rbac.istio.io",
+        "RbacConfig",
+        &["v1alpha1"],
+        true,
+        IstioLegacy
+    ),
+    k!(
+        "rbac.istio.io",
+        "ClusterRbacConfig",
+        &["v1alpha1"],
+        false,
+        IstioLegacy
+    ),
     k!("", "Namespace", &["v1"], false, Kubernetes),
     k!("", "Service", &["v1"], true, Kubernetes),
     k!("", "Endpoints", &["v1"], true, Kubernetes),
@@ -71,27 +143,123 @@ pub static KINDS: &[KindInfo] = &[
     k!("", "ConfigMap", &["v1"], true, Kubernetes),
     k!("", "Secret", &["v1"], true, Kubernetes),
     k!("", "ServiceAccount", &["v1"], true, Kubernetes),
-    k!("discovery.k8s.io", "EndpointSlice", &["v1", "v1beta1"], true, Kubernetes),
-    k!("apps", "Deployment", &["v1", "v1beta1", "v1beta2"], true, Kubernetes),
+    k!(
+        "discovery.k8s.io",
+        "EndpointSlice",
+        &["v1", "v1beta1"],
+        true,
+        Kubernetes
+    ),
+    k!(
+        "apps",
+        "Deployment",
+        &["v1", "v1beta1", "v1beta2"],
+        true,
+        Kubernetes
+    ),
     k!("extensions", "Deployment", &["v1beta1"], true, Kubernetes),
     k!("apps", "StatefulSet", &["v1"], true, Kubernetes),
     k!("apps", "DaemonSet", &["v1"], true, Kubernetes),
     k!("apps", "ReplicaSet", &["v1"], true, Kubernetes),
-    k!("networking.k8s.io", "Ingress", &["v1", "v1beta1"], true, Kubernetes),
+    k!(
+        "networking.k8s.io",
+        "Ingress",
+        &["v1", "v1beta1"],
+        true,
+        Kubernetes
+    ),
     k!("extensions", "Ingress", &["v1beta1"], true, Kubernetes),
-    k!("admissionregistration.k8s.io", "MutatingWebhookConfiguration", &["v1", "v1beta1"], false, Kubernetes),
-    k!("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", &["v1", "v1beta1"], false, Kubernetes),
-    k!("apiextensions.k8s.io", "CustomResourceDefinition", &["v1", "v1beta1"], false, Kubernetes),
-    k!("gateway.networking.k8s.io", "GatewayClass", &["v1", "v1beta1", "v1alpha2"], false, GatewayApi),
-    k!("gateway.networking.k8s.io", "Gateway", &["v1", "v1beta1", "v1alpha2"], true, GatewayApi),
-    k!("gateway.networking.k8s.io", "HTTPRoute", &["v1", "v1beta1", "v1alpha2"], true, GatewayApi),
-    k!("gateway.networking.k8s.io", "GRPCRoute", &["v1", "v1alpha2"], true, GatewayApi),
-    k!("gateway.networking.k8s.io", "TCPRoute", &["v1alpha2"], true, GatewayApi),
-    k!("gateway.networking.k8s.io", "TLSRoute", &["v1alpha2"], true, GatewayApi),
-    k!("gateway.networking.k8s.io", "UDPRoute", &["v1alpha2"], true, GatewayApi),
-    k!("gateway.networking.k8s.io", "ReferenceGrant", &["v1beta1", "v1alpha2"], true, GatewayApi),
-    k!("gateway.networking.x-k8s.io", "XListenerSet", &["v1alpha1"], true, GatewayApi),
-    k!("gateway.networking.x-k8s.io", "XBackendTrafficPolicy", &["v1alpha1"], true, GatewayApi),
+    k!(
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        &["v1", "v1beta1"],
+        false,
+        Kubernetes
+    ),
+    k!(
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        &["v1", "v1beta1"],
+        false,
+        Kubernetes
+    ),
+    k!(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        &["v1", "v1beta1"],
+        false,
+        Kubernetes
+    ),
+    k!(
+        "gateway.networking.k8s.io",
+        "GatewayClass",
+        &["v1", "v1beta1", "v1alpha2"],
+        false,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.k8s.io",
+        "Gateway",
+        &["v1", "v1beta1", "v1alpha2"],
+        true,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.k8s.io",
+        "HTTPRoute",
+        &["v1", "v1beta1", "v1alpha2"],
+        true,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.k8s.io",
+        "GRPCRoute",
+        &["v1", "v1alpha2"],
+        true,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.k8s.io",
+        "TCPRoute",
+        &["v1alpha2"],
+        true,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.k8s.io",
+        "TLSRoute",
+        &["v1alpha2"],
+        true,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.k8s.io",
+        "UDPRoute",
+        &["v1alpha2"],
+        true,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.k8s.io",
+        "ReferenceGrant",
+        &["v1beta1", "v1alpha2"],
+        true,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.x-k8s.io",
+        "XListenerSet",
+        &["v1alpha1"],
+        true,
+        GatewayApi
+    ),
+    k!(
+        "gateway.networking.x-k8s.io",
+        "XBackendTrafficPolicy",
+        &["v1alpha1"],
+        true,
+        GatewayApi
+    ),
 ];
 
 /// Splits `apiVersion` into group and version (`v1` → `("", "v1")`).
@@ -131,12 +299,19 @@ mod tests {
             ("", "Service", Some(Family::Kubernetes)),
             ("config.istio.io", "rule", Some(Family::Mixer)),
             ("networking.istio.io", "Unicorn", None),
-            ("gateway.networking.k8s.io", "Gateway", Some(Family::GatewayApi)),
+            (
+                "gateway.networking.k8s.io",
+                "Gateway",
+                Some(Family::GatewayApi),
+            ),
         ];
         for (g, k, want) in cases {
             assert_eq!(lookup(g, k).map(|i| i.family), want, "{g}/{k}");
         }
-        assert_eq!(split_api_version("networking.istio.io/v1"), ("networking.istio.io", "v1"));
+        assert_eq!(
+            split_api_version("networking.istio.io/v1"),
+            ("networking.istio.io", "v1")
+        );
         assert_eq!(split_api_version("v1"), ("", "v1"));
     }
 }

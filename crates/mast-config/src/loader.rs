@@ -198,8 +198,7 @@ fn object_from_value(
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(not_object("object has no kind")),
     };
-    if kind == "List" || (kind.ends_with("List") && map.get("items").is_some_and(Value::is_array))
-    {
+    if kind == "List" || (kind.ends_with("List") && map.get("items").is_some_and(Value::is_array)) {
         let items = match map.get("items") {
             Some(Value::Array(items)) => items.clone(),
             _ => Vec::new(),
@@ -292,9 +291,14 @@ mod tests {
         assert_eq!(l.resources[1].meta.namespace, "");
         assert_eq!(l.resources[1].origin.line, 12);
         assert_eq!(l.errors.len(), 2);
-        assert!(matches!(&l.errors[0], LoadError::UnknownKind { kind, line: 17, .. } if kind == "Thing"));
+        assert!(
+            matches!(&l.errors[0], LoadError::UnknownKind { kind, line: 17, .. } if kind == "Thing")
+        );
         assert!(l.errors[1].is_parse_error());
-        assert_eq!(l.errors[1].to_string(), "a.yaml:21: object has no apiVersion");
+        assert_eq!(
+            l.errors[1].to_string(),
+            "a.yaml:21: object has no apiVersion"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::validate::Findings;
 pub fn is_dns1123_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -33,7 +34,8 @@ pub fn is_label_key(s: &str) -> bool {
 fn is_label_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
@@ -59,14 +61,23 @@ pub fn check(r: &Resource, out: &mut Findings) {
     if !r.meta.namespace.is_empty() && !is_dns1123_label(&r.meta.namespace) {
         out.error(
             "metadata.namespace",
-            format!("invalid namespace {:?}: must be a lowercase RFC 1123 label", r.meta.namespace),
+            format!(
+                "invalid namespace {:?}: must be a lowercase RFC 1123 label",
+                r.meta.namespace
+            ),
         );
     }
     for (k, v) in &r.meta.labels {
         if !is_label_key(k) {
-            out.error(format!("metadata.labels[{k:?}]"), format!("invalid label key {k:?}"));
+            out.error(
+                format!("metadata.labels[{k:?}]"),
+                format!("invalid label key {k:?}"),
+            );
         } else if !is_label_value(v) {
-            out.error(format!("metadata.labels[{k:?}]"), format!("invalid label value {v:?}"));
+            out.error(
+                format!("metadata.labels[{k:?}]"),
+                format!("invalid label value {v:?}"),
+            );
         }
     }
 }

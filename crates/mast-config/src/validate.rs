@@ -4,7 +4,6 @@
 
 use std::fmt;
 
-
 use crate::kinds::{Family, lookup};
 use crate::resource::Resource;
 
@@ -227,7 +226,11 @@ fn check_object(r: &Resource, out: &mut Findings) {
     let Some(info) = lookup(&r.gvk.group, &r.gvk.kind) else {
         out.error(
             "kind",
-            format!("unknown kind {} in apiVersion {}", r.gvk.kind, r.gvk.api_version()),
+            format!(
+                "unknown kind {} in apiVersion {}",
+                r.gvk.kind,
+                r.gvk.api_version()
+            ),
         );
         return;
     };
@@ -263,11 +266,20 @@ mod tests {
     #[test]
     fn pointers() {
         let cases = [
-            ("spec.http[0].route[1].weight", "/spec/http/0/route/1/weight"),
+            (
+                "spec.http[0].route[1].weight",
+                "/spec/http/0/route/1/weight",
+            ),
             ("spec", "/spec"),
             ("metadata.labels[\"a/b\"]", "/metadata/labels/a/b"),
-            ("metadata.labels[\"app.kubernetes.io/name\"]", "/metadata/labels/app.kubernetes.io/name"),
-            ("spec.selector.matchLabels.app", "/spec/selector/matchLabels/app"),
+            (
+                "metadata.labels[\"app.kubernetes.io/name\"]",
+                "/metadata/labels/app.kubernetes.io/name",
+            ),
+            (
+                "spec.selector.matchLabels.app",
+                "/spec/selector/matchLabels/app",
+            ),
         ];
         for (p, want) in cases {
             assert_eq!(pointer(p), want, "{p}");

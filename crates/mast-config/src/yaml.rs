@@ -43,7 +43,10 @@ impl Lines {
     /// The line of the scalar at exactly `path` (as Istio's field maps record only scalar
     /// values), or `None`.
     pub fn scalar_line_of(&self, path: &str) -> Option<usize> {
-        self.0.get(path).filter(|(_, scalar)| *scalar).map(|(l, _)| *l)
+        self.0
+            .get(path)
+            .filter(|(_, scalar)| *scalar)
+            .map(|(l, _)| *l)
     }
 
     /// Moves the lines of the subtree under `prefix` to a new table rooted there.
@@ -312,7 +315,8 @@ mod tests {
 
     #[test]
     fn scalars_resolve_like_kubernetes() {
-        let docs = parse_stream("a: yes\nb: '1'\nc: 1.5\nd: ~\ne: 1.2.3\nf: -3\ng: !!str 5\n").unwrap();
+        let docs =
+            parse_stream("a: yes\nb: '1'\nc: 1.5\nd: ~\ne: 1.2.3\nf: -3\ng: !!str 5\n").unwrap();
         let v = &docs[0].value;
         assert_eq!(v["a"], true);
         assert_eq!(v["b"], "1");
@@ -325,7 +329,9 @@ mod tests {
 
     #[test]
     fn anchors_and_merge_keys() {
-        let docs = parse_stream("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\nlist: &l [1, 2]\ncopy: *l\n").unwrap();
+        let docs =
+            parse_stream("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\nlist: &l [1, 2]\ncopy: *l\n")
+                .unwrap();
         let v = &docs[0].value;
         assert_eq!(v["other"]["x"], 1);
         assert_eq!(v["other"]["y"], 2);

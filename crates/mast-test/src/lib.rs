@@ -1,14 +1,23 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The harness Mast's end-to-end tests share: free ports, child processes that are killed when
+//! dropped (with their output kept for failure reports), readiness waits and a minimal HTTP
+//! client for admin and debug endpoints.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub use mast_xds::http;
+pub mod ports;
+pub mod process;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+use std::time::{Duration, Instant};
+
+/// Polls `check` every 50 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -98,9 +98,9 @@ impl Ledger {
 
     /// Whether every type sent has been acknowledged at its latest nonce.
     pub fn converged(&self) -> bool {
-        self.types
-            .values()
-            .all(|t| t.sent_nonce.is_empty() || (t.acked_nonce == t.sent_nonce && t.last_error.is_none()))
+        self.types.values().all(|t| {
+            t.sent_nonce.is_empty() || (t.acked_nonce == t.sent_nonce && t.last_error.is_none())
+        })
     }
 }
 
@@ -128,6 +128,9 @@ mod tests {
         assert_eq!(s.last_error.as_deref(), Some("bad cluster"));
         assert_eq!(s.nacks, 1);
         assert!(!l.converged());
-        assert_eq!(l.received(CLUSTER, "n2", "v1", &["a".into()], None), Request::Resubscribe);
+        assert_eq!(
+            l.received(CLUSTER, "n2", "v1", &["a".into()], None),
+            Request::Resubscribe
+        );
     }
 }

@@ -14,16 +14,23 @@ static DESCRIPTORS: &[u8] = &[];
 
 fn pool() -> Option<&'static DescriptorPool> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
-    POOL.get_or_init(|| DescriptorPool::decode(DESCRIPTORS).ok()).as_ref()
+    POOL.get_or_init(|| DescriptorPool::decode(DESCRIPTORS).ok())
+        .as_ref()
 }
 
 /// The JSON form of a packed resource, with `@type` as in Envoy's config dumps.
 pub fn any_to_json(any: &Any) -> Value {
     let fallback = || json!({"@type": any.type_url, "bytes": any.value.len()});
-    let Some(pool) = pool() else { return fallback() };
+    let Some(pool) = pool() else {
+        return fallback();
+    };
     let name = any.type_url.rsplit('/').next().unwrap_or_default();
-    let Some(desc) = pool.get_message_by_name(name) else { return fallback() };
-    let Ok(msg) = DynamicMessage::decode(desc, any.value.as_slice()) else { return fallback() };
+    let Some(desc) = pool.get_message_by_name(name) else {
+        return fallback();
+    };
+    let Ok(msg) = DynamicMessage::decode(desc, any.value.as_slice()) else {
+        return fallback();
+    };
     let opts = SerializeOptions::new().skip_default_fields(true);
     match msg.serialize_with_options(serde_json::value::Serializer, &opts) {
         Ok(Value::Object(mut o)) => {
@@ -49,7 +56,13 @@ mod tests {
             ..Default::default()
         };
         let j = any_to_json(&pack_any(c));
-        assert_eq!(j["@type"], "type.googleapis.com/envoy.config.cluster.v3.Cluster");
-        assert_eq!(j["name"], "outbound|9080||reviews.default.svc.cluster.local", "{j}");
+        assert_eq!(
+            j["@type"],
+            "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+        );
+        assert_eq!(
+            j["name"], "outbound|9080||reviews.default.svc.cluster.local",
+            "{j}"
+        );
     }
 }

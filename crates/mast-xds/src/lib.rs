@@ -5,10 +5,13 @@
 //!   Istio's agent sends, read into a typed [`node::Proxy`].
 //! - [`structs`]: `google.protobuf.Struct` to and from JSON.
 //! - [`ack`]: ADS ACK/NACK bookkeeping per type.
+//! - [`http`]: a minimal client for the debug and admin endpoints.
+//! - [`json`]: Envoy protos as JSON for config dumps.
 //!
 //! Envoy's protos come from `envoy-types`, re-exported as [`pb`].
 
 pub mod ack;
+pub mod http;
 pub mod json;
 pub mod node;
 pub mod structs;

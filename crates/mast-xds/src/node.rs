@@ -103,7 +103,11 @@ impl Proxy {
     /// Reads a node as Istio's `model.ParseServiceNodeWithMetadata` does.
     pub fn from_node(node: Option<&Node>) -> Result<Proxy, NodeError> {
         let node = node.ok_or(NodeError::Missing)?;
-        let metadata = node.metadata.as_ref().map(struct_to_json).unwrap_or_default();
+        let metadata = node
+            .metadata
+            .as_ref()
+            .map(struct_to_json)
+            .unwrap_or_default();
         Proxy::parse(&node.id, metadata)
     }
 
@@ -127,9 +131,18 @@ impl Proxy {
             id: node_id.to_string(),
             ip: parts[1].to_string(),
         })?;
-        let s = |k: &str| metadata.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let s = |k: &str| {
+            metadata
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let mut ips = vec![first_ip];
-        for ip in s("INSTANCE_IPS").split(',').filter_map(|p| p.trim().parse().ok()) {
+        for ip in s("INSTANCE_IPS")
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+        {
             if !ips.contains(&ip) {
                 ips.push(ip);
             }
@@ -138,7 +151,10 @@ impl Proxy {
         let dns_domain = parts[3].to_string();
         let mut namespace = s("NAMESPACE");
         if namespace.is_empty() {
-            namespace = id.rsplit_once('.').map(|(_, ns)| ns.to_string()).unwrap_or_default();
+            namespace = id
+                .rsplit_once('.')
+                .map(|(_, ns)| ns.to_string())
+                .unwrap_or_default();
         }
         let labels = metadata
             .get("LABELS")
@@ -244,7 +260,10 @@ mod tests {
     fn refuses_bad_ids() {
         let cases = [
             ("sidecar~1.2.3.4~x", "not of the form"),
-            ("gateway~1.2.3.4~a.b~b.svc.cluster.local", "unknown proxy type"),
+            (
+                "gateway~1.2.3.4~a.b~b.svc.cluster.local",
+                "unknown proxy type",
+            ),
             ("sidecar~nope~a.b~b.svc.cluster.local", "not an IP"),
         ];
         for (id, want) in cases {

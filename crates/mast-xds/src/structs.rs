@@ -46,7 +46,10 @@ pub fn json_to_value(v: &serde_json::Value) -> Value {
 /// Converts a JSON object to a protobuf `Struct`.
 pub fn json_to_struct(o: &Map<String, serde_json::Value>) -> Struct {
     Struct {
-        fields: o.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect(),
+        fields: o
+            .iter()
+            .map(|(k, v)| (k.clone(), json_to_value(v)))
+            .collect(),
     }
 }
 

@@ -37,7 +37,8 @@ impl Suppression {
         }
         match &m.resource {
             Some(r) => {
-                glob(&self.resource, &r.friendly_name()) || glob(&self.resource, &r.friendly_name_1_5())
+                glob(&self.resource, &r.friendly_name())
+                    || glob(&self.resource, &r.friendly_name_1_5())
             }
             None => self.resource == "*",
         }
@@ -79,7 +80,12 @@ fn default_ingress(mesh: &Mesh) -> Vec<Resource> {
     let ns = &mesh.istio_namespace;
     let svc = mesh.ingress_service();
     let mut ports = String::new();
-    for (name, node, port) in [("http2", 31380, 80), ("https", 31390, 443), ("tcp", 31400, 31400), ("tls", 31447, 15443)] {
+    for (name, node, port) in [
+        ("http2", 31380, 80),
+        ("https", 31390, 443),
+        ("tcp", 31400, 31400),
+        ("tls", 31447, 15443),
+    ] {
         ports.push_str(&format!(
             "  - name: {name}\n    nodePort: {node}\n    port: {port}\n    protocol: TCP\n    targetPort: {port}\n"
         ));
@@ -103,19 +109,32 @@ pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let Some(format) = Format::parse(&args.output) else {
-        return usage(&format!("invalid output format {:?}: use one of log, json, yaml", args.output));
+        return usage(&format!(
+            "invalid output format {:?}: use one of log, json, yaml",
+            args.output
+        ));
     };
     let Some(output_threshold) = Level::parse(&args.output_threshold) else {
-        return usage(&format!("invalid --output-threshold {:?}: use one of Info, Warning, Error", args.output_threshold));
+        return usage(&format!(
+            "invalid --output-threshold {:?}: use one of Info, Warning, Error",
+            args.output_threshold
+        ));
     };
     let Some(failure_threshold) = Level::parse(&args.failure_threshold) else {
-        return usage(&format!("invalid --failure-threshold {:?}: use one of Info, Warning, Error", args.failure_threshold));
+        return usage(&format!(
+            "invalid --failure-threshold {:?}: use one of Info, Warning, Error",
+            args.failure_threshold
+        ));
     };
     let mut suppressions = Vec::new();
     for s in &args.suppress {
         match Suppression::parse(s) {
             Some(x) => suppressions.push(x),
-            None => return usage(&format!("invalid --suppress {s:?}: use CODE=RESOURCE, e.g. \"IST0102=Namespace frod\"")),
+            None => {
+                return usage(&format!(
+                    "invalid --suppress {s:?}: use CODE=RESOURCE, e.g. \"IST0102=Namespace frod\""
+                ));
+            }
         }
     }
     let selected: Vec<&dyn Analyzer> = if args.analyzer.is_empty() {
@@ -125,13 +144,19 @@ pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
         for name in &args.analyzer {
             match all.iter().find(|a| a.name() == name) {
                 Some(a) => v.push(a.as_ref()),
-                None => return usage(&format!("unknown analyzer {name:?} (see mastctl analyze -L)")),
+                None => {
+                    return usage(&format!(
+                        "unknown analyzer {name:?} (see mastctl analyze -L)"
+                    ));
+                }
             }
         }
         v
     };
     if args.paths.is_empty() {
-        return usage("no files given: mastctl analyze reads files, directories or - (stdin); it does not read a live cluster");
+        return usage(
+            "no files given: mastctl analyze reads files, directories or - (stdin); it does not read a live cluster",
+        );
     }
 
     let mut mesh = Mesh::new(&args.istio_namespace);
@@ -151,7 +176,13 @@ pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
         match yaml::parse_stream(&text) {
             Ok(docs) => mesh.config = docs.into_iter().next().map(|d| d.value).unwrap_or_default(),
             Err(e) => {
-                eprintln!("Error: {}:{}:{}: {}", f.display(), e.line, e.column, e.message);
+                eprintln!(
+                    "Error: {}:{}:{}: {}",
+                    f.display(),
+                    e.line,
+                    e.column,
+                    e.message
+                );
                 return Ok(Exit::ParseError);
             }
         }
@@ -201,8 +232,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
         .into_iter()
         .filter(|m| !suppressions.iter().any(|s| s.hides(m)))
         .collect();
-    let failing = msgs.iter().filter(|m| m.kind.level >= failure_threshold).count();
-    let shown: Vec<&Message> = msgs.iter().filter(|m| m.kind.level >= output_threshold).collect();
+    let failing = msgs
+        .iter()
+        .filter(|m| m.kind.level >= failure_threshold)
+        .count();
+    let shown: Vec<&Message> = msgs
+        .iter()
+        .filter(|m| m.kind.level >= output_threshold)
+        .collect();
     let target = format!("namespace: {}", args.namespace);
     let color = args.color && std::io::stdout().is_terminal();
     if format == Format::Log && shown.is_empty() {

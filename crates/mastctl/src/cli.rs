@@ -42,6 +42,58 @@ pub enum Command {
     Analyze(Box<AnalyzeArgs>),
     /// Validate Istio policy and rules files (istioctl validate).
     Validate(ValidateArgs),
+    /// The sync status of each proxy connected to mastd (istioctl proxy-status).
+    #[command(name = "proxy-status", alias = "ps")]
+    ProxyStatus(ProxyStatusArgs),
+    /// The configuration mastd sends one proxy (istioctl proxy-config).
+    #[command(name = "proxy-config", alias = "pc")]
+    ProxyConfig(ProxyConfigArgs),
+}
+
+/// Flags of `mastctl proxy-status`.
+#[derive(Debug, Args)]
+pub struct ProxyStatusArgs {
+    /// Only this proxy (`POD.NAMESPACE`).
+    pub proxy: Option<String>,
+    /// mastd's monitoring address (its /debug endpoints).
+    #[arg(long = "mastd", env = "MAST_DEBUG_ADDR", default_value = "127.0.0.1:15014")]
+    pub mastd: std::net::SocketAddr,
+    /// Output format: short (a table) or json.
+    #[arg(short = 'o', long = "output", default_value = "short")]
+    pub output: String,
+}
+
+/// What `proxy-config` shows.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProxyConfigKind {
+    /// Clusters (CDS).
+    #[value(alias = "clusters", alias = "c")]
+    Cluster,
+    /// Listeners (LDS).
+    #[value(alias = "listeners", alias = "l")]
+    Listener,
+    /// Route configurations (RDS).
+    #[value(alias = "routes", alias = "r")]
+    Route,
+    /// Endpoints (EDS).
+    #[value(alias = "endpoints", alias = "ep")]
+    Endpoint,
+}
+
+/// Flags of `mastctl proxy-config`.
+#[derive(Debug, Args)]
+pub struct ProxyConfigArgs {
+    /// cluster, listener, route or endpoint.
+    #[arg(value_enum)]
+    pub kind: ProxyConfigKind,
+    /// The proxy (`POD.NAMESPACE`).
+    pub proxy: String,
+    /// mastd's monitoring address (its /debug endpoints).
+    #[arg(long = "mastd", env = "MAST_DEBUG_ADDR", default_value = "127.0.0.1:15014")]
+    pub mastd: std::net::SocketAddr,
+    /// Output format: short (a table) or json.
+    #[arg(short = 'o', long = "output", default_value = "short")]
+    pub output: String,
 }
 
 /// Flags of `mastctl analyze`.

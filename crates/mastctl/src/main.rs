@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod analyze;
 mod cli;
 mod output;
+mod proxy;
 mod validate;
 
 fn main() -> ExitCode {
@@ -22,6 +23,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Analyze(args) => analyze::run(&args),
         cli::Command::Validate(args) => validate::run(&args),
+        cli::Command::ProxyStatus(args) => proxy::status(&args),
+        cli::Command::ProxyConfig(args) => proxy::config(&args),
     };
     match result {
         Ok(code) => code.into(),

@@ -74,12 +74,17 @@ pub fn render(msgs: &[&Message], format: Format, color: bool) -> String {
             }
             let mut out = String::new();
             for m in msgs {
-                let Value::Object(o) = structured(m) else { continue };
+                let Value::Object(o) = structured(m) else {
+                    continue;
+                };
                 let mut first = true;
                 for (k, v) in o {
                     let prefix = if first { "- " } else { "  " };
                     first = false;
-                    out.push_str(&format!("{prefix}{k}: {}\n", yaml_scalar(v.as_str().unwrap_or_default())));
+                    out.push_str(&format!(
+                        "{prefix}{k}: {}\n",
+                        yaml_scalar(v.as_str().unwrap_or_default())
+                    ));
                 }
             }
             out
@@ -95,7 +100,10 @@ fn yaml_scalar(s: &str) -> String {
         && !s.contains(": ")
         && !s.contains(" #")
         && !s.contains('\n')
-        && !matches!(s, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~")
+        && !matches!(
+            s,
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
+        )
         && s.parse::<f64>().is_err();
     if plain_ok {
         s.to_string()
@@ -113,7 +121,10 @@ mod tests {
         let cases = [
             ("IST0101", "IST0101"),
             ("Error", "Error"),
-            ("Referenced host not found: \"a\"", "\"Referenced host not found: \\\"a\\\"\""),
+            (
+                "Referenced host not found: \"a\"",
+                "\"Referenced host not found: \\\"a\\\"\"",
+            ),
             ("a.yaml:3", "a.yaml:3"),
             ("80", "\"80\""),
             ("", "\"\""),

@@ -14,7 +14,12 @@ fn mastctl(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("mastctl runs");
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
@@ -49,7 +54,12 @@ fn clean_config_exits_0_with_the_check_mark() {
     let f = write(d.path(), "svc.yaml", SERVICE);
     let o = mastctl(&["analyze", &f], None);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stderr(&o).contains("\u{2714} No validation issues found when analyzing namespace: default."), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("\u{2714} No validation issues found when analyzing namespace: default."),
+        "{}",
+        stderr(&o)
+    );
     assert!(stdout(&o).is_empty());
 }
 
@@ -60,10 +70,22 @@ fn errors_exit_79_and_log_names_file_and_line() {
     let o = mastctl(&["analyze", &f], None);
     assert_eq!(code(&o), 79, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("Error [IST0101] (VirtualService default/reviews "), "{out}");
-    assert!(out.contains(&format!("{f}:")), "reference names the file: {out}");
-    assert!(out.contains("Referenced host not found: \"nowhere\""), "{out}");
-    assert!(!out.contains('\x1b'), "no colours when stdout is not a terminal");
+    assert!(
+        out.contains("Error [IST0101] (VirtualService default/reviews "),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{f}:")),
+        "reference names the file: {out}"
+    );
+    assert!(
+        out.contains("Referenced host not found: \"nowhere\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\x1b'),
+        "no colours when stdout is not a terminal"
+    );
 }
 
 #[test]
@@ -71,12 +93,33 @@ fn failure_threshold_is_counted_before_output_filtering() {
     let d = tempfile::tempdir().unwrap();
     let f = write(d.path(), "vs.yaml", DANGLING_VS);
     // the error is hidden from output but still fails the run
-    let o = mastctl(&["analyze", "--output-threshold", "Error", "--failure-threshold", "Warning", &f], None);
+    let o = mastctl(
+        &[
+            "analyze",
+            "--output-threshold",
+            "Error",
+            "--failure-threshold",
+            "Warning",
+            &f,
+        ],
+        None,
+    );
     assert_eq!(code(&o), 79);
     // raising the failure threshold above the error is impossible; suppressing it makes the run clean
-    let o = mastctl(&["analyze", "-S", "IST0101=VirtualService reviews.default", &f], None);
+    let o = mastctl(
+        &[
+            "analyze",
+            "-S",
+            "IST0101=VirtualService reviews.default",
+            &f,
+        ],
+        None,
+    );
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
-    let o = mastctl(&["analyze", "--suppress", "IST01*=VirtualService *", &f], None);
+    let o = mastctl(
+        &["analyze", "--suppress", "IST01*=VirtualService *", &f],
+        None,
+    );
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let o = mastctl(&["analyze", "--suppress", "IST0101=Pod *", &f], None);
     assert_eq!(code(&o), 79);
@@ -89,12 +132,30 @@ fn json_and_yaml_use_istioctls_keys() {
     let o = mastctl(&["analyze", "-o", "json", &f], None);
     assert_eq!(code(&o), 79);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON output");
-    let m = v.as_array().unwrap().iter().find(|m| m["code"] == "IST0101").expect("IST0101");
+    let m = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["code"] == "IST0101")
+        .expect("IST0101");
     let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["code", "documentationUrl", "level", "message", "origin", "reference"]);
+    assert_eq!(
+        keys,
+        [
+            "code",
+            "documentationUrl",
+            "level",
+            "message",
+            "origin",
+            "reference"
+        ]
+    );
     assert_eq!(m["level"], "Error");
     assert_eq!(m["origin"], "VirtualService default/reviews");
-    assert_eq!(m["documentationUrl"], "https://istio.io/latest/docs/reference/config/analysis/ist0101/");
+    assert_eq!(
+        m["documentationUrl"],
+        "https://istio.io/latest/docs/reference/config/analysis/ist0101/"
+    );
     let o = mastctl(&["analyze", "-o", "yaml", &f], None);
     let y = stdout(&o);
     assert!(y.contains("- code: IST0101\n  documentationUrl: "), "{y}");
@@ -105,20 +166,46 @@ fn json_and_yaml_use_istioctls_keys() {
 fn stdin_and_directories() {
     let o = mastctl(&["analyze", "-"], Some(DANGLING_VS));
     assert_eq!(code(&o), 79);
-    assert!(stdout(&o).contains("(VirtualService default/reviews -:"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("(VirtualService default/reviews -:"),
+        "{}",
+        stdout(&o)
+    );
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir(d.path().join("sub")).unwrap();
     write(&d.path().join("sub"), "vs.yml", DANGLING_VS);
-    write(d.path(), "svc.json", r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nowhere", "namespace": "default"}, "spec": {"ports": [{"name": "http", "port": 80}]}}"#);
+    write(
+        d.path(),
+        "svc.json",
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nowhere", "namespace": "default"}, "spec": {"ports": [{"name": "http", "port": 80}]}}"#,
+    );
     write(d.path(), "notes.txt", "not yaml: [");
-    let o = mastctl(&["analyze", "--analyzer", "virtualservice.DestinationHostAnalyzer", &d.path().display().to_string()], None);
-    assert_eq!(code(&o), 0, "the JSON Service defines the host: {}{}", stdout(&o), stderr(&o));
+    let o = mastctl(
+        &[
+            "analyze",
+            "--analyzer",
+            "virtualservice.DestinationHostAnalyzer",
+            &d.path().display().to_string(),
+        ],
+        None,
+    );
+    assert_eq!(
+        code(&o),
+        0,
+        "the JSON Service defines the host: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
 }
 
 #[test]
 fn unparsable_files_exit_65_with_file_and_line() {
     let d = tempfile::tempdir().unwrap();
-    let f = write(d.path(), "bad.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: [oops\n");
+    let f = write(
+        d.path(),
+        "bad.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: [oops\n",
+    );
     let o = mastctl(&["analyze", &f], None);
     assert_eq!(code(&o), 65);
     assert!(stderr(&o).contains(&format!("{f}:")), "{}", stderr(&o));
@@ -127,7 +214,11 @@ fn unparsable_files_exit_65_with_file_and_line() {
 #[test]
 fn unknown_kinds_are_fatal_unless_ignored() {
     let d = tempfile::tempdir().unwrap();
-    let f = write(d.path(), "x.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n");
+    let f = write(
+        d.path(),
+        "x.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
+    );
     let o = mastctl(&["analyze", &f], None);
     assert_eq!(code(&o), 65);
     assert!(stderr(&o).contains("unknown kind Widget"), "{}", stderr(&o));
@@ -160,7 +251,10 @@ fn list_analyzers_uses_istios_names() {
         "schema.ValidationAnalyzer.VirtualService",
         "auth.AuthorizationPoliciesAnalyzer",
     ] {
-        assert!(out.contains(&format!("* {name}:")), "{name} missing from:\n{out}");
+        assert!(
+            out.contains(&format!("* {name}:")),
+            "{name} missing from:\n{out}"
+        );
     }
 }
 

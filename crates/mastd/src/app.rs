@@ -63,10 +63,17 @@ pub struct Running {
 }
 
 fn read_mesh(path: &std::path::Path) -> Result<Value, StartError> {
-    let err = |message: String| StartError::MeshConfig { path: path.display().to_string(), message };
+    let err = |message: String| StartError::MeshConfig {
+        path: path.display().to_string(),
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let docs = mast_config::yaml::parse_stream(&text).map_err(|e| err(e.to_string()))?;
-    Ok(docs.into_iter().next().map(|d| d.value).unwrap_or(Value::Null))
+    Ok(docs
+        .into_iter()
+        .next()
+        .map(|d| d.value)
+        .unwrap_or(Value::Null))
 }
 
 /// The directories to read: `--configDir` and MeshConfig `configSources` with `fs://`.
@@ -76,7 +83,10 @@ fn config_dirs(args: &Args, mesh: &Value) -> Vec<PathBuf> {
         for s in sources {
             match s.get("address").and_then(Value::as_str) {
                 Some(a) if a.starts_with("fs://") => dirs.push(PathBuf::from(&a["fs://".len()..])),
-                Some(a) => tracing::warn!(address = a, "config source not supported (only fs:// is); ignored"),
+                Some(a) => tracing::warn!(
+                    address = a,
+                    "config source not supported (only fs:// is); ignored"
+                ),
                 None => {}
             }
         }
@@ -114,8 +124,17 @@ pub async fn start(args: Args) -> Result<Running, StartError> {
         let mesh = mesh.clone();
         let pushes = pushes.clone();
         move || {
-            let objects = store.lock().expect("store lock").objects().cloned().collect();
-            Arc::new(Snapshot::build(pushes.fetch_add(1, Ordering::Relaxed), mesh.clone(), objects))
+            let objects = store
+                .lock()
+                .expect("store lock")
+                .objects()
+                .cloned()
+                .collect();
+            Arc::new(Snapshot::build(
+                pushes.fetch_add(1, Ordering::Relaxed),
+                mesh.clone(),
+                objects,
+            ))
         }
     };
     let limits = ServerLimits {
@@ -127,7 +146,10 @@ pub async fn start(args: Args) -> Result<Running, StartError> {
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(1024);
     {
         let discovery = discovery.clone();
-        let debounce = Debounce { quiet: args.debounce_after, max: args.debounce_max };
+        let debounce = Debounce {
+            quiet: args.debounce_after,
+            max: args.debounce_max,
+        };
         tokio::spawn(push::run(ev_rx, debounce, metrics.clone(), move |req| {
             let snap = build();
             tracing::info!(version = %snap.version, full = req.full, "push");
@@ -137,8 +159,13 @@ pub async fn start(args: Args) -> Result<Running, StartError> {
     let mut watchers = Vec::new();
     let (file_tx, mut file_rx) = mpsc::channel::<()>(16);
     for d in &dirs {
-        let w = watch::watch_dir(d.clone(), args.file_debounce, file_tx.clone())
-            .map_err(|source| StartError::Watch { path: d.display().to_string(), source })?;
+        let w =
+            watch::watch_dir(d.clone(), args.file_debounce, file_tx.clone()).map_err(|source| {
+                StartError::Watch {
+                    path: d.display().to_string(),
+                    source,
+                }
+            })?;
         watchers.push(w);
     }
     tokio::spawn(async move {
@@ -151,25 +178,52 @@ pub async fn start(args: Args) -> Result<Running, StartError> {
         }
     });
 
-    let grpc = TcpListener::bind(args.grpc_addr).await.map_err(|source| StartError::Bind { addr: args.grpc_addr, source })?;
-    let grpc_addr = grpc.local_addr().map_err(|source| StartError::Bind { addr: args.grpc_addr, source })?;
+    let grpc = TcpListener::bind(args.grpc_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: args.grpc_addr,
+            source,
+        })?;
+    let grpc_addr = grpc.local_addr().map_err(|source| StartError::Bind {
+        addr: args.grpc_addr,
+        source,
+    })?;
     let svc = discovery.service();
     tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-        if let Err(e) = tonic::transport::Server::builder().add_service(svc).serve_with_incoming(incoming).await {
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+            .await
+        {
             tracing::error!(error = %e, "gRPC server stopped");
         }
     });
     let mon = TcpListener::bind(args.monitoring_addr)
         .await
-        .map_err(|source| StartError::Bind { addr: args.monitoring_addr, source })?;
-    let monitoring_addr = mon.local_addr().map_err(|source| StartError::Bind { addr: args.monitoring_addr, source })?;
-    let router = debug::router(DebugState { discovery: discovery.clone(), store: store.clone() });
+        .map_err(|source| StartError::Bind {
+            addr: args.monitoring_addr,
+            source,
+        })?;
+    let monitoring_addr = mon.local_addr().map_err(|source| StartError::Bind {
+        addr: args.monitoring_addr,
+        source,
+    })?;
+    let router = debug::router(DebugState {
+        discovery: discovery.clone(),
+        store: store.clone(),
+    });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(mon, router).await {
             tracing::error!(error = %e, "monitoring server stopped");
         }
     });
     tracing::info!(%grpc_addr, %monitoring_addr, dirs = ?dirs, "mastd started");
-    Ok(Running { grpc_addr, monitoring_addr, discovery, store, _watchers: watchers })
+    Ok(Running {
+        grpc_addr,
+        monitoring_addr,
+        discovery,
+        store,
+        _watchers: watchers,
+    })
 }

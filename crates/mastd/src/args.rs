@@ -18,7 +18,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }
@@ -34,13 +38,25 @@ pub struct Args {
     #[arg(long = "meshConfig", env = "MESH_CONFIG_FILE")]
     pub mesh_config: Option<PathBuf>,
     /// Plaintext gRPC (xDS and CA) address.
-    #[arg(long = "grpcAddr", env = "MAST_GRPC_ADDR", default_value = "127.0.0.1:15010")]
+    #[arg(
+        long = "grpcAddr",
+        env = "MAST_GRPC_ADDR",
+        default_value = "127.0.0.1:15010"
+    )]
     pub grpc_addr: SocketAddr,
     /// Monitoring address: /metrics and /debug/*.
-    #[arg(long = "monitoringAddr", env = "MAST_MONITORING_ADDR", default_value = "127.0.0.1:15014")]
+    #[arg(
+        long = "monitoringAddr",
+        env = "MAST_MONITORING_ADDR",
+        default_value = "127.0.0.1:15014"
+    )]
     pub monitoring_addr: SocketAddr,
     /// Namespace given to namespaced objects that name none.
-    #[arg(long = "defaultNamespace", env = "MAST_DEFAULT_NAMESPACE", default_value = "default")]
+    #[arg(
+        long = "defaultNamespace",
+        env = "MAST_DEFAULT_NAMESPACE",
+        default_value = "default"
+    )]
     pub default_namespace: String,
     /// Quiet period before a push.
     #[arg(long = "debounceAfter", env = "PILOT_DEBOUNCE_AFTER", default_value = "100ms", value_parser = parse_duration)]
@@ -52,10 +68,18 @@ pub struct Args {
     #[arg(long = "fileDebounce", env = "MAST_FILE_DEBOUNCE", default_value = "250ms", value_parser = parse_duration)]
     pub file_debounce: Duration,
     /// Pushes generated and sent at once.
-    #[arg(long = "pushThrottle", env = "PILOT_PUSH_THROTTLE", default_value_t = 100)]
+    #[arg(
+        long = "pushThrottle",
+        env = "PILOT_PUSH_THROTTLE",
+        default_value_t = 100
+    )]
     pub push_throttle: usize,
     /// New ADS streams accepted per second.
-    #[arg(long = "maxRequestsPerSecond", env = "PILOT_MAX_REQUESTS_PER_SECOND", default_value_t = 25)]
+    #[arg(
+        long = "maxRequestsPerSecond",
+        env = "PILOT_MAX_REQUESTS_PER_SECOND",
+        default_value_t = 25
+    )]
     pub max_requests_per_second: u32,
 }
 
@@ -65,9 +89,20 @@ mod tests {
 
     #[test]
     fn durations() {
-        let cases = [("100ms", Some(100)), ("10s", Some(10_000)), ("1.5s", Some(1500)), ("2m", Some(120_000)), ("10", None), ("1d", None)];
+        let cases = [
+            ("100ms", Some(100)),
+            ("10s", Some(10_000)),
+            ("1.5s", Some(1500)),
+            ("2m", Some(120_000)),
+            ("10", None),
+            ("1d", None),
+        ];
         for (s, want) in cases {
-            assert_eq!(parse_duration(s).ok().map(|d| d.as_millis() as u64), want, "{s}");
+            assert_eq!(
+                parse_duration(s).ok().map(|d| d.as_millis() as u64),
+                want,
+                "{s}"
+            );
         }
     }
 

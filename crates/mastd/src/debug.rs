@@ -38,7 +38,10 @@ pub fn router(state: DebugState) -> Router {
 
 async fn metrics(State(s): State<DebugState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.discovery.metrics.encode(),
     )
         .into_response()
@@ -54,11 +57,27 @@ async fn syncz(State(s): State<DebugState>) -> Json<Value> {
         o.insert("proxy".into(), c.proxy.id.clone().into());
         o.insert("proxy_type".into(), c.proxy.node_type.as_str().into());
         o.insert("istio_version".into(), c.proxy.istio_version.clone().into());
-        for (name, t) in [("cluster", types::CLUSTER), ("listener", types::LISTENER), ("route", types::ROUTE), ("endpoint", types::ENDPOINT)] {
+        for (name, t) in [
+            ("cluster", types::CLUSTER),
+            ("listener", types::LISTENER),
+            ("route", types::ROUTE),
+            ("endpoint", types::ENDPOINT),
+        ] {
             let st = ledger.get(t);
-            o.insert(format!("{name}_sent"), st.map(|x| x.sent_nonce.clone()).unwrap_or_default().into());
-            o.insert(format!("{name}_acked"), st.map(|x| x.acked_nonce.clone()).unwrap_or_default().into());
-            o.insert(format!("{name}_version"), st.map(|x| x.acked_version.clone()).unwrap_or_default().into());
+            o.insert(
+                format!("{name}_sent"),
+                st.map(|x| x.sent_nonce.clone()).unwrap_or_default().into(),
+            );
+            o.insert(
+                format!("{name}_acked"),
+                st.map(|x| x.acked_nonce.clone()).unwrap_or_default().into(),
+            );
+            o.insert(
+                format!("{name}_version"),
+                st.map(|x| x.acked_version.clone())
+                    .unwrap_or_default()
+                    .into(),
+            );
             if let Some(e) = st.and_then(|x| x.last_error.clone()) {
                 o.insert(format!("{name}_error"), e.into());
             }
@@ -133,11 +152,17 @@ async fn push_status(State(s): State<DebugState>) -> Json<Value> {
         .iter()
         .filter(|c| {
             let l = c.ledger.lock().expect("ledger lock");
-            l.converged() && l.iter().all(|(_, t)| t.acked_version == snap.version || t.sent_nonce.is_empty())
+            l.converged()
+                && l.iter()
+                    .all(|(_, t)| t.acked_version == snap.version || t.sent_nonce.is_empty())
         })
         .map(|c| c.proxy.id.clone())
         .collect();
-    let pending: Vec<String> = conns.iter().map(|c| c.proxy.id.clone()).filter(|id| !synced.contains(id)).collect();
+    let pending: Vec<String> = conns
+        .iter()
+        .map(|c| c.proxy.id.clone())
+        .filter(|id| !synced.contains(id))
+        .collect();
     Json(json!({
         "version": snap.version,
         "start": snap.created.map(rfc3339),
@@ -160,15 +185,33 @@ async fn config_dump(State(s): State<DebugState>, Query(q): Query<DumpQuery>) ->
     };
     let conns = s.discovery.connections();
     let Some(conn) = conns.iter().find(|c| c.proxy.id == id || c.conn_id == id) else {
-        return (StatusCode::NOT_FOUND, format!("proxy {id:?} is not connected\n")).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            format!("proxy {id:?} is not connected\n"),
+        )
+            .into_response();
     };
     let snap = s.discovery.snapshot();
     let mut out = serde_json::Map::new();
-    for t in [types::CLUSTER, types::ENDPOINT, types::LISTENER, types::ROUTE] {
-        let names = conn.ledger.lock().expect("ledger lock").get(t).map(|x| x.subscribed.clone()).unwrap_or_default();
+    for t in [
+        types::CLUSTER,
+        types::ENDPOINT,
+        types::LISTENER,
+        types::ROUTE,
+    ] {
+        let names = conn
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .get(t)
+            .map(|x| x.subscribed.clone())
+            .unwrap_or_default();
         match crate::xds::generate(&snap, &conn.proxy, t, &names) {
             Ok(rs) => {
-                let list: Vec<Value> = rs.iter().map(|r| mast_xds::json::any_to_json(&r.resource)).collect();
+                let list: Vec<Value> = rs
+                    .iter()
+                    .map(|r| mast_xds::json::any_to_json(&r.resource))
+                    .collect();
                 out.insert(t.to_string(), Value::Array(list));
             }
             Err(e) => {

@@ -55,18 +55,43 @@ impl Default for Metrics {
         let rejects = Family::<TypeLabel, Counter>::default();
         let convergence = Histogram::new(seconds_buckets());
         let debounce = Histogram::new(seconds_buckets());
-        let push_time =
-            Family::<TypeLabel, Histogram>::new_with_constructor(|| Histogram::new(seconds_buckets()));
+        let push_time = Family::<TypeLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(seconds_buckets())
+        });
         let invalid_objects = Gauge::default();
         let internal_errors = Counter::default();
-        registry.register("pilot_xds", "Number of endpoints connected to this pilot using XDS", xds_clients.clone());
-        registry.register("pilot_xds_pushes", "Pilot build and send errors for lds, rds, cds and eds", pushes.clone());
-        registry.register("pilot_total_xds_rejects", "Total number of XDS responses from pilot rejected by proxy", rejects.clone());
+        registry.register(
+            "pilot_xds",
+            "Number of endpoints connected to this pilot using XDS",
+            xds_clients.clone(),
+        );
+        registry.register(
+            "pilot_xds_pushes",
+            "Pilot build and send errors for lds, rds, cds and eds",
+            pushes.clone(),
+        );
+        registry.register(
+            "pilot_total_xds_rejects",
+            "Total number of XDS responses from pilot rejected by proxy",
+            rejects.clone(),
+        );
         registry.register("pilot_proxy_convergence_time", "Delay in seconds between config change and a proxy receiving all required configuration", convergence.clone());
         registry.register("pilot_debounce_time", "Delay in seconds between the first config enters debouncing and the merged push request is pushed into the push queue", debounce.clone());
-        registry.register("pilot_xds_push_time", "Total time in seconds Pilot takes to push lds, rds, cds and eds", push_time.clone());
-        registry.register("mast_config_invalid_objects", "Configuration objects rejected by validation whose last valid version keeps serving", invalid_objects.clone());
-        registry.register("pilot_total_xds_internal_errors", "Total number of internal XDS errors in pilot", internal_errors.clone());
+        registry.register(
+            "pilot_xds_push_time",
+            "Total time in seconds Pilot takes to push lds, rds, cds and eds",
+            push_time.clone(),
+        );
+        registry.register(
+            "mast_config_invalid_objects",
+            "Configuration objects rejected by validation whose last valid version keeps serving",
+            invalid_objects.clone(),
+        );
+        registry.register(
+            "pilot_total_xds_internal_errors",
+            "Total number of internal XDS errors in pilot",
+            internal_errors.clone(),
+        );
         Metrics {
             registry,
             xds_clients,
@@ -85,7 +110,8 @@ impl Metrics {
     /// The Prometheus text of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
         out
     }
 }

@@ -11,7 +11,9 @@ use mast_config::istio::networking::destination_rule::DestinationRule;
 use mast_config::istio::networking::gateway::Gateway;
 use mast_config::istio::networking::sidecar::Sidecar;
 use mast_config::istio::networking::virtual_service::VirtualService;
-use mast_config::istio::security::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
+use mast_config::istio::security::{
+    AuthorizationPolicy, PeerAuthentication, RequestAuthentication,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -79,7 +81,11 @@ impl MeshSettings {
     pub fn from_mesh_config(v: &Value) -> MeshSettings {
         let d = MeshSettings::default();
         let s = |k: &str, def: String| {
-            v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string).unwrap_or(def)
+            v.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .unwrap_or(def)
         };
         MeshSettings {
             trust_domain: s("trustDomain", d.trust_domain),
@@ -88,7 +94,10 @@ impl MeshSettings {
                 .pointer("/outboundTrafficPolicy/mode")
                 .and_then(Value::as_str)
                 .is_none_or(|m| m != "REGISTRY_ONLY"),
-            auto_mtls: v.get("enableAutoMtls").and_then(Value::as_bool).unwrap_or(d.auto_mtls),
+            auto_mtls: v
+                .get("enableAutoMtls")
+                .and_then(Value::as_bool)
+                .unwrap_or(d.auto_mtls),
         }
     }
 }
@@ -147,11 +156,19 @@ impl Snapshot {
 
 /// `2026-11-25T13:05:00Z` for a time.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
@@ -176,14 +193,19 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_564_800)), "2026-11-25T00:00:00Z");
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_564_800)),
+            "2026-11-25T00:00:00Z"
+        );
     }
 
     #[test]
     fn mesh_defaults_and_overrides() {
         let m = MeshSettings::from_mesh_config(&serde_json::json!({}));
         assert_eq!(m, MeshSettings::default());
-        let m = MeshSettings::from_mesh_config(&serde_json::json!({"trustDomain": "td", "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}, "enableAutoMtls": false}));
+        let m = MeshSettings::from_mesh_config(
+            &serde_json::json!({"trustDomain": "td", "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}, "enableAutoMtls": false}),
+        );
         assert_eq!(m.trust_domain, "td");
         assert!(!m.allow_any);
         assert!(!m.auto_mtls);

@@ -53,8 +53,12 @@ fn fold(req: &mut PushRequest, ev: Event) {
 
 /// Runs the debounce loop: collects events from `rx`, and for each settled batch calls
 /// `push` with the merged request (its `start` set to the first event's arrival).
-pub async fn run<F>(mut rx: mpsc::Receiver<Event>, debounce: Debounce, metrics: Arc<crate::metrics::Metrics>, mut push: F)
-where
+pub async fn run<F>(
+    mut rx: mpsc::Receiver<Event>,
+    debounce: Debounce,
+    metrics: Arc<crate::metrics::Metrics>,
+    mut push: F,
+) where
     F: FnMut(PushRequest),
 {
     while let Some(first) = rx.recv().await {
@@ -94,13 +98,19 @@ mod tests {
         tokio::spawn(run(rx, Debounce::default(), metrics, move |r| {
             let _ = out_tx.send(r);
         }));
-        tx.send(Event::Endpoints(["a".to_string()].into())).await.unwrap();
+        tx.send(Event::Endpoints(["a".to_string()].into()))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        tx.send(Event::Endpoints(["b".to_string()].into())).await.unwrap();
+        tx.send(Event::Endpoints(["b".to_string()].into()))
+            .await
+            .unwrap();
         let r = out_rx.recv().await.unwrap();
         assert!(!r.full);
         assert_eq!(r.eds_hosts.len(), 2, "two events 50 ms apart merge");
-        tx.send(Event::Endpoints(["c".to_string()].into())).await.unwrap();
+        tx.send(Event::Endpoints(["c".to_string()].into()))
+            .await
+            .unwrap();
         tx.send(Event::Full).await.unwrap();
         let r = out_rx.recv().await.unwrap();
         assert!(r.full && r.eds_hosts.is_empty());
@@ -125,7 +135,10 @@ mod tests {
             if let Ok(r) = out_rx.try_recv() {
                 assert!(r.full);
                 let waited = begun.elapsed();
-                assert!(waited >= Duration::from_secs(1) && waited < Duration::from_millis(1100), "{waited:?}");
+                assert!(
+                    waited >= Duration::from_secs(1) && waited < Duration::from_millis(1100),
+                    "{waited:?}"
+                );
                 return;
             }
         }

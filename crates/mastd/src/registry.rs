@@ -72,7 +72,10 @@ impl Protocol {
 
     /// Whether the port carries HTTP (routed by RDS).
     pub fn is_http(self) -> bool {
-        matches!(self, Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb)
+        matches!(
+            self,
+            Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb
+        )
     }
 
     /// Whether the upstream connection should be HTTP/2.
@@ -252,7 +255,8 @@ impl Registry {
         let mut r = Registry::default();
         kube::add(objects, mesh, &mut r);
         serviceentry::add(objects, mesh, &mut r);
-        r.services.sort_by(|a, b| (&a.hostname, &a.namespace).cmp(&(&b.hostname, &b.namespace)));
+        r.services
+            .sort_by(|a, b| (&a.hostname, &a.namespace).cmp(&(&b.hostname, &b.namespace)));
         r
     }
 

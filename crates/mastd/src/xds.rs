@@ -27,7 +27,12 @@ pub enum GenerateError {
 }
 
 /// Generates the resources of `type_url` for `proxy` (`names` restricts named types).
-pub fn generate(snap: &Snapshot, proxy: &Proxy, type_url: &str, names: &[String]) -> Result<Vec<NamedResource>, GenerateError> {
+pub fn generate(
+    snap: &Snapshot,
+    proxy: &Proxy,
+    type_url: &str,
+    names: &[String],
+) -> Result<Vec<NamedResource>, GenerateError> {
     let _ = (snap, proxy, names);
     match type_url {
         types::LISTENER | types::ROUTE | types::CLUSTER | types::ENDPOINT => Ok(Vec::new()),

@@ -15,11 +15,7 @@ pub fn decode_spec<T: DeserializeOwned>(spec: &Value, out: &mut Findings) -> Opt
 }
 
 /// [`decode_spec`] for a value found at `root` (a dotted field path).
-pub fn decode_at<T: DeserializeOwned>(
-    value: &Value,
-    root: &str,
-    out: &mut Findings,
-) -> Option<T> {
+pub fn decode_at<T: DeserializeOwned>(value: &Value, root: &str, out: &mut Findings) -> Option<T> {
     let mut value = match value {
         Value::Null => Value::Object(serde_json::Map::new()),
         v @ Value::Object(_) => v.clone(),

@@ -8,9 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::istio::common::PortSelector;
 use crate::istio::decode::decode_spec;
-use crate::istio::security::{
-    PolicyTargetReference, WorkloadSelector, check_attachment, go_url,
-};
+use crate::istio::security::{PolicyTargetReference, WorkloadSelector, check_attachment, go_url};
 use crate::validate::Findings;
 
 /// A WebAssembly plugin added to the proxies' filter chains.

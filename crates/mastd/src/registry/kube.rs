@@ -53,7 +53,11 @@ struct Pod {
 
 /// Adds the services, endpoints and workloads described by Kubernetes objects.
 pub fn add(objects: &[Resource], mesh: &MeshSettings, registry: &mut Registry) {
-    let pods: Vec<Pod> = objects.iter().filter(|r| is(r, "", "Pod")).filter_map(pod).collect();
+    let pods: Vec<Pod> = objects
+        .iter()
+        .filter(|r| is(r, "", "Pod"))
+        .filter_map(pod)
+        .collect();
     for p in &pods {
         registry.workloads.push(Workload {
             name: p.name.clone(),
@@ -72,12 +76,16 @@ pub fn add(objects: &[Resource], mesh: &MeshSettings, registry: &mut Registry) {
     for svc in objects.iter().filter(|r| is(r, "", "Service")) {
         let (service, target_ports) = service(svc);
         for sp in &service.ports {
-            let target = target_ports.get(&sp.port).cloned().unwrap_or(TargetPort::Number(sp.port));
+            let target = target_ports
+                .get(&sp.port)
+                .cloned()
+                .unwrap_or(TargetPort::Number(sp.port));
             let eps = endpoints_for(objects, &pods, svc, &service, sp, &target, mesh);
             if !eps.is_empty() {
-                registry
-                    .endpoints
-                    .insert((service.hostname.clone(), service.namespace.clone(), sp.port), eps);
+                registry.endpoints.insert(
+                    (service.hostname.clone(), service.namespace.clone(), sp.port),
+                    eps,
+                );
             }
         }
         registry.services.push(Arc::new(service));
@@ -94,7 +102,11 @@ fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -108,7 +120,13 @@ pub fn locality_from_labels(labels: &BTreeMap<String, String>) -> String {
     LOCALITY_LABELS
         .iter()
         .find_map(|k| labels.get(*k))
-        .map(|l| if l.contains('/') { l.clone() } else { l.replace('.', "/") })
+        .map(|l| {
+            if l.contains('/') {
+                l.clone()
+            } else {
+                l.replace('.', "/")
+            }
+        })
         .unwrap_or_default()
 }
 
@@ -117,10 +135,19 @@ pub const CLUSTER_ID: &str = "Kubernetes";
 
 /// Labels of an endpoint as Istio augments a workload's own: topology region, zone, subzone
 /// (from the locality), cluster, node, and network unless the workload sets it.
-pub fn augment_labels(labels: &BTreeMap<String, String>, locality: &str, node: &str, network: &str) -> BTreeMap<String, String> {
+pub fn augment_labels(
+    labels: &BTreeMap<String, String>,
+    locality: &str,
+    node: &str,
+    network: &str,
+) -> BTreeMap<String, String> {
     let mut out = labels.clone();
     let mut parts = locality.splitn(3, '/');
-    for key in ["topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"] {
+    for key in [
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "topology.istio.io/subzone",
+    ] {
         if let Some(v) = parts.next().filter(|v| !v.is_empty()) {
             out.insert(key.to_string(), v.to_string());
         }
@@ -130,7 +157,8 @@ pub fn augment_labels(labels: &BTreeMap<String, String>, locality: &str, node: &
         out.insert("kubernetes.io/hostname".into(), node.to_string());
     }
     if !network.is_empty() {
-        out.entry(NETWORK_LABEL.to_string()).or_insert_with(|| network.to_string());
+        out.entry(NETWORK_LABEL.to_string())
+            .or_insert_with(|| network.to_string());
     }
     out
 }
@@ -144,8 +172,14 @@ fn workload_name(pod: &Value, name: &str, labels: &BTreeMap<String, String>) -> 
     let owner = pod
         .pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .and_then(|o| o.iter().find(|r| r.get("controller").and_then(Value::as_bool).unwrap_or(true)).or(o.first()));
-    let Some(owner) = owner else { return name.to_string() };
+        .and_then(|o| {
+            o.iter()
+                .find(|r| r.get("controller").and_then(Value::as_bool).unwrap_or(true))
+                .or(o.first())
+        });
+    let Some(owner) = owner else {
+        return name.to_string();
+    };
     let (kind, owner_name) = (str_at(owner, "/kind"), str_at(owner, "/name"));
     if kind == "ReplicaSet"
         && let Some(hash) = labels.get("pod-template-hash")
@@ -153,14 +187,20 @@ fn workload_name(pod: &Value, name: &str, labels: &BTreeMap<String, String>) -> 
     {
         return deployment.to_string();
     }
-    if owner_name.is_empty() { name.to_string() } else { owner_name.to_string() }
+    if owner_name.is_empty() {
+        name.to_string()
+    } else {
+        owner_name.to_string()
+    }
 }
 
 fn pod(r: &Resource) -> Option<Pod> {
     let v = &r.value;
     let ip = str_at(v, "/status/podIP");
     let ip = if ip.is_empty() {
-        v.pointer("/status/podIPs/0/ip").and_then(Value::as_str).unwrap_or_default()
+        v.pointer("/status/podIPs/0/ip")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     } else {
         ip
     };
@@ -172,15 +212,26 @@ fn pod(r: &Resource) -> Option<Pod> {
     if phase == "Succeeded" || phase == "Failed" {
         return None;
     }
-    let containers = v.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers = v
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let labels = r.meta.labels.clone();
     let has_proxy = match labels.get(TLS_MODE_LABEL) {
         Some(mode) => mode == "istio",
-        None => containers.iter().any(|c| str_at(c, "/name") == "istio-proxy"),
+        None => containers
+            .iter()
+            .any(|c| str_at(c, "/name") == "istio-proxy"),
     };
     let ports = containers
         .iter()
-        .flat_map(|c| c.get("ports").and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|c| {
+            c.get("ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|p| {
             let name = str_at(&p, "/name");
             let port = u16::try_from(p.get("containerPort")?.as_u64()?).ok()?;
@@ -189,7 +240,9 @@ fn pod(r: &Resource) -> Option<Pod> {
         .collect();
     // without reported conditions (a hand-written pod) the pod counts as ready
     let ready = match v.pointer("/status/conditions").and_then(Value::as_array) {
-        Some(conds) => conds.iter().any(|c| str_at(c, "/type") == "Ready" && str_at(c, "/status") == "True"),
+        Some(conds) => conds
+            .iter()
+            .any(|c| str_at(c, "/type") == "Ready" && str_at(c, "/status") == "True"),
         None => true,
     };
     let mut sa = str_at(v, "/spec/serviceAccountName");
@@ -206,7 +259,11 @@ fn pod(r: &Resource) -> Option<Pod> {
         workload_name: workload_name(v, &r.meta.name, &labels),
         locality,
         network,
-        service_account: if sa.is_empty() { "default".into() } else { sa.to_string() },
+        service_account: if sa.is_empty() {
+            "default".into()
+        } else {
+            sa.to_string()
+        },
         has_proxy,
         ready,
         ports,
@@ -217,7 +274,12 @@ fn pod(r: &Resource) -> Option<Pod> {
 /// Istio's protocol for a Kubernetes Service port: UDP as such; `appProtocol` instead of the
 /// name when set (with Kubernetes' `kubernetes.io/h2c`, `ws`, `wss`); a `grpc-web` prefix; the
 /// name's prefix before `-`; TCP for well-known ports (SMTP, DNS, MySQL, MongoDB) left unnamed.
-pub fn convert_protocol(port: u16, name: &str, protocol: &str, app_protocol: Option<&str>) -> Protocol {
+pub fn convert_protocol(
+    port: u16,
+    name: &str,
+    protocol: &str,
+    app_protocol: Option<&str>,
+) -> Protocol {
     if protocol == "UDP" {
         return Protocol::Udp;
     }
@@ -228,7 +290,10 @@ pub fn convert_protocol(port: u16, name: &str, protocol: &str, app_protocol: Opt
         Some(app) => app,
         None => name,
     };
-    if name.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("grpc-web")) {
+    if name
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("grpc-web"))
+    {
         return Protocol::GrpcWeb;
     }
     let p = Protocol::parse(name.split('-').next().unwrap_or_default());
@@ -246,14 +311,23 @@ enum TargetPort {
 }
 
 fn visibility(annotations: &BTreeMap<String, String>, namespace: &str) -> Visibility {
-    let Some(list) = annotations.get(EXPORT_TO_ANNOTATION) else { return Visibility::Public };
-    let items: Vec<String> = list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let Some(list) = annotations.get(EXPORT_TO_ANNOTATION) else {
+        return Visibility::Public;
+    };
+    let items: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.iter().any(|s| s == "*") {
         Visibility::Public
     } else if items.iter().all(|s| s == "." || s == namespace) {
         Visibility::Private
     } else {
-        let ns = items.into_iter().map(|s| if s == "." { namespace.to_string() } else { s }).collect();
+        let ns = items
+            .into_iter()
+            .map(|s| if s == "." { namespace.to_string() } else { s })
+            .collect();
         Visibility::Namespaces(ns)
     }
 }
@@ -263,15 +337,34 @@ fn service(r: &Resource) -> (Service, BTreeMap<u16, TargetPort>) {
     let (name, namespace) = (&r.meta.name, &r.meta.namespace);
     let mut targets = BTreeMap::new();
     let mut ports = Vec::new();
-    for p in spec.get("ports").and_then(Value::as_array).into_iter().flatten() {
-        let Some(number) = p.get("port").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()) else { continue };
+    for p in spec
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(number) = p
+            .get("port")
+            .and_then(Value::as_u64)
+            .and_then(|n| u16::try_from(n).ok())
+        else {
+            continue;
+        };
         let pname = str_at(p, "/name");
         if str_at(p, "/protocol") == "SCTP" {
             continue;
         }
-        let protocol = convert_protocol(number, pname, str_at(p, "/protocol"), p.get("appProtocol").and_then(Value::as_str));
+        let protocol = convert_protocol(
+            number,
+            pname,
+            str_at(p, "/protocol"),
+            p.get("appProtocol").and_then(Value::as_str),
+        );
         let target = match p.get("targetPort") {
-            Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()).map(TargetPort::Number),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .map(TargetPort::Number),
             Some(Value::String(s)) => match s.parse::<u16>() {
                 Ok(n) => Some(TargetPort::Number(n)),
                 Err(_) => Some(TargetPort::Name(s.clone())),
@@ -279,7 +372,11 @@ fn service(r: &Resource) -> (Service, BTreeMap<u16, TargetPort>) {
             _ => None,
         };
         targets.insert(number, target.unwrap_or(TargetPort::Number(number)));
-        ports.push(ServicePort { name: pname.to_string(), port: number, protocol });
+        ports.push(ServicePort {
+            name: pname.to_string(),
+            port: number,
+            protocol,
+        });
     }
     let cluster_ip = str_at(spec, "/clusterIP");
     let external_name = str_at(spec, "/externalName");
@@ -294,9 +391,18 @@ fn service(r: &Resource) -> (Service, BTreeMap<u16, TargetPort>) {
         let ips: Vec<String> = spec
             .get("clusterIPs")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
-        addresses = if ips.len() > 1 { ips } else { vec![cluster_ip.to_string()] };
+        addresses = if ips.len() > 1 {
+            ips
+        } else {
+            vec![cluster_ip.to_string()]
+        };
     }
     let svc = Service {
         hostname: format!("{name}.{namespace}.svc.{DOMAIN_SUFFIX}"),
@@ -312,7 +418,14 @@ fn service(r: &Resource) -> (Service, BTreeMap<u16, TargetPort>) {
     (svc, targets)
 }
 
-fn endpoint_from_pod(pod: Option<&Pod>, address: &str, port: u16, sp: &ServicePort, healthy: bool, mesh: &MeshSettings) -> Endpoint {
+fn endpoint_from_pod(
+    pod: Option<&Pod>,
+    address: &str,
+    port: u16,
+    sp: &ServicePort,
+    healthy: bool,
+    mesh: &MeshSettings,
+) -> Endpoint {
     let mut ep = Endpoint {
         address: address.to_string(),
         port,
@@ -373,30 +486,63 @@ fn endpoints_for(
             else {
                 continue;
             };
-            for e in v.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
+            for e in v
+                .get("endpoints")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 // Istio drops terminating endpoints; not-ready ones are sent as unhealthy
-                if e.pointer("/conditions/terminating").and_then(Value::as_bool) == Some(true) {
+                if e.pointer("/conditions/terminating")
+                    .and_then(Value::as_bool)
+                    == Some(true)
+                {
                     continue;
                 }
-                let ready = e.pointer("/conditions/ready").and_then(Value::as_bool).unwrap_or(true);
+                let ready = e
+                    .pointer("/conditions/ready")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
                 let pod = match str_at(e, "/targetRef/kind") {
                     "Pod" => pod_named(str_at(e, "/targetRef/name")),
                     _ => None,
                 };
-                if let Some(addr) = e.get("addresses").and_then(Value::as_array).and_then(|a| a.first()).and_then(Value::as_str) {
-                    out.push(endpoint_from_pod(pod.or_else(|| pod_at(addr)), addr, port, sp, ready, mesh));
+                if let Some(addr) = e
+                    .get("addresses")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first())
+                    .and_then(Value::as_str)
+                {
+                    out.push(endpoint_from_pod(
+                        pod.or_else(|| pod_at(addr)),
+                        addr,
+                        port,
+                        sp,
+                        ready,
+                        mesh,
+                    ));
                 }
             }
         }
         return out;
     }
-    let endpoints = objects
-        .iter()
-        .find(|r| is(r, "", "Endpoints") && &r.meta.namespace == ns && r.meta.name == svc.meta.name);
+    let endpoints = objects.iter().find(|r| {
+        is(r, "", "Endpoints") && &r.meta.namespace == ns && r.meta.name == svc.meta.name
+    });
     if let Some(eps) = endpoints {
         let mut out = Vec::new();
-        for subset in eps.value.get("subsets").and_then(Value::as_array).into_iter().flatten() {
-            let ports = subset.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+        for subset in eps
+            .value
+            .get("subsets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let ports = subset
+                .get("ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let port = ports
                 .iter()
                 .find(|p| str_at(p, "/name") == sp.name || ports.len() == 1)
@@ -404,13 +550,25 @@ fn endpoints_for(
                 .and_then(|n| u16::try_from(n).ok());
             let Some(port) = port else { continue };
             for (key, ready) in [("addresses", true), ("notReadyAddresses", false)] {
-                for a in subset.get(key).and_then(Value::as_array).into_iter().flatten() {
+                for a in subset
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let ip = str_at(a, "/ip");
                     let pod = match str_at(a, "/targetRef/kind") {
                         "Pod" => pod_named(str_at(a, "/targetRef/name")),
                         _ => None,
                     };
-                    out.push(endpoint_from_pod(pod.or_else(|| pod_at(ip)), ip, port, sp, ready, mesh));
+                    out.push(endpoint_from_pod(
+                        pod.or_else(|| pod_at(ip)),
+                        ip,
+                        port,
+                        sp,
+                        ready,
+                        mesh,
+                    ));
                 }
             }
         }

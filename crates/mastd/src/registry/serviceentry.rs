@@ -57,7 +57,13 @@ fn decode<T: serde::de::DeserializeOwned>(r: &Resource) -> Option<T> {
 }
 
 /// An endpoint source from a WorkloadEntry spec (`labels` already merged) in `namespace`.
-fn instance(we: &WorkloadEntry, name: &str, namespace: &str, labels: BTreeMap<String, String>, mesh: &MeshSettings) -> Instance {
+fn instance(
+    we: &WorkloadEntry,
+    name: &str,
+    namespace: &str,
+    labels: BTreeMap<String, String>,
+    mesh: &MeshSettings,
+) -> Instance {
     let has_proxy = match labels.get(TLS_MODE_LABEL) {
         Some(mode) => mode == "istio",
         None => !we.service_account.is_empty(),
@@ -69,7 +75,11 @@ fn instance(we: &WorkloadEntry, name: &str, namespace: &str, labels: BTreeMap<St
     Instance {
         workload_name: name.to_string(),
         address: we.address.clone(),
-        ports: we.ports.iter().filter_map(|(k, v)| Some((k.clone(), u16::try_from(*v).ok()?))).collect(),
+        ports: we
+            .ports
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), u16::try_from(*v).ok()?)))
+            .collect(),
         identity: if we.service_account.is_empty() {
             String::new()
         } else {
@@ -136,7 +146,18 @@ fn visibility(export_to: &[String], namespace: &str) -> Visibility {
     } else if export_to.iter().all(|e| e == "." || e == namespace) {
         Visibility::Private
     } else {
-        Visibility::Namespaces(export_to.iter().map(|e| if e == "." { namespace.to_string() } else { e.clone() }).collect())
+        Visibility::Namespaces(
+            export_to
+                .iter()
+                .map(|e| {
+                    if e == "." {
+                        namespace.to_string()
+                    } else {
+                        e.clone()
+                    }
+                })
+                .collect(),
+        )
     }
 }
 
@@ -185,21 +206,35 @@ fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String
 /// WorkloadGroup objects. Runs after the Kubernetes source, whose pods a `workloadSelector`
 /// may pick.
 pub fn add(objects: &[Resource], mesh: &MeshSettings, registry: &mut Registry) {
-    let pods: Vec<(String, Instance, BTreeMap<String, String>)> =
-        registry.workloads.iter().map(|w| (w.namespace.clone(), pod_instance(w, mesh), w.labels.clone())).collect();
+    let pods: Vec<(String, Instance, BTreeMap<String, String>)> = registry
+        .workloads
+        .iter()
+        .map(|w| (w.namespace.clone(), pod_instance(w, mesh), w.labels.clone()))
+        .collect();
     let mut entries: Vec<(String, Instance, BTreeMap<String, String>)> = Vec::new();
-    for r in objects.iter().filter(|r| r.gvk.group == NET && r.gvk.kind == "WorkloadEntry") {
+    for r in objects
+        .iter()
+        .filter(|r| r.gvk.group == NET && r.gvk.kind == "WorkloadEntry")
+    {
         if let Some((w, inst)) = workload_entry(r, mesh) {
             entries.push((w.namespace.clone(), inst, w.labels.clone()));
             registry.workloads.push(w);
         }
     }
-    for r in objects.iter().filter(|r| r.gvk.group == NET && r.gvk.kind == "WorkloadGroup") {
+    for r in objects
+        .iter()
+        .filter(|r| r.gvk.group == NET && r.gvk.kind == "WorkloadGroup")
+    {
         // a group is a template for registering VMs; it has no address, so no endpoints
         tracing::debug!(object = %r.namespaced_name(), "WorkloadGroup: endpoints come from the WorkloadEntries it registers");
     }
-    for r in objects.iter().filter(|r| r.gvk.group == NET && r.gvk.kind == "ServiceEntry") {
-        let Some(spec) = decode::<ServiceEntry>(r) else { continue };
+    for r in objects
+        .iter()
+        .filter(|r| r.gvk.group == NET && r.gvk.kind == "ServiceEntry")
+    {
+        let Some(spec) = decode::<ServiceEntry>(r) else {
+            continue;
+        };
         add_service_entry(r, &spec, &entries, &pods, mesh, registry);
     }
     add_kube_workload_entries(&entries, registry);
@@ -222,18 +257,30 @@ fn add_service_entry(
         .ports
         .iter()
         .filter_map(|p| {
-            Some(ServicePort { name: p.name.clone(), port: u16::try_from(p.number).ok()?, protocol: Protocol::parse(&p.protocol) })
+            Some(ServicePort {
+                name: p.name.clone(),
+                port: u16::try_from(p.number).ok()?,
+                protocol: Protocol::parse(&p.protocol),
+            })
         })
         .collect();
     let addresses: Vec<String> = spec
         .addresses
         .iter()
         .map(|a| match a.split_once('/') {
-            Some((ip, bits)) if (bits == "32" && ip.contains('.')) || (bits == "128" && ip.contains(':')) => ip.to_string(),
+            Some((ip, bits))
+                if (bits == "32" && ip.contains('.')) || (bits == "128" && ip.contains(':')) =>
+            {
+                ip.to_string()
+            }
             _ => a.clone(),
         })
         .collect();
-    let selector = spec.workload_selector.as_ref().map(|s| s.labels.clone()).unwrap_or_default();
+    let selector = spec
+        .workload_selector
+        .as_ref()
+        .map(|s| s.labels.clone())
+        .unwrap_or_default();
     // the endpoint sources shared by every host of the entry
     let mut sources: Vec<Instance> = Vec::new();
     if let Some(inline) = &spec.endpoints {
@@ -281,9 +328,15 @@ fn add_service_entry(
             } else {
                 sources.iter().filter_map(|s| endpoint(s, port)).collect()
             };
-            let Ok(number) = u16::try_from(port.number) else { continue };
+            let Ok(number) = u16::try_from(port.number) else {
+                continue;
+            };
             if !eps.is_empty() {
-                registry.endpoints.entry((host.clone(), ns.clone(), number)).or_default().extend(eps);
+                registry
+                    .endpoints
+                    .entry((host.clone(), ns.clone(), number))
+                    .or_default()
+                    .extend(eps);
             }
         }
         registry.services.push(Arc::new(service));
@@ -292,22 +345,41 @@ fn add_service_entry(
 
 /// Kubernetes Services whose selector picks WorkloadEntries of their namespace: the entries
 /// become endpoints, at their port named like the service port, else the service port.
-fn add_kube_workload_entries(entries: &[(String, Instance, BTreeMap<String, String>)], registry: &mut Registry) {
+fn add_kube_workload_entries(
+    entries: &[(String, Instance, BTreeMap<String, String>)],
+    registry: &mut Registry,
+) {
     let services: Vec<Arc<Service>> = registry
         .services
         .iter()
-        .filter(|s| s.origin.starts_with("Service ") && !s.selector.is_empty() && s.resolution == Resolution::ClientSideLb)
+        .filter(|s| {
+            s.origin.starts_with("Service ")
+                && !s.selector.is_empty()
+                && s.resolution == Resolution::ClientSideLb
+        })
         .cloned()
         .collect();
     for s in services {
         for (ns, inst, labels) in entries {
-            if ns != &s.namespace || !selects(&s.selector, labels) || inst.address.starts_with(UNIX_PREFIX) {
+            if ns != &s.namespace
+                || !selects(&s.selector, labels)
+                || inst.address.starts_with(UNIX_PREFIX)
+            {
                 continue;
             }
             for p in &s.ports {
-                let sp = se::ServicePort { number: p.port.into(), protocol: String::new(), name: p.name.clone(), target_port: 0 };
+                let sp = se::ServicePort {
+                    number: p.port.into(),
+                    protocol: String::new(),
+                    name: p.name.clone(),
+                    target_port: 0,
+                };
                 if let Some(ep) = endpoint(inst, &sp) {
-                    registry.endpoints.entry((s.hostname.clone(), s.namespace.clone(), p.port)).or_default().push(ep);
+                    registry
+                        .endpoints
+                        .entry((s.hostname.clone(), s.namespace.clone(), p.port))
+                        .or_default()
+                        .push(ep);
                 }
             }
         }

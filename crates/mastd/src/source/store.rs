@@ -14,7 +14,12 @@ use mast_config::{Loaded, Resource, Severity, validate};
 pub type Key = (String, String, String, String);
 
 fn key_of(r: &Resource) -> Key {
-    (r.gvk.group.clone(), r.gvk.kind.clone(), r.meta.namespace.clone(), r.meta.name.clone())
+    (
+        r.gvk.group.clone(),
+        r.gvk.kind.clone(),
+        r.meta.namespace.clone(),
+        r.meta.name.clone(),
+    )
 }
 
 /// Something the last reload could not take.
@@ -57,14 +62,25 @@ impl ConfigStore {
             let (origin, file) = match e {
                 mast_config::LoadError::Syntax { file, line, .. }
                 | mast_config::LoadError::NotAnObject { file, line, .. }
-                | mast_config::LoadError::UnknownKind { file, line, .. } => (format!("{file}:{line}"), file.clone()),
+                | mast_config::LoadError::UnknownKind { file, line, .. } => {
+                    (format!("{file}:{line}"), file.clone())
+                }
                 mast_config::LoadError::Io { path, .. } => (path.clone(), path.clone()),
             };
-            let whole_file = e.is_parse_error() && matches!(e, mast_config::LoadError::Syntax { .. } | mast_config::LoadError::Io { .. });
+            let whole_file = e.is_parse_error()
+                && matches!(
+                    e,
+                    mast_config::LoadError::Syntax { .. } | mast_config::LoadError::Io { .. }
+                );
             if whole_file {
                 broken_files.insert(file);
             }
-            problems.push(Problem { origin, object: None, message: e.to_string(), serving_previous: whole_file });
+            problems.push(Problem {
+                origin,
+                object: None,
+                message: e.to_string(),
+                serving_previous: whole_file,
+            });
         }
         let mut next: BTreeMap<Key, Resource> = BTreeMap::new();
         // keep the objects of files that do not parse now
@@ -81,7 +97,10 @@ impl ConfigStore {
                 r.meta.namespace = namespace_default.to_string();
             }
             let key = key_of(&r);
-            let errors: Vec<_> = validate(&r).into_iter().filter(|f| f.finding.severity == Severity::Error).collect();
+            let errors: Vec<_> = validate(&r)
+                .into_iter()
+                .filter(|f| f.finding.severity == Severity::Error)
+                .collect();
             if errors.is_empty() {
                 next.insert(key, r);
                 continue;
@@ -150,11 +169,20 @@ mod tests {
         assert!(r.changed);
         assert_eq!(s.objects().count(), 1);
         // the same object made invalid: reported, previous version kept, no change
-        let bad = SE.replace("  name: ext\n", "  name: ext\n  labels:\n    bad: \"not a label value\"\n");
+        let bad = SE.replace(
+            "  name: ext\n",
+            "  name: ext\n  labels:\n    bad: \"not a label value\"\n",
+        );
         let r = s.reconcile(load(&[("a.yaml", &bad)]), "default");
         assert!(!r.changed, "{r:?}");
         assert_eq!(s.objects().count(), 1);
-        assert!(s.problems().iter().any(|p| p.serving_previous && p.origin.starts_with("a.yaml:")), "{:?}", s.problems());
+        assert!(
+            s.problems()
+                .iter()
+                .any(|p| p.serving_previous && p.origin.starts_with("a.yaml:")),
+            "{:?}",
+            s.problems()
+        );
         // a file that no longer parses keeps its objects
         let r = s.reconcile(load(&[("a.yaml", "kind: [")]), "default");
         assert!(!r.changed);

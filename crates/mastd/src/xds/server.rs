@@ -67,7 +67,8 @@ struct TokenBucket {
 impl TokenBucket {
     fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate.max(1.0));
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(self.rate.max(1.0));
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -82,7 +83,11 @@ type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 impl Discovery {
     /// A server over `snapshot`.
-    pub fn new(snapshot: Arc<Snapshot>, limits: ServerLimits, metrics: Arc<Metrics>) -> Arc<Discovery> {
+    pub fn new(
+        snapshot: Arc<Snapshot>,
+        limits: ServerLimits,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Discovery> {
         let rate = f64::from(limits.new_streams_per_second.max(1));
         Arc::new(Discovery {
             snapshot: ArcSwap::new(snapshot),
@@ -121,7 +126,12 @@ impl Discovery {
 
     /// The connected proxies.
     pub fn connections(&self) -> Vec<Arc<Connection>> {
-        self.connections.lock().expect("connections lock").values().cloned().collect()
+        self.connections
+            .lock()
+            .expect("connections lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn next_nonce(&self) -> String {
@@ -131,10 +141,17 @@ impl Discovery {
 
     fn register(&self, proxy: Proxy, peer: Option<SocketAddr>, delta: bool) -> Arc<Connection> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let conn = Arc::new(Connection::new(format!("{}-{n}", proxy.id), proxy, peer, delta));
+        let conn = Arc::new(Connection::new(
+            format!("{}-{n}", proxy.id),
+            proxy,
+            peer,
+            delta,
+        ));
         self.metrics
             .xds_clients
-            .get_or_create(&VersionLabel { version: version_of(&conn.proxy) })
+            .get_or_create(&VersionLabel {
+                version: version_of(&conn.proxy),
+            })
             .inc();
         self.connections
             .lock()
@@ -145,10 +162,15 @@ impl Discovery {
     }
 
     fn unregister(&self, conn: &Connection) {
-        self.connections.lock().expect("connections lock").remove(&conn.conn_id);
+        self.connections
+            .lock()
+            .expect("connections lock")
+            .remove(&conn.conn_id);
         self.metrics
             .xds_clients
-            .get_or_create(&VersionLabel { version: version_of(&conn.proxy) })
+            .get_or_create(&VersionLabel {
+                version: version_of(&conn.proxy),
+            })
             .dec();
         tracing::info!(conn = %conn.conn_id, "ADS: connection closed");
     }
@@ -157,15 +179,26 @@ impl Discovery {
         if self.stream_limiter.lock().expect("limiter lock").take() {
             Ok(())
         } else {
-            Err(Status::resource_exhausted("too many new ADS streams, retry later"))
+            Err(Status::resource_exhausted(
+                "too many new ADS streams, retry later",
+            ))
         }
     }
 
-    fn build(&self, snap: &Snapshot, proxy: &Proxy, type_url: &str, names: &[String]) -> Option<Vec<NamedResource>> {
+    fn build(
+        &self,
+        snap: &Snapshot,
+        proxy: &Proxy,
+        type_url: &str,
+        names: &[String],
+    ) -> Option<Vec<NamedResource>> {
         let start = Instant::now();
         match generate(snap, proxy, type_url, names) {
             Ok(r) => {
-                self.metrics.push_time.get_or_create(&type_label(type_url)).observe(start.elapsed().as_secs_f64());
+                self.metrics
+                    .push_time
+                    .get_or_create(&type_label(type_url))
+                    .observe(start.elapsed().as_secs_f64());
                 Some(r)
             }
             Err(e) => {
@@ -187,8 +220,14 @@ impl Discovery {
             .unwrap_or_default();
         let resources = self.build(&snap, &conn.proxy, type_url, &names)?;
         let nonce = self.next_nonce();
-        conn.ledger.lock().expect("ledger lock").sent(type_url, &snap.version, &nonce);
-        self.metrics.pushes.get_or_create(&type_label(type_url)).inc();
+        conn.ledger
+            .lock()
+            .expect("ledger lock")
+            .sent(type_url, &snap.version, &nonce);
+        self.metrics
+            .pushes
+            .get_or_create(&type_label(type_url))
+            .inc();
         Some(DiscoveryResponse {
             version_info: snap.version.clone(),
             resources: resources.into_iter().map(|r| r.resource).collect(),
@@ -261,20 +300,27 @@ impl Discovery {
         );
         match kind {
             Request::Initial | Request::Resubscribe => {
-                let Some(resp) = self.sotw_response(conn, &req.type_url) else { return true };
+                let Some(resp) = self.sotw_response(conn, &req.type_url) else {
+                    return true;
+                };
                 tx.send(Ok(resp)).await.is_ok()
             }
             Request::Ack => {
                 if let Some(start) = awaiting.remove(&req.type_url) {
                     if awaiting.is_empty() {
-                        self.metrics.convergence.observe(start.elapsed().as_secs_f64());
+                        self.metrics
+                            .convergence
+                            .observe(start.elapsed().as_secs_f64());
                     }
                 }
                 true
             }
             Request::Nack(e) => {
                 awaiting.remove(&req.type_url);
-                self.metrics.rejects.get_or_create(&type_label(&req.type_url)).inc();
+                self.metrics
+                    .rejects
+                    .get_or_create(&type_label(&req.type_url))
+                    .inc();
                 tracing::warn!(conn = %conn.conn_id, type_url = %req.type_url, error = %e, "ADS: NACK");
                 true
             }
@@ -290,7 +336,13 @@ impl Discovery {
         awaiting: &mut HashMap<String, Instant>,
     ) -> bool {
         let _slot = self.push_slots.acquire().await;
-        let watched: Vec<String> = conn.ledger.lock().expect("ledger lock").iter().map(|(t, _)| t.clone()).collect();
+        let watched: Vec<String> = conn
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect();
         for type_url in PUSH_ORDER {
             if !watched.iter().any(|t| t == type_url) {
                 continue;
@@ -298,7 +350,9 @@ impl Discovery {
             if !push.full && type_url != types::ENDPOINT {
                 continue;
             }
-            let Some(resp) = self.sotw_response(conn, type_url) else { continue };
+            let Some(resp) = self.sotw_response(conn, type_url) else {
+                continue;
+            };
             if let Some(start) = push.start {
                 awaiting.entry(type_url.to_string()).or_insert(start);
             }
@@ -372,16 +426,26 @@ impl Discovery {
             let mut ledger = conn.ledger.lock().expect("ledger lock");
             let error = req.error_detail.as_ref().map(|s| s.message.clone());
             let names: Vec<String> = t.subscribed.iter().cloned().collect();
-            if let Request::Nack(e) =
-                ledger.received(&req.type_url, &req.response_nonce, "", &names, error.as_deref())
-            {
-                self.metrics.rejects.get_or_create(&type_label(&req.type_url)).inc();
+            if let Request::Nack(e) = ledger.received(
+                &req.type_url,
+                &req.response_nonce,
+                "",
+                &names,
+                error.as_deref(),
+            ) {
+                self.metrics
+                    .rejects
+                    .get_or_create(&type_label(&req.type_url))
+                    .inc();
                 tracing::warn!(conn = %conn.conn_id, type_url = %req.type_url, error = %e, "delta ADS: NACK");
             }
         } else {
             // a new subscription: remember what the proxy already has
             t.sent = req.initial_resource_versions.clone().into_iter().collect();
-            conn.ledger.lock().expect("ledger lock").received(&req.type_url, "", "", &[], None);
+            conn.ledger
+                .lock()
+                .expect("ledger lock")
+                .received(&req.type_url, "", "", &[], None);
         }
         for n in &req.resource_names_subscribe {
             if n != "*" {
@@ -402,10 +466,19 @@ impl Discovery {
         true
     }
 
-    fn delta_response(&self, conn: &Connection, state: &mut DeltaState, type_url: &str) -> Option<DeltaDiscoveryResponse> {
+    fn delta_response(
+        &self,
+        conn: &Connection,
+        state: &mut DeltaState,
+        type_url: &str,
+    ) -> Option<DeltaDiscoveryResponse> {
         let snap = self.snapshot();
         let t = state.types.entry(type_url.to_string()).or_default();
-        let names: Vec<String> = if types::is_named(type_url) { t.subscribed.iter().cloned().collect() } else { Vec::new() };
+        let names: Vec<String> = if types::is_named(type_url) {
+            t.subscribed.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
         if types::is_named(type_url) && names.is_empty() {
             return None;
         }
@@ -424,15 +497,26 @@ impl Discovery {
             }
             now.insert(r.name, version);
         }
-        let removed: Vec<String> = t.sent.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
+        let removed: Vec<String> = t
+            .sent
+            .keys()
+            .filter(|k| !now.contains_key(*k))
+            .cloned()
+            .collect();
         t.sent = now;
         if resources.is_empty() && removed.is_empty() && t.responded {
             return None;
         }
         t.responded = true;
         let nonce = self.next_nonce();
-        conn.ledger.lock().expect("ledger lock").sent(type_url, &snap.version, &nonce);
-        self.metrics.pushes.get_or_create(&type_label(type_url)).inc();
+        conn.ledger
+            .lock()
+            .expect("ledger lock")
+            .sent(type_url, &snap.version, &nonce);
+        self.metrics
+            .pushes
+            .get_or_create(&type_label(type_url))
+            .inc();
         Some(DeltaDiscoveryResponse {
             system_version_info: snap.version.clone(),
             resources,
@@ -468,7 +552,11 @@ fn content_version(bytes: &[u8]) -> String {
 }
 
 fn version_of(p: &Proxy) -> String {
-    if p.istio_version.is_empty() { "unknown".to_string() } else { p.istio_version.clone() }
+    if p.istio_version.is_empty() {
+        "unknown".to_string()
+    } else {
+        p.istio_version.clone()
+    }
 }
 
 /// The tonic face of [`Discovery`].

@@ -65,17 +65,35 @@ fn service_from_selected_pods() {
     assert_eq!(s.resolution, Resolution::ClientSideLb);
     assert_eq!(s.origin, "Service bookinfo/reviews");
     let protos: Vec<_> = s.ports.iter().map(|p| (p.port, p.protocol)).collect();
-    assert_eq!(protos, vec![(9080, Protocol::Http), (7070, Protocol::Grpc), (53, Protocol::Udp)]);
+    assert_eq!(
+        protos,
+        vec![
+            (9080, Protocol::Http),
+            (7070, Protocol::Grpc),
+            (53, Protocol::Udp)
+        ]
+    );
 
     let http = r.endpoints_of(s, 9080);
     assert_eq!(http.len(), 2, "{http:?}");
     let v1 = &http[0];
-    assert_eq!((v1.address.as_str(), v1.port, v1.service_port), ("10.1.0.1", 9081, 9080));
-    assert_eq!(v1.identity, "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews");
+    assert_eq!(
+        (v1.address.as_str(), v1.port, v1.service_port),
+        ("10.1.0.1", 9081, 9080)
+    );
+    assert_eq!(
+        v1.identity,
+        "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews"
+    );
     assert_eq!(v1.locality, "us-east/zone-a");
     assert_eq!(v1.workload, "reviews-v1");
     assert!(v1.has_proxy && v1.healthy);
-    assert_eq!(v1.labels.get("topology.kubernetes.io/zone").map(String::as_str), Some("zone-a"));
+    assert_eq!(
+        v1.labels
+            .get("topology.kubernetes.io/zone")
+            .map(String::as_str),
+        Some("zone-a")
+    );
     let v2 = &http[1];
     assert_eq!((v2.port, v2.has_proxy, v2.healthy), (9082, false, false));
     assert_eq!(v2.identity, "spiffe://cluster.local/ns/bookinfo/sa/default");
@@ -110,8 +128,17 @@ subsets: [{addresses: [{ip: 10.7.7.7}], ports: [{name: http, port: 1}]}]
     );
     let r = registry(&yaml);
     let eps = r.endpoints_of(&r.services[0], 9080);
-    let got: Vec<_> = eps.iter().map(|e| (e.address.as_str(), e.port, e.healthy, e.has_proxy)).collect();
-    assert_eq!(got, vec![("10.1.0.1", 9999, true, true), ("10.9.9.9", 9999, false, false)]);
+    let got: Vec<_> = eps
+        .iter()
+        .map(|e| (e.address.as_str(), e.port, e.healthy, e.has_proxy))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("10.1.0.1", 9999, true, true),
+            ("10.9.9.9", 9999, false, false)
+        ]
+    );
 }
 
 #[test]
@@ -134,8 +161,15 @@ subsets:
     let s = &r.services[0];
     assert_eq!(s.resolution, Resolution::Passthrough);
     assert!(s.addresses.is_empty());
-    let got: Vec<_> = r.endpoints_of(s, 5432).iter().map(|e| (e.address.as_str(), e.port, e.healthy)).collect();
-    assert_eq!(got, vec![("10.0.0.1", 5433, true), ("10.0.0.2", 5433, false)]);
+    let got: Vec<_> = r
+        .endpoints_of(s, 5432)
+        .iter()
+        .map(|e| (e.address.as_str(), e.port, e.healthy))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("10.0.0.1", 5433, true), ("10.0.0.2", 5433, false)]
+    );
 }
 
 #[test]
@@ -151,7 +185,10 @@ spec: {type: ExternalName, externalName: api.example.com, ports: [{name: https, 
     assert_eq!((s.resolution, s.mesh_external), (Resolution::Dns, true));
     assert_eq!(s.visibility, Visibility::Private);
     let eps = r.endpoints_of(s, 443);
-    assert_eq!((eps[0].address.as_str(), eps[0].port), ("api.example.com", 443));
+    assert_eq!(
+        (eps[0].address.as_str(), eps[0].port),
+        ("api.example.com", 443)
+    );
 }
 
 #[test]
@@ -167,6 +204,10 @@ fn protocols_as_istio_converts_them() {
         (53, "dns", "UDP", None, Protocol::Udp),
     ];
     for (port, name, proto, app, want) in cases {
-        assert_eq!(convert_protocol(port, name, proto, app), want, "{port} {name} {app:?}");
+        assert_eq!(
+            convert_protocol(port, name, proto, app),
+            want,
+            "{port} {name} {app:?}"
+        );
     }
 }

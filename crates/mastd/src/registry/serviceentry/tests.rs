@@ -9,8 +9,15 @@ fn registry(yaml: &str) -> Registry {
 }
 
 fn ep_summary(r: &Registry, host: &str, port: u16) -> Vec<(String, u16, bool, String)> {
-    let s = r.services.iter().find(|s| s.hostname == host).expect("service");
-    r.endpoints_of(s, port).iter().map(|e| (e.address.clone(), e.port, e.has_proxy, e.identity.clone())).collect()
+    let s = r
+        .services
+        .iter()
+        .find(|s| s.hostname == host)
+        .expect("service");
+    r.endpoints_of(s, port)
+        .iter()
+        .map(|e| (e.address.clone(), e.port, e.has_proxy, e.identity.clone()))
+        .collect()
 }
 
 #[test]
@@ -40,16 +47,25 @@ spec:
     assert_eq!(s.addresses, vec!["10.10.0.0"]);
     assert_eq!(s.resolution, Resolution::ClientSideLb);
     assert!(!s.mesh_external);
-    assert_eq!(s.visibility, Visibility::Namespaces(vec!["ns".into(), "other".into()]));
+    assert_eq!(
+        s.visibility,
+        Visibility::Namespaces(vec!["ns".into(), "other".into()])
+    );
     assert_eq!(s.ports[0].protocol, Protocol::Http);
     let sa = "spiffe://cluster.local/ns/ns/sa/vm-sa".to_string();
     assert_eq!(
         ep_summary(&r, "vm.example.internal", 80),
-        vec![("1.1.1.1".into(), 8888, true, sa.clone()), ("2.2.2.2".into(), 8080, false, sa.clone())]
+        vec![
+            ("1.1.1.1".into(), 8888, true, sa.clone()),
+            ("2.2.2.2".into(), 8080, false, sa.clone())
+        ]
     );
     assert_eq!(ep_summary(&r, "vm2.example.internal", 9000)[0].1, 9000);
     let e = &r.endpoints_of(s, 80)[0];
-    assert_eq!((e.weight, e.locality.as_str(), e.workload.as_str()), (3, "r1/z1", "vms-0"));
+    assert_eq!(
+        (e.weight, e.locality.as_str(), e.workload.as_str()),
+        (3, "r1/z1", "vms-0")
+    );
 }
 
 #[test]
@@ -68,7 +84,10 @@ spec:
     );
     let s = &r.services[0];
     assert_eq!((s.resolution, s.mesh_external), (Resolution::Dns, true));
-    assert_eq!(ep_summary(&r, "www.googleapis.com", 443), vec![("www.googleapis.com".into(), 443, false, String::new())]);
+    assert_eq!(
+        ep_summary(&r, "www.googleapis.com", 443),
+        vec![("www.googleapis.com".into(), 443, false, String::new())]
+    );
 }
 
 #[test]
@@ -105,7 +124,13 @@ spec:
     let mut got = ep_summary(&r, "api.internal", 7070);
     got.sort();
     let sa = "spiffe://cluster.local/ns/ns/sa/api".to_string();
-    assert_eq!(got, vec![("10.0.0.5".into(), 7070, true, sa.clone()), ("3.3.3.3".into(), 7000, true, sa)]);
+    assert_eq!(
+        got,
+        vec![
+            ("10.0.0.5".into(), 7070, true, sa.clone()),
+            ("3.3.3.3".into(), 7000, true, sa)
+        ]
+    );
     assert_eq!(r.workloads.len(), 3);
 }
 
@@ -124,7 +149,10 @@ metadata: {name: vm, namespace: ns}
 spec: {address: 5.5.5.5, labels: {app: ratings, security.istio.io/tlsMode: istio}}
 "#,
     );
-    assert_eq!(ep_summary(&r, "ratings.ns.svc.cluster.local", 9080), vec![("5.5.5.5".into(), 9080, true, String::new())]);
+    assert_eq!(
+        ep_summary(&r, "ratings.ns.svc.cluster.local", 9080),
+        vec![("5.5.5.5".into(), 9080, true, String::new())]
+    );
 }
 
 #[test]
@@ -154,5 +182,8 @@ spec:
     assert_eq!(r.services[0].addresses, vec!["192.168.0.0/16"]);
     assert!(r.endpoints_of(&r.services[0], 5432).is_empty());
     assert_eq!(r.services[1].resolution, Resolution::DnsRoundRobin);
-    assert_eq!(ep_summary(&r, "b.example.com", 80), vec![("lb.example.com".into(), 80, false, String::new())]);
+    assert_eq!(
+        ep_summary(&r, "b.example.com", 80),
+        vec![("lb.example.com".into(), 80, false, String::new())]
+    );
 }
