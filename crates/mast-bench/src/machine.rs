@@ -73,3 +73,41 @@ pub fn measure(cmd: &mut Command) -> std::io::Result<(Output, Cost)> {
         },
     ))
 }
+
+/// CPU time (user + system) and current and peak RSS of a running process, from /proc.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcUsage {
+    /// CPU time used so far.
+    pub cpu: Duration,
+    /// Resident set size now, KiB.
+    pub rss_kib: u64,
+    /// Peak resident set size, KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Reads a process's usage from /proc/PID/stat and /proc/PID/status.
+pub fn proc_usage(pid: u32) -> std::io::Result<ProcUsage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // fields after the command name (which is in parentheses and may hold spaces)
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ")"
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(ProcUsage {
+        cpu: Duration::from_millis(ticks * 1000 / hz),
+        rss_kib: kib("VmRSS:"),
+        peak_rss_kib: kib("VmHWM:"),
+    })
+}

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod control_plane;
 mod machine;
 mod report;
 
@@ -25,12 +26,15 @@ struct Cli {
 enum Bench {
     /// `mastctl analyze` over a generated configuration of N objects.
     Analyze(analyze::Args),
+    /// Simulated sidecars on ADS against mastd: config change to all-ACKed latency.
+    ControlPlane(control_plane::Args),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let (id, section) = match &cli.bench {
         Bench::Analyze(a) => ("analyze", analyze::run(a)?),
+        Bench::ControlPlane(a) => ("control-plane", control_plane::run(a)?),
     };
     println!("{section}");
     if let Some(path) = &cli.write {

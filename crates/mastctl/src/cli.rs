@@ -56,7 +56,11 @@ pub struct ProxyStatusArgs {
     /// Only this proxy (`POD.NAMESPACE`).
     pub proxy: Option<String>,
     /// mastd's monitoring address (its /debug endpoints).
-    #[arg(long = "mastd", env = "MAST_DEBUG_ADDR", default_value = "127.0.0.1:15014")]
+    #[arg(
+        long = "mastd",
+        env = "MAST_DEBUG_ADDR",
+        default_value = "127.0.0.1:15014"
+    )]
     pub mastd: std::net::SocketAddr,
     /// Output format: short (a table) or json.
     #[arg(short = 'o', long = "output", default_value = "short")]
@@ -89,7 +93,11 @@ pub struct ProxyConfigArgs {
     /// The proxy (`POD.NAMESPACE`).
     pub proxy: String,
     /// mastd's monitoring address (its /debug endpoints).
-    #[arg(long = "mastd", env = "MAST_DEBUG_ADDR", default_value = "127.0.0.1:15014")]
+    #[arg(
+        long = "mastd",
+        env = "MAST_DEBUG_ADDR",
+        default_value = "127.0.0.1:15014"
+    )]
     pub mastd: std::net::SocketAddr,
     /// Output format: short (a table) or json.
     #[arg(short = 'o', long = "output", default_value = "short")]

@@ -11,11 +11,14 @@ use serde_json::Value;
 use crate::cli::{Exit, ProxyConfigArgs, ProxyConfigKind, ProxyStatusArgs};
 
 fn fetch(addr: SocketAddr, path: &str) -> Result<Value> {
-    let r = http::get(addr, path).with_context(|| format!("cannot reach mastd at {addr} (set --mastd or MAST_DEBUG_ADDR)"))?;
+    let r = http::get(addr, path).with_context(|| {
+        format!("cannot reach mastd at {addr} (set --mastd or MAST_DEBUG_ADDR)")
+    })?;
     if r.status != 200 {
         bail!("mastd answered {} for {path}: {}", r.status, r.body.trim());
     }
-    r.try_json().with_context(|| format!("mastd's {path} is not JSON"))
+    r.try_json()
+        .with_context(|| format!("mastd's {path} is not JSON"))
 }
 
 /// istioctl's sync status of one type: `SYNCED`, `NOT SENT`, `STALE`.
@@ -58,7 +61,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Runs `mastctl proxy-status`.
@@ -82,14 +88,25 @@ pub fn status(args: &ProxyStatusArgs) -> Result<Exit> {
         .map(|r| {
             let mut cells = vec![s(r, "proxy"), s(r, "cluster_id")];
             for k in kinds {
-                cells.push(sync_status(&s(r, &format!("{k}_sent")), &s(r, &format!("{k}_acked"))).to_string());
+                cells.push(
+                    sync_status(&s(r, &format!("{k}_sent")), &s(r, &format!("{k}_acked")))
+                        .to_string(),
+                );
             }
             cells.push(format!("mastd@{}", args.mastd));
             cells.push(s(r, "istio_version"));
             cells
         })
         .collect();
-    print!("{}", table(&["NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS", "ISTIOD", "VERSION"], &body));
+    print!(
+        "{}",
+        table(
+            &[
+                "NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS", "ISTIOD", "VERSION"
+            ],
+            &body
+        )
+    );
     for r in &rows {
         for k in kinds {
             if let Some(e) = r.get(format!("{k}_error")).and_then(Value::as_str) {
@@ -104,7 +121,12 @@ pub fn status(args: &ProxyStatusArgs) -> Result<Exit> {
 fn split_cluster_name(name: &str) -> (String, String, String, String) {
     let parts: Vec<&str> = name.split('|').collect();
     if parts.len() == 4 {
-        (parts[3].to_string(), parts[1].to_string(), parts[2].to_string(), parts[0].to_string())
+        (
+            parts[3].to_string(),
+            parts[1].to_string(),
+            parts[2].to_string(),
+            parts[0].to_string(),
+        )
     } else {
         (name.to_string(), "-".into(), "-".into(), "-".into())
     }
@@ -112,7 +134,10 @@ fn split_cluster_name(name: &str) -> (String, String, String, String) {
 
 /// `name.namespace` of the DestinationRule recorded in a cluster's Istio metadata.
 fn destination_rule(c: &Value) -> String {
-    let cfg = c.pointer("/metadata/filterMetadata/istio/config").and_then(Value::as_str).unwrap_or_default();
+    let cfg = c
+        .pointer("/metadata/filterMetadata/istio/config")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let parts: Vec<&str> = cfg.split('/').collect();
     match parts.as_slice() {
         [.., "namespaces", ns, _, name] => format!("{name}.{ns}"),
@@ -129,9 +154,24 @@ fn cluster_rows(list: &[Value]) -> Vec<Vec<String>> {
                 .get("type")
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .or_else(|| c.pointer("/clusterType/name").and_then(Value::as_str).map(str::to_string))
+                .or_else(|| {
+                    c.pointer("/clusterType/name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| "EDS".into());
-            vec![fqdn, port, if subset.is_empty() { "-".into() } else { subset }, dir, kind, destination_rule(c)]
+            vec![
+                fqdn,
+                port,
+                if subset.is_empty() {
+                    "-".into()
+                } else {
+                    subset
+                },
+                dir,
+                kind,
+                destination_rule(c),
+            ]
         })
         .collect()
 }
@@ -139,9 +179,20 @@ fn cluster_rows(list: &[Value]) -> Vec<Vec<String>> {
 fn listener_rows(list: &[Value]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for l in list {
-        let addr = l.pointer("/address/socketAddress/address").and_then(Value::as_str).unwrap_or("-").to_string();
-        let port = l.pointer("/address/socketAddress/portValue").map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-        let chains = l.get("filterChains").and_then(Value::as_array).cloned().unwrap_or_default();
+        let addr = l
+            .pointer("/address/socketAddress/address")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_string();
+        let port = l
+            .pointer("/address/socketAddress/portValue")
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into());
+        let chains = l
+            .get("filterChains")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if chains.is_empty() {
             rows.push(vec![addr.clone(), port.clone(), "ALL".into(), s(l, "name")]);
         }
@@ -159,14 +210,28 @@ fn listener_rows(list: &[Value]) -> Vec<Vec<String>> {
                 matches.push(format!("Port: {p}"));
             }
             let dest = destination_of_chain(&ch);
-            rows.push(vec![addr.clone(), port.clone(), if matches.is_empty() { "ALL".into() } else { matches.join("; ") }, dest]);
+            rows.push(vec![
+                addr.clone(),
+                port.clone(),
+                if matches.is_empty() {
+                    "ALL".into()
+                } else {
+                    matches.join("; ")
+                },
+                dest,
+            ]);
         }
     }
     rows
 }
 
 fn destination_of_chain(ch: &Value) -> String {
-    for f in ch.get("filters").and_then(Value::as_array).into_iter().flatten() {
+    for f in ch
+        .get("filters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let cfg = f.get("typedConfig").cloned().unwrap_or(Value::Null);
         if let Some(rds) = cfg.pointer("/rds/routeConfigName").and_then(Value::as_str) {
             return format!("Route: {rds}");
@@ -184,30 +249,59 @@ fn destination_of_chain(ch: &Value) -> String {
 fn route_rows(list: &[Value]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for rc in list {
-        for vh in rc.get("virtualHosts").and_then(Value::as_array).into_iter().flatten() {
-            let domains: Vec<&str> = vh.get("domains").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        for vh in rc
+            .get("virtualHosts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let domains: Vec<&str> = vh
+                .get("domains")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             let shown = match domains.len() {
                 0 => "-".to_string(),
                 1 => domains[0].to_string(),
                 n => format!("{} + {} more...", domains[0], n - 1),
             };
-            for r in vh.get("routes").and_then(Value::as_array).into_iter().flatten() {
+            for r in vh
+                .get("routes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let m = r.get("match").cloned().unwrap_or(Value::Null);
                 let path = m
                     .get("prefix")
                     .and_then(Value::as_str)
                     .map(|p| format!("{p}*"))
                     .or_else(|| m.get("path").and_then(Value::as_str).map(str::to_string))
-                    .or_else(|| m.pointer("/safeRegex/regex").and_then(Value::as_str).map(|x| format!("regex {x}")))
+                    .or_else(|| {
+                        m.pointer("/safeRegex/regex")
+                            .and_then(Value::as_str)
+                            .map(|x| format!("regex {x}"))
+                    })
                     .unwrap_or_else(|| "/*".into());
-                let vs = r.pointer("/metadata/filterMetadata/istio/config").and_then(Value::as_str).map(|c| {
-                    let p: Vec<&str> = c.split('/').collect();
-                    match p.as_slice() {
-                        [.., "namespaces", ns, _, name] => format!("{name}.{ns}"),
-                        _ => c.to_string(),
-                    }
-                });
-                rows.push(vec![s(rc, "name"), s(vh, "name"), shown.clone(), path, vs.unwrap_or_else(|| "-".into())]);
+                let vs = r
+                    .pointer("/metadata/filterMetadata/istio/config")
+                    .and_then(Value::as_str)
+                    .map(|c| {
+                        let p: Vec<&str> = c.split('/').collect();
+                        match p.as_slice() {
+                            [.., "namespaces", ns, _, name] => format!("{name}.{ns}"),
+                            _ => c.to_string(),
+                        }
+                    });
+                rows.push(vec![
+                    s(rc, "name"),
+                    s(vh, "name"),
+                    shown.clone(),
+                    path,
+                    vs.unwrap_or_else(|| "-".into()),
+                ]);
             }
         }
     }
@@ -218,13 +312,37 @@ fn endpoint_rows(list: &[Value]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for cla in list {
         let cluster = s(cla, "clusterName");
-        for loc in cla.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
-            for e in loc.get("lbEndpoints").and_then(Value::as_array).into_iter().flatten() {
+        for loc in cla
+            .get("endpoints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for e in loc
+                .get("lbEndpoints")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let sa = e.pointer("/endpoint/address/socketAddress");
-                let addr = sa.and_then(|a| a.get("address")).and_then(Value::as_str).unwrap_or("-");
-                let port = sa.and_then(|a| a.get("portValue")).map(|p| p.to_string()).unwrap_or_default();
-                let status = e.get("healthStatus").and_then(Value::as_str).unwrap_or("HEALTHY");
-                rows.push(vec![format!("{addr}:{port}"), status.to_string(), "OK".into(), cluster.clone()]);
+                let addr = sa
+                    .and_then(|a| a.get("address"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("-");
+                let port = sa
+                    .and_then(|a| a.get("portValue"))
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                let status = e
+                    .get("healthStatus")
+                    .and_then(Value::as_str)
+                    .unwrap_or("HEALTHY");
+                rows.push(vec![
+                    format!("{addr}:{port}"),
+                    status.to_string(),
+                    "OK".into(),
+                    cluster.clone(),
+                ]);
             }
         }
     }
@@ -233,23 +351,49 @@ fn endpoint_rows(list: &[Value]) -> Vec<Vec<String>> {
 
 /// Runs `mastctl proxy-config KIND PROXY`.
 pub fn config(args: &ProxyConfigArgs) -> Result<Exit> {
-    let v = fetch(args.mastd, &format!("/debug/config_dump?proxyID={}", args.proxy))?;
+    let v = fetch(
+        args.mastd,
+        &format!("/debug/config_dump?proxyID={}", args.proxy),
+    )?;
     let type_url = match args.kind {
         ProxyConfigKind::Cluster => types::CLUSTER,
         ProxyConfigKind::Listener => types::LISTENER,
         ProxyConfigKind::Route => types::ROUTE,
         ProxyConfigKind::Endpoint => types::ENDPOINT,
     };
-    let list = v.pointer(&format!("/resources/{}", type_url.replace('/', "~1"))).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = v
+        .pointer(&format!("/resources/{}", type_url.replace('/', "~1")))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if args.output == "json" {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(Exit::Ok);
     }
     let out = match args.kind {
-        ProxyConfigKind::Cluster => table(&["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"], &cluster_rows(&list)),
-        ProxyConfigKind::Listener => table(&["ADDRESS", "PORT", "MATCH", "DESTINATION"], &listener_rows(&list)),
-        ProxyConfigKind::Route => table(&["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"], &route_rows(&list)),
-        ProxyConfigKind::Endpoint => table(&["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"], &endpoint_rows(&list)),
+        ProxyConfigKind::Cluster => table(
+            &[
+                "SERVICE FQDN",
+                "PORT",
+                "SUBSET",
+                "DIRECTION",
+                "TYPE",
+                "DESTINATION RULE",
+            ],
+            &cluster_rows(&list),
+        ),
+        ProxyConfigKind::Listener => table(
+            &["ADDRESS", "PORT", "MATCH", "DESTINATION"],
+            &listener_rows(&list),
+        ),
+        ProxyConfigKind::Route => table(
+            &["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"],
+            &route_rows(&list),
+        ),
+        ProxyConfigKind::Endpoint => table(
+            &["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"],
+            &endpoint_rows(&list),
+        ),
     };
     print!("{out}");
     Ok(Exit::Ok)
@@ -275,11 +419,36 @@ mod tests {
                    "metadata": {"filterMetadata": {"istio": {"config": "/apis/networking.istio.io/v1/namespaces/default/destination-rule/reviews"}}}}),
             json!({"name": "BlackHoleCluster", "type": "STATIC"}),
         ];
-        let t = table(&["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"], &cluster_rows(&list));
+        let t = table(
+            &[
+                "SERVICE FQDN",
+                "PORT",
+                "SUBSET",
+                "DIRECTION",
+                "TYPE",
+                "DESTINATION RULE",
+            ],
+            &cluster_rows(&list),
+        );
         let lines: Vec<&str> = t.lines().collect();
         let cells: Vec<&str> = lines[1].split_whitespace().collect();
-        assert_eq!(cells, ["reviews.default.svc.cluster.local", "9080", "v1", "outbound", "EDS", "reviews.default"], "{t}");
-        assert_eq!(lines[0].find("PORT"), lines[1].find("9080"), "columns line up: {t}");
+        assert_eq!(
+            cells,
+            [
+                "reviews.default.svc.cluster.local",
+                "9080",
+                "v1",
+                "outbound",
+                "EDS",
+                "reviews.default"
+            ],
+            "{t}"
+        );
+        assert_eq!(
+            lines[0].find("PORT"),
+            lines[1].find("9080"),
+            "columns line up: {t}"
+        );
         assert!(lines[2].starts_with("BlackHoleCluster"), "{t}");
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! Also holds the pieces the policy kinds of the security, telemetry, extensions and legacy
 //! groups share: the selector/`targetRef` checks (on top of the `istio.type.v1beta1` types of
-//! [`crate::istio::common`]), spec decoding that tolerates unknown fields as Istio does
-//! (`decode_spec`), and URL/IP/port syntax checks with Go's semantics (`go_url`).
+//! [`crate::istio::common`]) and URL/IP/port syntax checks with Go's semantics (`go_url`).
+//! Specs are decoded by [`crate::istio::decode`].
 
 mod attachment;
 mod authorization_policy;
