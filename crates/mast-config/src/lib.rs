@@ -8,9 +8,11 @@
 //! - [`loader`]: files, directories and standard input.
 //! - [`validate`]: Istio's validation rules, findings with field paths and lines.
 //! - [`istio`]: typed Istio kinds, by API group.
+//! - [`kube`]: Kubernetes kinds through `k8s-openapi`'s types.
 
 pub mod istio;
 pub mod kinds;
+pub mod kube;
 pub mod loader;
 pub mod meta;
 pub mod resource;

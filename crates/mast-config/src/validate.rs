@@ -247,6 +247,9 @@ fn check_object(r: &Resource, out: &mut Findings) {
         return;
     }
     crate::meta::check(r, out);
+    if info.family == Family::Kubernetes {
+        crate::kube::check(r, out);
+    }
     if matches!(info.family, Family::Istio | Family::IstioLegacy) {
         crate::istio::validate_spec(
             &r.gvk.group,

@@ -2,6 +2,7 @@
 //! dropped (with their output kept for failure reports), readiness waits and a minimal HTTP
 //! client for admin and debug endpoints.
 
+pub mod bins;
 pub use mast_xds::http;
 pub mod ports;
 pub mod process;

@@ -1,6 +1,7 @@
 //! What mastd and mast-proxy both speak.
 //!
 //! - [`types`]: xDS type URLs.
+//! - [`ca`]: Istio's CA service (`IstioCertificateService`), SPIFFE ids, workload token claims.
 //! - [`node`]: the node id (`sidecar~IP~POD.NS~NS.svc.cluster.local`) and the node metadata
 //!   Istio's agent sends, read into a typed [`node::Proxy`].
 //! - [`structs`]: `google.protobuf.Struct` to and from JSON.
@@ -11,6 +12,7 @@
 //! Envoy's protos come from `envoy-types`, re-exported as [`pb`].
 
 pub mod ack;
+pub mod ca;
 pub mod http;
 pub mod json;
 pub mod node;

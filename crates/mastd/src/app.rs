@@ -20,6 +20,15 @@ use crate::source::store::ConfigStore;
 use crate::source::watch;
 use crate::xds::server::{Discovery, ServerLimits};
 
+/// Kinds (`group/Kind`) whose changes may move only endpoints: when nothing else changed and
+/// the services stay the same, the push is EDS alone.
+const ENDPOINT_KINDS: &[&str] = &[
+    "networking.istio.io/WorkloadEntry",
+    "/Endpoints",
+    "discovery.k8s.io/EndpointSlice",
+    "/Pod",
+];
+
 /// Why mastd could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -168,15 +177,31 @@ pub async fn start(args: Args) -> Result<Running, StartError> {
             })?;
         watchers.push(w);
     }
-    tokio::spawn(async move {
-        while file_rx.recv().await.is_some() {
-            let r = reload();
-            if r.changed {
+    {
+        let discovery = discovery.clone();
+        let store = store.clone();
+        let mesh = mesh.clone();
+        tokio::spawn(async move {
+            while file_rx.recv().await.is_some() {
+                let r = reload();
+                if !r.changed {
+                    continue;
+                }
                 tracing::info!(kinds = ?r.changed_kinds, "configuration changed");
-                let _ = ev_tx.send(Event::Full).await;
+                let event = if r.changed_kinds.iter().all(|k| ENDPOINT_KINDS.contains(&k.as_str())) {
+                    let objects: Vec<_> = store.lock().expect("store lock").objects().cloned().collect();
+                    let new = crate::registry::Registry::build(&objects, &mesh);
+                    match crate::registry::endpoint_only_change(&discovery.snapshot().registry, &new) {
+                        Some(hosts) => Event::Endpoints(hosts),
+                        None => Event::Full,
+                    }
+                } else {
+                    Event::Full
+                };
+                let _ = ev_tx.send(event).await;
             }
-        }
-    });
+        });
+    }
 
     let grpc = TcpListener::bind(args.grpc_addr)
         .await

@@ -1,7 +1,13 @@
 //! xDS: generation of each type from a snapshot for one proxy, and the ADS server.
 
+pub mod cds;
 pub mod connection;
+pub mod eds;
+pub mod lds;
+pub mod rds;
+pub mod scope;
 pub mod server;
+pub mod tls;
 
 use envoy_types::pb::google::protobuf::Any;
 use mast_xds::Proxy;
@@ -35,7 +41,10 @@ pub fn generate(
 ) -> Result<Vec<NamedResource>, GenerateError> {
     let _ = (snap, proxy, names);
     match type_url {
-        types::LISTENER | types::ROUTE | types::CLUSTER | types::ENDPOINT => Ok(Vec::new()),
+        types::LISTENER => Ok(lds::generate(snap, proxy, names)),
+        types::ROUTE => Ok(rds::generate(snap, proxy, names)),
+        types::CLUSTER => Ok(cds::generate(snap, proxy)),
+        types::ENDPOINT => Ok(eds::generate(snap, proxy, names)),
         other => Err(GenerateError::UnknownType(other.to_string())),
     }
 }

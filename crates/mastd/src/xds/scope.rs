@@ -39,12 +39,21 @@ pub fn sidecar_scope<'a>(snap: &'a Snapshot, proxy: &Proxy) -> Option<&'a Config
     if proxy.node_type != NodeType::Sidecar {
         return None;
     }
-    let in_ns = |ns: &str| snap.sidecars.iter().filter(move |s| s.namespace == ns);
-    let selector_of = |s: &Config<Sidecar>| s.spec.workload_selector.as_ref().map(|w| &w.labels).filter(|l| !l.is_empty());
-    in_ns(&proxy.namespace)
-        .find(|s| selector_of(s).is_some_and(|sel| selects(sel, &proxy.labels)))
-        .or_else(|| in_ns(&proxy.namespace).find(|s| selector_of(s).is_none()))
-        .or_else(|| in_ns(&snap.mesh.root_namespace).find(|s| selector_of(s).is_none()))
+    fn selector_of(s: &Config<Sidecar>) -> Option<&BTreeMap<String, String>> {
+        s.spec.workload_selector.as_ref().map(|w| &w.labels).filter(|l| !l.is_empty())
+    }
+    let in_ns = |ns: &str, selected: bool| {
+        snap.sidecars.iter().find(|s| {
+            s.namespace == ns
+                && match selector_of(s) {
+                    Some(sel) => selected && selects(sel, &proxy.labels),
+                    None => !selected,
+                }
+        })
+    };
+    in_ns(&proxy.namespace, true)
+        .or_else(|| in_ns(&proxy.namespace, false))
+        .or_else(|| in_ns(&snap.mesh.root_namespace, false))
 }
 
 /// Egress hosts of one listener, by namespace (`*` for any), split into imports and exclusions.

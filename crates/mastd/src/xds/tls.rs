@@ -101,6 +101,8 @@ fn common_context() -> CommonTlsContext {
     }
 }
 
+// `match_subject_alt_names` is deprecated in Envoy but is what istiod sets
+#[allow(deprecated)]
 fn combined(sans: &[String], root: SdsSecretConfig) -> ValidationContextType {
     ValidationContextType::CombinedValidationContext(CombinedCertificateValidationContext {
         default_validation_context: Some(CertificateValidationContext {

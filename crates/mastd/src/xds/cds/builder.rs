@@ -21,7 +21,6 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     },
 };
 use envoy_types::pb::google::protobuf::{Duration, Struct, UInt32Value};
-use envoy_types::pb::xds::r#type::v3::TypedStruct;
 use envoy_types::util::pack_any;
 use mast_config::istio::common::parse_duration;
 use serde_json::{Value, json};
@@ -153,6 +152,27 @@ pub fn service_metadata(s: &Service) -> Value {
     json!({"host": s.hostname, "name": name, "namespace": s.namespace})
 }
 
+/// `udpa.type.v1.TypedStruct`: an extension config given as a `Struct` for a type the
+/// control plane has no schema for.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TypedStruct {
+    /// The config's type URL.
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    /// The config.
+    #[prost(message, optional, tag = "2")]
+    pub value: Option<Struct>,
+}
+
+impl prost::Name for TypedStruct {
+    const NAME: &'static str = "TypedStruct";
+    const PACKAGE: &'static str = "udpa.type.v1";
+
+    fn type_url() -> String {
+        "type.googleapis.com/udpa.type.v1.TypedStruct".into()
+    }
+}
+
 /// The TCP metadata exchange filter istiod puts on clusters.
 pub fn metadata_exchange_filter() -> Filter {
     let ts = TypedStruct {
@@ -210,9 +230,13 @@ pub fn base(
             name: "envoy.network.dns_resolver.cares".into(),
             typed_config: Some(pack_any(CaresDnsResolverConfig { udp_max_queries: u32v(100), ..Default::default() })),
         });
-        c.dns_jitter = Some(duration(100_000_000));
-        c.dns_refresh_rate = Some(DNS_REFRESH_RATE);
-        c.respect_dns_ttl = true;
+        // deprecated in Envoy in favour of the resolver's config, still what istiod sets
+        #[allow(deprecated)]
+        {
+            c.dns_jitter = Some(duration(100_000_000));
+            c.dns_refresh_rate = Some(DNS_REFRESH_RATE);
+            c.respect_dns_ttl = true;
+        }
     }
     if matches!(kind, DiscoveryType::StrictDns | DiscoveryType::LogicalDns | DiscoveryType::Static) {
         if endpoints.is_empty() {

@@ -81,7 +81,7 @@ pub fn connection_manager(direction: Direction, stat_prefix: String, routes: Rou
     if direction == Direction::Inbound {
         hcm.server_name = "istio-envoy".into();
         hcm.forward_client_cert_details = ForwardClientCertDetails::AppendForward as i32;
-        hcm.set_current_client_cert_details = Some(SetCurrentClientCertDetails { subject: bool_value(true), uri: true, dns: true, cert: false, chain: false });
+        hcm.set_current_client_cert_details = Some(SetCurrentClientCertDetails { subject: bool_value(true), uri: true, dns: true, ..Default::default() });
         if protocol.is_http2() {
             hcm.http2_protocol_options = Some(Http2ProtocolOptions::default());
         }

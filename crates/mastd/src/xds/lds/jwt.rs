@@ -71,7 +71,7 @@ fn provider(r: &JwtRule) -> JwtProvider {
         forward_payload_header: r.output_payload_to_header.clone(),
         payload_in_metadata: JWT_PAYLOAD.into(),
         normalize_payload_in_metadata: Some(jwt_provider::NormalizePayload { space_delimited_claims: claims.into_iter().collect() }),
-        claim_to_headers: r.output_claim_to_headers.iter().map(|c| JwtClaimToHeader { header_name: c.header.clone(), claim_name: c.claim.clone() }).collect(),
+        claim_to_headers: r.output_claim_to_headers.iter().map(|c| JwtClaimToHeader { header_name: c.header.clone(), claim_name: c.claim.clone(), ..Default::default() }).collect(),
         from_headers: r.from_headers.iter().map(|h| JwtHeader { name: h.name.clone(), value_prefix: h.prefix.clone() }).collect(),
         from_params: r.from_params.clone(),
         from_cookies: r.from_cookies.clone(),

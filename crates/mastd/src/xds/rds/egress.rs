@@ -72,18 +72,10 @@ impl<'a> SidecarView<'a> {
     }
 }
 
-/// The Sidecar resource applying to `proxy`: one in its namespace selecting it, else its
-/// namespace's default, else the mesh default in the root namespace.
+/// The Sidecar resource applying to `proxy` (see [`crate::xds::scope::sidecar_scope`]: one in
+/// its namespace selecting it, else its namespace's default, else the mesh default).
 pub fn select_sidecar<'a>(snap: &'a Snapshot, proxy: &Proxy) -> Option<&'a Config<Sidecar>> {
-    let selects = |c: &&Config<Sidecar>| {
-        c.spec.workload_selector.as_ref().is_some_and(|s| !s.labels.is_empty() && s.labels.iter().all(|(k, v)| proxy.labels.get(k) == Some(v)))
-    };
-    let default = |c: &&Config<Sidecar>| c.spec.workload_selector.as_ref().is_none_or(|s| s.labels.is_empty());
-    let in_ns = || snap.sidecars.iter().filter(|c| c.namespace == proxy.namespace);
-    in_ns()
-        .find(selects)
-        .or_else(|| in_ns().find(default))
-        .or_else(|| snap.sidecars.iter().filter(|c| c.namespace == snap.mesh.root_namespace).find(default))
+    crate::xds::scope::sidecar_scope(snap, proxy)
 }
 
 /// Imported hosts of one namespace key (`ns/host` entries of one `ns`).

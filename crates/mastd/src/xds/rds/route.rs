@@ -178,6 +178,7 @@ pub fn translate_route(ctx: &RouteCtx<'_>, vs: &Config<VirtualService>, http: &H
 }
 
 /// Sets the route timeout as istiod does: 0 (disabled) unless the VirtualService sets one.
+#[allow(deprecated)] // istiod still sets max_grpc_timeout rather than max_stream_duration
 pub fn set_timeout(action: &mut RouteAction, timeout: Option<&str>, grpc: bool) {
     let t = timeout.and_then(|t| parse_duration(t, "http.timeout")).unwrap_or_else(no_timeout);
     if grpc {

@@ -203,6 +203,7 @@ pub fn alt_hosts(host: &str, port: u32, proxy_domain: &str) -> Vec<String> {
 
 /// The last virtual host: everything else goes to the pass-through cluster (`ALLOW_ANY`, or
 /// the Sidecar's egress proxy) or gets a 502 (`REGISTRY_ONLY`).
+#[allow(deprecated)] // max_grpc_timeout, as istiod sets it
 pub fn catch_all(view: &SidecarView<'_>) -> VirtualHost {
     let (name, action) = if view.allow_any {
         let cluster = match view.egress_proxy {

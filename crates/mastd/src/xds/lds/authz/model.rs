@@ -319,6 +319,9 @@ fn authenticated(m: StringMatcher) -> Principal {
     Principal { identifier: Some(principal::Identifier::Authenticated(principal::Authenticated { principal_name: Some(m) })) }
 }
 
+/// Istio matches JWT claims with the `metadata` principal (deprecated in Envoy for
+/// `sourced_metadata`, still accepted).
+#[allow(deprecated)]
 fn metadata(m: MetadataMatcher) -> Principal {
     Principal { identifier: Some(principal::Identifier::Metadata(m)) }
 }

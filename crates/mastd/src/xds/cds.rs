@@ -1,0 +1,171 @@
+//! CDS: the clusters of one proxy, as istiod's `BuildClusters` makes them for sidecars (and
+//! gateways): outbound clusters of every visible service port and DestinationRule subset
+//! ([`outbound`]), `BlackHoleCluster` and `PassthroughCluster`, inbound clusters of the
+//! services the proxy serves and `InboundPassthroughCluster` ([`inbound`]).
+//!
+//! Cluster types follow the resolution: EDS over ADS for client-side load balancing,
+//! STRICT_DNS for DNS, LOGICAL_DNS for DNS round robin, ORIGINAL_DST for passthrough.
+
+pub mod builder;
+pub mod inbound;
+pub mod lb;
+pub mod outbound;
+pub mod peer;
+pub mod policy;
+pub mod rules;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_policy;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
+use envoy_types::util::pack_any;
+use mast_config::Resource;
+use mast_config::istio::networking::service_entry::ServiceEntry;
+use mast_xds::{NodeType, Proxy};
+
+use self::builder::ProxyFacts;
+use self::peer::PeerPolicies;
+use self::rules::Rules;
+use crate::model::Snapshot;
+use crate::registry::Service;
+use crate::registry::kube::spiffe;
+use crate::xds::{NamedResource, scope};
+
+/// The objects services were made from, for what the registry does not carry: a
+/// ServiceEntry's `subjectAltNames` and passthrough `targetPort`s, a Kubernetes Service's
+/// service-account annotations.
+#[derive(Debug, Default)]
+pub struct Origins<'a> {
+    by_origin: BTreeMap<String, &'a Resource>,
+}
+
+impl<'a> Origins<'a> {
+    /// Indexes `snap`'s objects by `Kind namespace/name`.
+    pub fn new(snap: &'a Snapshot) -> Origins<'a> {
+        let by_origin = snap
+            .config
+            .iter()
+            .filter(|r| {
+                (r.gvk.group.is_empty() && r.gvk.kind == "Service")
+                    || (r.gvk.group == "networking.istio.io" && r.gvk.kind == "ServiceEntry")
+            })
+            .map(|r| (format!("{} {}", r.gvk.kind, r.namespaced_name()), r))
+            .collect();
+        Origins { by_origin }
+    }
+
+    fn entry(&self, s: &Service) -> Option<ServiceEntry> {
+        let r = self.by_origin.get(&s.origin).filter(|r| r.gvk.kind == "ServiceEntry")?;
+        serde_json::from_value(r.spec().clone()).ok()
+    }
+
+    /// The identities a service's servers may present (sorted): its endpoints', plus a
+    /// ServiceEntry's `subjectAltNames` or a Kubernetes Service's service-account annotations.
+    pub fn service_accounts(&self, snap: &Snapshot, s: &Service) -> Vec<String> {
+        let mut out: BTreeSet<String> = s
+            .ports
+            .iter()
+            .flat_map(|p| snap.registry.endpoints_of(s, p.port))
+            .filter(|e| !e.identity.is_empty())
+            .map(|e| e.identity.clone())
+            .collect();
+        if let Some(se) = self.entry(s) {
+            out.extend(se.subject_alt_names);
+        } else if let Some(r) = self.by_origin.get(&s.origin) {
+            let ann = &r.meta.annotations;
+            let list = |k: &str| ann.get(k).map(|v| v.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect::<Vec<_>>());
+            out.extend(list("alpha.istio.io/canonical-serviceaccounts").unwrap_or_default());
+            for ksa in list("alpha.istio.io/kubernetes-serviceaccounts").unwrap_or_default() {
+                out.insert(spiffe(&snap.mesh.trust_domain, &s.namespace, &ksa));
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// The `targetPort` a passthrough ServiceEntry sets for `port`.
+    pub fn passthrough_target_port(&self, s: &Service, port: u16) -> Option<u16> {
+        let se = self.entry(s)?;
+        let p = se.ports.iter().find(|p| p.number == u32::from(port) && p.target_port != 0)?;
+        u16::try_from(p.target_port).ok()
+    }
+}
+
+/// What generation for one proxy shares.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The snapshot.
+    pub snap: &'a Snapshot,
+    /// The proxy.
+    pub proxy: &'a Proxy,
+    /// DestinationRules.
+    pub rules: Rules,
+    /// PeerAuthentications.
+    pub peers: PeerPolicies<'a>,
+    /// Source objects of services.
+    pub origins: Origins<'a>,
+    /// IP families of the proxy.
+    pub facts: ProxyFacts,
+    /// The proxy's locality.
+    pub proxy_locality: String,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context for `proxy`.
+    pub fn new(snap: &'a Snapshot, proxy: &'a Proxy) -> Ctx<'a> {
+        let ipv4 = proxy.ips.is_empty() || proxy.ips.iter().any(|ip| ip.is_ipv4());
+        Ctx {
+            snap,
+            proxy,
+            rules: Rules::new(snap),
+            peers: PeerPolicies::new(snap),
+            origins: Origins::new(snap),
+            facts: ProxyFacts { ipv4, ipv6: proxy.ips.iter().any(|ip| ip.is_ipv6()) },
+            proxy_locality: scope::proxy_locality(snap, proxy),
+        }
+    }
+}
+
+/// The clusters of `proxy`, in istiod's order, names unique (the first kept).
+pub fn clusters(snap: &Snapshot, proxy: &Proxy) -> Vec<Cluster> {
+    let ctx = Ctx::new(snap, proxy);
+    let mut out = Vec::new();
+    for s in scope::visible_services(snap, proxy) {
+        out.extend(outbound::service_clusters(&ctx, &s));
+    }
+    out.push(inbound::blackhole());
+    if proxy.node_type == NodeType::Sidecar {
+        out.push(inbound::passthrough());
+        out.extend(inbound::inbound_clusters(&ctx));
+        out.push(inbound::inbound_passthrough(&ctx));
+    }
+    let mut seen = BTreeSet::new();
+    out.retain(|c| {
+        let fresh = seen.insert(c.name.clone());
+        if !fresh {
+            tracing::debug!(cluster = %c.name, proxy = %proxy.id, "duplicate cluster dropped");
+        }
+        fresh
+    });
+    out
+}
+
+/// CDS for `proxy`.
+pub fn generate(snap: &Snapshot, proxy: &Proxy) -> Vec<NamedResource> {
+    clusters(snap, proxy).into_iter().map(|c| NamedResource { name: c.name.clone(), resource: pack_any(c) }).collect()
+}
+
+/// The names of the proxy's EDS clusters.
+pub fn eds_cluster_names(snap: &Snapshot, proxy: &Proxy) -> Vec<String> {
+    clusters(snap, proxy)
+        .into_iter()
+        .filter(|c| c.cluster_discovery_type == Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)))
+        .map(|c| c.name)
+        .collect()
+}
