@@ -237,24 +237,35 @@ impl Discovery {
         })
     }
 
+    /// Reads a stream's first request and registers its proxy; a bad node is refused with
+    /// `InvalidArgument` on the stream.
+    async fn open<Req, Resp>(
+        &self,
+        inbound: &mut Streaming<Req>,
+        node: impl Fn(&Req) -> Option<&envoy_types::pb::envoy::config::core::v3::Node>,
+        peer: Option<SocketAddr>,
+        delta: bool,
+        tx: &mpsc::Sender<Result<Resp, Status>>,
+    ) -> Option<(Req, Arc<Connection>)> {
+        let first = inbound.message().await.ok().flatten()?;
+        match Proxy::from_node(node(&first)) {
+            Ok(proxy) => Some((first, self.register(proxy, peer, delta))),
+            Err(e) => {
+                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
+                None
+            }
+        }
+    }
+
     async fn run_sotw(
         self: Arc<Self>,
         mut inbound: Streaming<DiscoveryRequest>,
         peer: Option<SocketAddr>,
         tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
     ) {
-        let first = match inbound.message().await {
-            Ok(Some(r)) => r,
-            _ => return,
+        let Some((first, conn)) = self.open(&mut inbound, |r| r.node.as_ref(), peer, false, &tx).await else {
+            return;
         };
-        let proxy = match Proxy::from_node(first.node.as_ref()) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
-                return;
-            }
-        };
-        let conn = self.register(proxy, peer, false);
         let mut next = Some(first);
         let mut awaiting: HashMap<String, Instant> = HashMap::new();
         loop {
@@ -369,18 +380,9 @@ impl Discovery {
         peer: Option<SocketAddr>,
         tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
     ) {
-        let first = match inbound.message().await {
-            Ok(Some(r)) => r,
-            _ => return,
+        let Some((first, conn)) = self.open(&mut inbound, |r| r.node.as_ref(), peer, true, &tx).await else {
+            return;
         };
-        let proxy = match Proxy::from_node(first.node.as_ref()) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
-                return;
-            }
-        };
-        let conn = self.register(proxy, peer, true);
         let mut state = DeltaState::default();
         let mut next = Some(first);
         loop {
