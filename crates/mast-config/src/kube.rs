@@ -30,7 +30,11 @@ fn check_as<T: DeserializeOwned>(value: &Value, out: &mut Findings) {
 /// Only the current API versions are typed; others get the metadata checks alone.
 pub fn check(r: &Resource, out: &mut Findings) {
     let v = &r.value;
-    match (r.gvk.group.as_str(), r.gvk.version.as_str(), r.gvk.kind.as_str()) {
+    match (
+        r.gvk.group.as_str(),
+        r.gvk.version.as_str(),
+        r.gvk.kind.as_str(),
+    ) {
         ("", "v1", "Namespace") => check_as::<Namespace>(v, out),
         ("", "v1", "Service") => check_as::<Service>(v, out),
         ("", "v1", "Endpoints") => check_as::<Endpoints>(v, out),

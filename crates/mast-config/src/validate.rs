@@ -117,6 +117,15 @@ impl Findings {
         });
     }
 
+    /// The errors as `path: message` lines.
+    pub fn error_lines(&self) -> Vec<String> {
+        self.list
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| format!("{}: {}", f.path, f.message))
+            .collect()
+    }
+
     /// Whether any error was found.
     pub fn has_errors(&self) -> bool {
         self.list.iter().any(|f| f.severity == Severity::Error)
@@ -130,6 +139,18 @@ impl Findings {
     /// The findings so far.
     pub fn as_slice(&self) -> &[Finding] {
         &self.list
+    }
+}
+
+/// For table tests: `want` is `None` for no error, or a text one error line must contain.
+#[cfg(test)]
+pub(crate) fn expect_errors(case: &str, errs: &[String], want: Option<&str>) {
+    match want {
+        None => assert!(errs.is_empty(), "{case}: {errs:?}"),
+        Some(w) => assert!(
+            errs.iter().any(|e| e.contains(w)),
+            "{case}: want {w:?} in {errs:?}"
+        ),
     }
 }
 

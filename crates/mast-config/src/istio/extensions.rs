@@ -376,19 +376,7 @@ mod tests {
         for (name, spec, want) in cases {
             let mut out = Findings::default();
             validate("WasmPlugin", &spec, &mut out);
-            let errs: Vec<String> = out
-                .into_vec()
-                .into_iter()
-                .filter(|f| f.severity == crate::validate::Severity::Error)
-                .map(|f| format!("{}: {}", f.path, f.message))
-                .collect();
-            match want {
-                None => assert!(errs.is_empty(), "{name}: {errs:?}"),
-                Some(w) => assert!(
-                    errs.iter().any(|e| e.contains(w)),
-                    "{name}: want {w:?} in {errs:?}"
-                ),
-            }
+            crate::validate::expect_errors(name, &out.error_lines(), want);
         }
     }
 }

@@ -453,19 +453,7 @@ mod tests {
             let m = MeshConfig::from_yaml_with_defaults(&text).unwrap();
             let mut out = Findings::default();
             m.validate(&mut out);
-            let errs: Vec<String> = out
-                .into_vec()
-                .into_iter()
-                .filter(|f| f.severity == crate::validate::Severity::Error)
-                .map(|f| format!("{}: {}", f.path, f.message))
-                .collect();
-            match want {
-                None => assert!(errs.is_empty(), "{yaml}: {errs:?}"),
-                Some(w) => assert!(
-                    errs.iter().any(|e| e.contains(w)),
-                    "{yaml}: want {w:?} in {errs:?}"
-                ),
-            }
+            crate::validate::expect_errors(yaml, &out.error_lines(), *want);
         }
     }
 }

@@ -1,0 +1,313 @@
+//! The proxy's configuration: flags with environment fallbacks using the names Istio's agent
+//! reads (`POD_NAME`, `POD_NAMESPACE`, `INSTANCE_IP`, `SERVICE_ACCOUNT`, `ISTIO_META_*`), and
+//! the node id and metadata it presents to mastd, as `pilot-agent` builds them.
+//!
+//! Every port is a flag so that many proxies can share one host.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use mast_xds::Proxy;
+use mast_xds::node::sidecar_id;
+use serde_json::{Map, Value};
+
+/// `POD_NAME`.
+pub const ENV_POD_NAME: &str = "POD_NAME";
+/// `POD_NAMESPACE`.
+pub const ENV_POD_NAMESPACE: &str = "POD_NAMESPACE";
+/// `INSTANCE_IP`.
+pub const ENV_INSTANCE_IP: &str = "INSTANCE_IP";
+/// `SERVICE_ACCOUNT`.
+pub const ENV_SERVICE_ACCOUNT: &str = "SERVICE_ACCOUNT";
+/// Prefix of variables copied into the node metadata (`ISTIO_META_FOO=bar` → `FOO: bar`).
+pub const ENV_META_PREFIX: &str = "ISTIO_META_";
+/// Prefix of variables whose JSON value is copied into the node metadata
+/// (`ISTIO_METAJSON_LABELS={"app":"x"}` → `LABELS: {app: x}`).
+pub const ENV_METAJSON_PREFIX: &str = "ISTIO_METAJSON_";
+
+/// Why the configuration is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable or flag has a value that cannot be used.
+    #[error("{name}={value:?}: {reason}")]
+    BadValue {
+        /// The variable or flag.
+        name: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The node id or metadata does not parse back.
+    #[error("node: {0}")]
+    Node(#[from] mast_xds::NodeError),
+}
+
+/// Reads the process environment; tests use a map instead so they never mutate the process.
+pub trait Env {
+    /// All variables.
+    fn vars(&self) -> Vec<(String, String)>;
+}
+
+/// The real process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn vars(&self) -> Vec<(String, String)> {
+        std::env::vars().collect()
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn vars(&self) -> Vec<(String, String)> {
+        self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+/// Parses `500ms`, `5s`, `1m`, `1h` (Go durations as Istio's flags take them).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("duration {s:?} has no unit (use ms, s, m or h)"))?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// How traffic reaches the proxy (`ISTIO_META_INTERCEPTION_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum InterceptionMode {
+    /// iptables REDIRECT to 15001 / 15006 (Istio's default).
+    Redirect,
+    /// iptables TPROXY.
+    Tproxy,
+    /// No capture: only explicit listeners (Sidecar `captureMode: NONE`).
+    None,
+}
+
+impl InterceptionMode {
+    /// Istio's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterceptionMode::Redirect => "REDIRECT",
+            InterceptionMode::Tproxy => "TPROXY",
+            InterceptionMode::None => "NONE",
+        }
+    }
+}
+
+/// mast-proxy: Mast's sidecar (Envoy and pilot-agent in one process).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mast-proxy", version, about)]
+pub struct Config {
+    /// Pod name (the first part of the node's `POD.NAMESPACE`).
+    #[arg(long = "podName", env = ENV_POD_NAME, default_value = "mast-proxy")]
+    pub pod_name: String,
+    /// Pod namespace.
+    #[arg(long = "podNamespace", env = ENV_POD_NAMESPACE, default_value = "default")]
+    pub pod_namespace: String,
+    /// The workload's IP: the node id's IP and the default bind of inbound listeners.
+    #[arg(long = "instanceIp", env = ENV_INSTANCE_IP, default_value = "127.0.0.1")]
+    pub instance_ip: IpAddr,
+    /// Service account the workload runs as.
+    #[arg(long = "serviceAccount", env = ENV_SERVICE_ACCOUNT, default_value = "default")]
+    pub service_account: String,
+    /// DNS domain of the cluster (`NAMESPACE.svc.DOMAIN` in the node id).
+    #[arg(long = "domain", env = "DOMAIN_SUFFIX", default_value = "cluster.local")]
+    pub domain: String,
+    /// Workload labels as `key=value`, comma separated (also `ISTIO_METAJSON_LABELS`).
+    #[arg(long = "labels", env = "ISTIO_META_LABELS_LIST", value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// Workload name (Deployment or WorkloadEntry name).
+    #[arg(long = "workloadName", env = "ISTIO_META_WORKLOAD_NAME", default_value = "")]
+    pub workload_name: String,
+    /// Cluster id of the workload.
+    #[arg(long = "clusterId", env = "ISTIO_META_CLUSTER_ID", default_value = "Kubernetes")]
+    pub cluster_id: String,
+    /// How traffic reaches the proxy. Transparent capture (REDIRECT, TPROXY) needs iptables
+    /// rules; NONE uses only the explicit listeners of the workload's Sidecar.
+    #[arg(long = "interceptionMode", env = "ISTIO_META_INTERCEPTION_MODE", value_enum, default_value = "REDIRECT")]
+    pub interception_mode: InterceptionMode,
+    /// mastd's plaintext xDS address.
+    #[arg(long = "discoveryAddress", env = "DISCOVERY_ADDRESS", default_value = "127.0.0.1:15010")]
+    pub discovery_address: String,
+    /// Admin address (`/config_dump`, `/clusters`, `/ready`, `/quitquitquit`); keep it on
+    /// loopback.
+    #[arg(long = "adminAddr", env = "MAST_ADMIN_ADDR", default_value = "127.0.0.1:15000")]
+    pub admin_addr: SocketAddr,
+    /// Status address: `/healthz/ready` and merged `/stats/prometheus` (Istio's 15020).
+    #[arg(long = "statusAddr", env = "MAST_STATUS_ADDR", default_value = "0.0.0.0:15020")]
+    pub status_addr: SocketAddr,
+    /// Readiness address: `/healthz/ready` (Istio's 15021).
+    #[arg(long = "readyAddr", env = "MAST_READY_ADDR", default_value = "0.0.0.0:15021")]
+    pub ready_addr: SocketAddr,
+    /// Prometheus address: `/stats/prometheus` (Istio's 15090).
+    #[arg(long = "prometheusAddr", env = "MAST_PROMETHEUS_ADDR", default_value = "0.0.0.0:15090")]
+    pub prometheus_addr: SocketAddr,
+    /// Directory with the workload certificate: `cert-chain.pem`, `key.pem`, `root-cert.pem`.
+    /// Without it, mTLS clusters and listeners fail their handshakes.
+    #[arg(long = "certDir", env = "MAST_CERT_DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// How long to keep serving in-flight requests after SIGTERM or `/quitquitquit`.
+    #[arg(long = "drainDuration", env = "TERMINATION_DRAIN_DURATION_SECONDS", default_value = "5s", value_parser = parse_duration)]
+    pub drain_duration: Duration,
+    /// First delay before reconnecting to mastd (doubled each failure, jittered).
+    #[arg(long = "xdsRetryInitial", default_value = "500ms", value_parser = parse_duration)]
+    pub xds_retry_initial: Duration,
+    /// Longest delay between reconnects to mastd.
+    #[arg(long = "xdsRetryMax", default_value = "30s", value_parser = parse_duration)]
+    pub xds_retry_max: Duration,
+    /// Istio version reported in the node metadata.
+    #[arg(long = "istioVersion", env = "ISTIO_META_ISTIO_VERSION", default_value = "1.5.10")]
+    pub istio_version: String,
+}
+
+impl Config {
+    /// A configuration for tests: defaults, every listening address on an ephemeral loopback
+    /// port, interception `NONE`, and `discovery` as mastd's address.
+    pub fn for_tests(discovery: SocketAddr) -> Config {
+        let mut c = Config::try_parse_from(["mast-proxy"]).expect("defaults parse");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+        c.discovery_address = discovery.to_string();
+        c.admin_addr = any;
+        c.status_addr = any;
+        c.ready_addr = any;
+        c.prometheus_addr = any;
+        c.interception_mode = InterceptionMode::None;
+        c.drain_duration = Duration::from_secs(1);
+        c.xds_retry_initial = Duration::from_millis(50);
+        c.xds_retry_max = Duration::from_millis(500);
+        c
+    }
+
+    /// The node id: `sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.DOMAIN`.
+    pub fn node_id(&self) -> String {
+        sidecar_id(self.instance_ip, &self.pod_name, &self.pod_namespace, &self.domain)
+    }
+
+    /// The labels from `--labels`, overlaid by `ISTIO_METAJSON_LABELS`.
+    fn labels(&self, env: &dyn Env) -> Result<Map<String, Value>, ConfigError> {
+        let mut out = Map::new();
+        for kv in self.labels.iter().filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or_else(|| ConfigError::BadValue {
+                name: "--labels".into(),
+                value: kv.clone(),
+                reason: "want key=value".into(),
+            })?;
+            out.insert(k.trim().into(), Value::String(v.trim().into()));
+        }
+        if let Some((_, v)) = env.vars().into_iter().find(|(k, _)| k == "ISTIO_METAJSON_LABELS") {
+            let parsed: Map<String, Value> =
+                serde_json::from_str(&v).map_err(|e| ConfigError::BadValue {
+                    name: "ISTIO_METAJSON_LABELS".into(),
+                    value: v.clone(),
+                    reason: e.to_string(),
+                })?;
+            out.extend(parsed);
+        }
+        Ok(out)
+    }
+
+    /// The node metadata Istio's agent sends: every `ISTIO_META_*` and `ISTIO_METAJSON_*`
+    /// variable, then the typed fields (namespace, service account, labels, workload name,
+    /// cluster id, interception mode, instance IPs, version).
+    pub fn metadata(&self, env: &dyn Env) -> Result<Map<String, Value>, ConfigError> {
+        let mut md = Map::new();
+        for (k, v) in env.vars() {
+            if let Some(name) = k.strip_prefix(ENV_METAJSON_PREFIX) {
+                let parsed: Value = serde_json::from_str(&v).map_err(|e| ConfigError::BadValue {
+                    name: k.clone(),
+                    value: v.clone(),
+                    reason: e.to_string(),
+                })?;
+                md.insert(name.into(), parsed);
+            } else if let Some(name) = k.strip_prefix(ENV_META_PREFIX) {
+                md.insert(name.into(), Value::String(v));
+            }
+        }
+        let s = |v: &str| Value::String(v.to_string());
+        md.insert("NAMESPACE".into(), s(&self.pod_namespace));
+        md.insert("NAME".into(), s(&self.pod_name));
+        md.insert("SERVICE_ACCOUNT".into(), s(&self.service_account));
+        md.insert("LABELS".into(), Value::Object(self.labels(env)?));
+        md.insert("CLUSTER_ID".into(), s(&self.cluster_id));
+        md.insert("INTERCEPTION_MODE".into(), s(self.interception_mode.as_str()));
+        md.insert("INSTANCE_IPS".into(), s(&self.instance_ip.to_string()));
+        md.insert("ISTIO_VERSION".into(), s(&self.istio_version));
+        md.remove("LABELS_LIST");
+        if !self.workload_name.is_empty() {
+            md.insert("WORKLOAD_NAME".into(), s(&self.workload_name));
+        }
+        Ok(md)
+    }
+
+    /// The proxy as mastd will see it (id and metadata parsed back, so a bad id fails here).
+    pub fn proxy(&self, env: &dyn Env) -> Result<Proxy, ConfigError> {
+        Ok(Proxy::parse(&self.node_id(), self.metadata(env)?)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mast_xds::node::InterceptionMode as NodeMode;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn node_as_istio_agent_builds_it() {
+        let mut c = Config::try_parse_from([
+            "mast-proxy",
+            "--podName=reviews-v1-abc",
+            "--podNamespace=bookinfo",
+            "--instanceIp=10.0.0.7",
+            "--serviceAccount=reviews",
+            "--labels=app=reviews,version=v1",
+            "--interceptionMode=NONE",
+        ])
+        .unwrap();
+        c.workload_name = "reviews-v1".into();
+        let e = env(&[
+            ("ISTIO_META_MESH_ID", "mesh1"),
+            ("ISTIO_METAJSON_LABELS", r#"{"tier":"backend"}"#),
+            ("PATH", "/bin"),
+        ]);
+        assert_eq!(c.node_id(), "sidecar~10.0.0.7~reviews-v1-abc.bookinfo~bookinfo.svc.cluster.local");
+        let p = c.proxy(&e).unwrap();
+        assert_eq!(p.namespace, "bookinfo");
+        assert_eq!(p.service_account, "reviews");
+        assert_eq!(p.labels["app"], "reviews");
+        assert_eq!(p.labels["tier"], "backend");
+        assert_eq!(p.workload_name, "reviews-v1");
+        assert_eq!(p.interception_mode, NodeMode::None);
+        assert_eq!(p.metadata["MESH_ID"], "mesh1");
+        assert!(!p.metadata.contains_key("PATH"));
+        assert_eq!(p.cluster_name(), "reviews.bookinfo");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let c = Config::try_parse_from(["mast-proxy", "--labels=noequals"]).unwrap();
+        let e = c.proxy(&env(&[])).unwrap_err().to_string();
+        assert!(e.contains("--labels") && e.contains("noequals"), "{e}");
+        let c = Config::try_parse_from(["mast-proxy"]).unwrap();
+        let e = c.proxy(&env(&[("ISTIO_METAJSON_LABELS", "{")])).unwrap_err().to_string();
+        assert!(e.contains("ISTIO_METAJSON_LABELS"), "{e}");
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5").is_err());
+    }
+}
