@@ -15,12 +15,13 @@ use crate::resource::Meta;
 use crate::validate::Findings;
 
 /// Validates the `spec` of an Istio kind (current or legacy) at `version`; `meta` gives the
-/// name and namespace the checks that depend on them read.
+/// name and namespace the checks that depend on them read; `options` the switches Istio has.
 pub fn validate_spec(
     group: &str,
     kind: &str,
     version: &str,
     meta: &Meta,
+    options: &crate::validate::Options,
     spec: &Value,
     out: &mut Findings,
 ) {
@@ -29,6 +30,7 @@ pub fn validate_spec(
             let ctx = networking::Context {
                 name: &meta.name,
                 namespace: &meta.namespace,
+                delegates_disabled: !options.virtual_service_delegate,
             };
             networking::validate_in(&ctx, kind, version, spec, out)
         }

@@ -22,4 +22,4 @@ pub mod yaml;
 pub use kinds::{Family, KindInfo};
 pub use loader::{LoadError, Loaded};
 pub use resource::{Gvk, Meta, Origin, Resource};
-pub use validate::{Finding, Severity, ValidationError, validate};
+pub use validate::{Finding, Options, Severity, ValidationError, validate, validate_with};

@@ -226,11 +226,32 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
-/// Validates one object: metadata, apiVersion, then the kind's own rules. Kubernetes and
-/// Gateway API kinds get the metadata checks only.
+/// The switches of validation that Istio has as feature flags, with Istio's current defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// `PILOT_ENABLE_VIRTUAL_SERVICE_DELEGATE` (default true since Istio 1.6): a VirtualService
+    /// without hosts is a delegate. Istio 1.5 had no delegates and required hosts.
+    pub virtual_service_delegate: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            virtual_service_delegate: true,
+        }
+    }
+}
+
+/// Validates one object with Istio's current defaults: metadata, apiVersion, then the kind's
+/// own rules (Kubernetes kinds: their typed form; Gateway API kinds: metadata only).
 pub fn validate(r: &Resource) -> Vec<ValidationError> {
+    validate_with(r, &Options::default())
+}
+
+/// [`validate`] with explicit [`Options`].
+pub fn validate_with(r: &Resource, options: &Options) -> Vec<ValidationError> {
     let mut out = Findings::default();
-    check_object(r, &mut out);
+    check_object(r, options, &mut out);
     let object = format!("{} {}", r.gvk.kind, r.namespaced_name());
     out.into_vec()
         .into_iter()
@@ -243,7 +264,7 @@ pub fn validate(r: &Resource) -> Vec<ValidationError> {
         .collect()
 }
 
-fn check_object(r: &Resource, out: &mut Findings) {
+fn check_object(r: &Resource, options: &Options, out: &mut Findings) {
     let Some(info) = lookup(&r.gvk.group, &r.gvk.kind) else {
         out.error(
             "kind",
@@ -277,6 +298,7 @@ fn check_object(r: &Resource, out: &mut Findings) {
             &r.gvk.kind,
             &r.gvk.version,
             &r.meta,
+            options,
             r.spec(),
             out,
         );
@@ -286,6 +308,30 @@ fn check_object(r: &Resource, out: &mut Findings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn virtual_service_delegates_follow_the_option() {
+        let mut l = crate::loader::Loaded::default();
+        l.add_str(
+            "vs.yaml",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: d\n  namespace: default\nspec:\n  http:\n  - route:\n    - destination:\n        host: reviews\n",
+        );
+        let r = &l.resources[0];
+        assert!(
+            validate(r).is_empty(),
+            "a hostless VirtualService is a delegate by default"
+        );
+        let no_delegates = Options {
+            virtual_service_delegate: false,
+        };
+        let errs = validate_with(r, &no_delegates);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].finding.path, "spec.hosts");
+        assert_eq!(
+            errs[0].finding.message,
+            "virtual service must have at least one host"
+        );
+    }
 
     #[test]
     fn pointers() {

@@ -97,7 +97,9 @@ pub struct SpiffeId {
 
 /// Why a string is not a workload SPIFFE id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a workload SPIFFE id (spiffe://<trust domain>/ns/<namespace>/sa/<service account>)")]
+#[error(
+    "{0:?} is not a workload SPIFFE id (spiffe://<trust domain>/ns/<namespace>/sa/<service account>)"
+)]
 pub struct SpiffeIdError(pub String);
 
 impl SpiffeId {
@@ -370,10 +372,8 @@ pub mod istio_certificate_service_server {
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
                             let fut = async move {
-                                <T as IstioCertificateService>::create_certificate(
-                                    &inner, request,
-                                )
-                                .await
+                                <T as IstioCertificateService>::create_certificate(&inner, request)
+                                    .await
                             };
                             Box::pin(fut)
                         }
@@ -468,8 +468,14 @@ mod tests {
             parse_service_account_subject(&service_account_subject("ns", "sa")),
             Some(("ns", "sa"))
         );
-        assert_eq!(parse_service_account_subject("system:serviceaccount:ns"), None);
-        assert_eq!(parse_service_account_subject("system:serviceaccount:a:b:c"), None);
+        assert_eq!(
+            parse_service_account_subject("system:serviceaccount:ns"),
+            None
+        );
+        assert_eq!(
+            parse_service_account_subject("system:serviceaccount:a:b:c"),
+            None
+        );
         assert_eq!(parse_service_account_subject("user:a:b"), None);
     }
 

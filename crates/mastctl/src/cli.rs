@@ -48,6 +48,45 @@ pub enum Command {
     /// The configuration mastd sends one proxy (istioctl proxy-config).
     #[command(name = "proxy-config", alias = "pc")]
     ProxyConfig(ProxyConfigArgs),
+    /// Workload identity outside Kubernetes.
+    Workload(WorkloadArgs),
+}
+
+/// Flags of `mastctl workload`.
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: WorkloadCommand,
+}
+
+/// The `workload` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WorkloadCommand {
+    /// Mint a token, signed with mastd's key, that proves a workload's identity to mastd's CA
+    /// (sent as `authorization: Bearer <token>`).
+    #[command(
+        after_help = "Examples:\n  mastctl workload token --namespace default --service-account bookinfo-productpage\n  TOKEN=$(mastctl workload token -n shop -s cart --ttl 10m)"
+    )]
+    Token(TokenArgs),
+}
+
+/// Flags of `mastctl workload token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The workload's namespace.
+    #[arg(short = 'n', long = "namespace")]
+    pub namespace: String,
+    /// The workload's service account.
+    #[arg(short = 's', long = "service-account", alias = "serviceAccount")]
+    pub service_account: String,
+    /// How long the token is valid (e.g. 90s, 30m, 1h, 7d).
+    #[arg(long = "ttl", default_value = "1h")]
+    pub ttl: String,
+    /// mastd's state directory, where its token signing key is (default: mastd's default,
+    /// $HOME/.mast/state).
+    #[arg(long = "stateDir", env = "MAST_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Flags of `mastctl proxy-status`.

@@ -6,6 +6,7 @@ mod analyze;
 mod cli;
 mod output;
 mod proxy;
+mod token;
 mod validate;
 
 fn main() -> ExitCode {
@@ -25,6 +26,9 @@ fn main() -> ExitCode {
         cli::Command::Validate(args) => validate::run(&args),
         cli::Command::ProxyStatus(args) => proxy::status(&args),
         cli::Command::ProxyConfig(args) => proxy::config(&args),
+        cli::Command::Workload(w) => match w.command {
+            cli::WorkloadCommand::Token(args) => token::run(&args),
+        },
     };
     match result {
         Ok(code) => code.into(),

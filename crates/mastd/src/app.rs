@@ -56,6 +56,9 @@ pub enum StartError {
         /// The watcher's error.
         source: notify::Error,
     },
+    /// The CA could not start.
+    #[error("CA: {0}")]
+    Ca(#[from] crate::ca::CaError),
 }
 
 /// A running mastd: its addresses and handles for tests.
@@ -68,6 +71,8 @@ pub struct Running {
     pub discovery: Arc<Discovery>,
     /// The config store.
     pub store: Arc<Mutex<ConfigStore>>,
+    /// The CA and the TLS gRPC port (ADS + CA).
+    pub ca: crate::ca::Serving,
     _watchers: Vec<notify::RecommendedWatcher>,
 }
 
@@ -214,10 +219,13 @@ pub async fn start(args: Args) -> Result<Running, StartError> {
         source,
     })?;
     let svc = discovery.service();
+    let ca = crate::ca::start(&args, &mesh.trust_domain, discovery.service()).await?;
+    let ca_svc = ca.service.clone();
     tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(svc)
+            .add_service(ca_svc)
             .serve_with_incoming(incoming)
             .await
         {
@@ -249,6 +257,7 @@ pub async fn start(args: Args) -> Result<Running, StartError> {
         monitoring_addr,
         discovery,
         store,
+        ca,
         _watchers: watchers,
     })
 }

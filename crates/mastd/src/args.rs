@@ -81,6 +81,40 @@ pub struct Args {
         default_value_t = 25
     )]
     pub max_requests_per_second: u32,
+    /// TLS gRPC (xDS and CA) address. Default 127.0.0.1:15012, or an ephemeral port on the
+    /// --grpcAddr IP when --grpcAddr asks for port 0.
+    #[arg(long = "secureGrpcAddr", env = "MAST_SECURE_GRPC_ADDR")]
+    pub secure_grpc_addr: Option<SocketAddr>,
+    /// mastd's state: the self-signed CA (ca/) and the token signing key (token/). Default
+    /// $HOME/.mast/state (./.mast/state without HOME); `mastctl workload token` reads the same.
+    #[arg(long = "stateDir", env = "MAST_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A plugged-in CA: a directory with ca-cert.pem, ca-key.pem, root-cert.pem and
+    /// cert-chain.pem (Istio's cacerts), watched and reloaded on change. Without it mastd uses
+    /// its self-signed root under --stateDir.
+    #[arg(long = "caCertDir", env = "MAST_CA_CERT_DIR")]
+    pub ca_cert_dir: Option<PathBuf>,
+    /// More names for the TLS server certificate, besides istiod.<istioNamespace>.svc
+    /// (comma-separated; IP addresses become IP SANs).
+    #[arg(long = "caHostnames", env = "ISTIOD_CUSTOM_HOST", value_delimiter = ',')]
+    pub ca_hostnames: Vec<String>,
+    /// The control plane's namespace (names the TLS server certificate).
+    #[arg(
+        long = "istioNamespace",
+        env = "POD_NAMESPACE",
+        default_value = "istio-system"
+    )]
+    pub istio_namespace: String,
+    /// Lifetime of a workload certificate when the request names none.
+    #[arg(long = "workloadCertTTL", env = "DEFAULT_WORKLOAD_CERT_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub workload_cert_ttl: Duration,
+    /// Longest workload certificate lifetime given; longer requests are cut to it.
+    #[arg(long = "maxWorkloadCertTTL", env = "MAX_WORKLOAD_CERT_TTL", default_value = "2160h", value_parser = parse_duration)]
+    pub max_workload_cert_ttl: Duration,
+    /// After a plugged-in CA's root changes, how long the old root stays trusted (at least;
+    /// longer if certificates it signed live longer).
+    #[arg(long = "caRootOverlap", env = "MAST_CA_ROOT_OVERLAP", default_value = "24h", value_parser = parse_duration)]
+    pub ca_root_overlap: Duration,
 }
 
 #[cfg(test)]
@@ -113,5 +147,9 @@ mod tests {
         assert_eq!(a.monitoring_addr.port(), 15014);
         assert_eq!(a.debounce_after, Duration::from_millis(100));
         assert_eq!(a.debounce_max, Duration::from_secs(10));
+        assert_eq!(crate::ca::secure_addr(&a).port(), 15012);
+        assert_eq!(a.workload_cert_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(a.max_workload_cert_ttl, Duration::from_secs(90 * 24 * 3600));
+        assert_eq!(a.istio_namespace, "istio-system");
     }
 }

@@ -25,9 +25,10 @@ pub mod tls;
 pub mod token;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::net::TcpListener;
 
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use mast_xds::ca::IstioCertificateServiceServer;
@@ -108,7 +109,7 @@ impl CaOptions {
 /// The CA as mastd serves it.
 pub struct Serving {
     /// The CA.
-    pub ca: Arc<MeshCa>,
+    pub mesh_ca: Arc<MeshCa>,
     /// The gRPC service, for the plaintext server.
     pub service: IstioCertificateServiceServer<CaService>,
     /// The bound TLS address (ADS + CA).
@@ -128,6 +129,33 @@ pub fn secure_addr(args: &Args) -> SocketAddr {
     })
 }
 
+/// Binds the secure port. When `--secureGrpcAddr` was not given and 15012 is taken (another
+/// mastd on the host, tests), an ephemeral port is used with a warning; an address that was
+/// given must be free.
+async fn bind_secure(args: &Args) -> Result<TcpListener, CaError> {
+    let addr = secure_addr(args);
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if args.secure_grpc_addr.is_none() && e.kind() == std::io::ErrorKind::AddrInUse => {
+            let fallback = SocketAddr::new(addr.ip(), 0);
+            let l = TcpListener::bind(fallback)
+                .await
+                .map_err(|source| CaError::Bind {
+                    addr: fallback,
+                    source,
+                })?;
+            tracing::warn!(
+                default = %addr,
+                using = ?l.local_addr().ok(),
+                "the default secure gRPC port is in use; serving TLS on an ephemeral port \
+                 (set --secureGrpcAddr to choose)"
+            );
+            Ok(l)
+        }
+        Err(source) => Err(CaError::Bind { addr, source }),
+    }
+}
+
 /// Opens the CA (creating the self-signed root on first start), starts watching a plugged-in
 /// CA, and serves ADS and the CA over TLS on `--secureGrpcAddr`.
 pub async fn start(
@@ -139,14 +167,9 @@ pub async fn start(
     let watcher = ca.watch()?;
     let service = CaService::new(ca.clone()).into_server();
     let mut hostnames = vec![format!("istiod.{}.svc", args.istio_namespace)];
-    hostnames.extend(
-        args.ca_hostnames
-            .iter()
-            .filter(|h| !h.is_empty())
-            .cloned(),
-    );
-    let secure_grpc_addr =
-        tls::serve(secure_addr(args), ca.clone(), hostnames, ads, service.clone()).await?;
+    hostnames.extend(args.ca_hostnames.iter().filter(|h| !h.is_empty()).cloned());
+    let listener = bind_secure(args).await?;
+    let secure_grpc_addr = tls::serve(listener, ca.clone(), hostnames, ads, service.clone())?;
     tracing::info!(
         %secure_grpc_addr,
         ca = %ca.describe(),
@@ -154,16 +177,9 @@ pub async fn start(
         "CA started"
     );
     Ok(Serving {
-        ca,
+        mesh_ca: ca,
         service,
         secure_grpc_addr,
         _watcher: watcher,
     })
-}
-
-/// Where state lives, for messages.
-pub fn state_dir_of(args: &Args) -> PathBuf {
-    args.state_dir
-        .clone()
-        .unwrap_or_else(mast_xds::ca::default_state_dir)
 }

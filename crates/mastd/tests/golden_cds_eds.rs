@@ -30,9 +30,16 @@ fn snapshot() -> Snapshot {
     store.reconcile(loaded, "default");
     // Deployments are not served kinds; everything else must be valid
     for p in store.problems() {
-        assert!(p.message.contains("Deployment"), "unexpected problem: {p:?}");
+        assert!(
+            p.message.contains("Deployment"),
+            "unexpected problem: {p:?}"
+        );
     }
-    Snapshot::build(1, MeshSettings::default(), store.objects().cloned().collect())
+    Snapshot::build(
+        1,
+        MeshSettings::default(),
+        store.objects().cloned().collect(),
+    )
 }
 
 fn productpage() -> mast_xds::Proxy {
@@ -55,7 +62,11 @@ fn sorted(v: Value) -> Value {
         Value::Object(o) => {
             let mut keys: Vec<(String, Value)> = o.into_iter().collect();
             keys.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(keys.into_iter().map(|(k, v)| (k, sorted(v))).collect::<Map<_, _>>())
+            Value::Object(
+                keys.into_iter()
+                    .map(|(k, v)| (k, sorted(v)))
+                    .collect::<Map<_, _>>(),
+            )
         }
         Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
         v => v,
@@ -69,10 +80,19 @@ fn check(name: &str, got: Value) {
         std::fs::write(&path, &text).expect("write golden");
         return;
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
     if want != text {
-        let diff_at = want.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(0);
-        let context: Vec<&str> = text.lines().skip(diff_at.saturating_sub(3)).take(8).collect();
+        let diff_at = want
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let context: Vec<&str> = text
+            .lines()
+            .skip(diff_at.saturating_sub(3))
+            .take(8)
+            .collect();
         panic!(
             "{} differs from the generated output at line {} (UPDATE_GOLDEN=1 to refresh):\n{}",
             Path::new(name).display(),
@@ -85,7 +105,12 @@ fn check(name: &str, got: Value) {
 fn generate(type_url: &str) -> Value {
     let snap = snapshot();
     let resources = mastd::xds::generate(&snap, &productpage(), type_url, &[]).expect("generate");
-    Value::Array(resources.iter().map(|r| mast_xds::json::any_to_json(&r.resource)).collect())
+    Value::Array(
+        resources
+            .iter()
+            .map(|r| mast_xds::json::any_to_json(&r.resource))
+            .collect(),
+    )
 }
 
 #[test]

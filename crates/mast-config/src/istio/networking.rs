@@ -28,6 +28,9 @@ pub struct Context<'a> {
     pub name: &'a str,
     /// `metadata.namespace`.
     pub namespace: &'a str,
+    /// Istio's `PILOT_ENABLE_VIRTUAL_SERVICE_DELEGATE=false` (Istio 1.5 had no delegates): a
+    /// VirtualService without hosts is then an error.
+    pub delegates_disabled: bool,
 }
 
 /// Validates the spec of a `networking.istio.io` kind at `version`; unknown kinds are left

@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime};
 use mast_xds::ca::SpiffeId;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SanType,
-    SerialNumber,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SanType, SerialNumber,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use x509_parser::certificate::X509Certificate;
@@ -47,7 +46,9 @@ impl CaFiles {
             let p = dir.join(name);
             match std::fs::read_to_string(&p) {
                 Ok(s) => Ok(s),
-                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(String::new())
+                }
                 Err(e) => Err(CaError::file(&p, e)),
             }
         };
@@ -265,8 +266,8 @@ impl SigningCa {
         }
         chain_pem.extend(inter_pem);
         let not_after = to_system_time(ca.validity().not_after.timestamp());
-        let issuer = Issuer::from_ca_cert_der(&ca_der, key)
-            .map_err(|e| format!("{CA_CERT_FILE}: {e}"))?;
+        let issuer =
+            Issuer::from_ca_cert_der(&ca_der, key).map_err(|e| format!("{CA_CERT_FILE}: {e}"))?;
         Ok(SigningCa {
             chain_pem,
             roots_pem,
@@ -348,7 +349,9 @@ impl SigningCa {
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         if let Some(h) = hostnames.first() {
-            params.distinguished_name.push(DnType::CommonName, h.as_str());
+            params
+                .distinguished_name
+                .push(DnType::CommonName, h.as_str());
         }
         params.subject_alt_names = hostnames
             .iter()
@@ -414,7 +417,10 @@ mod tests {
     fn self_signed_root_loads() {
         let f = SigningCa::generate_root("cluster.local", Duration::from_secs(3600)).unwrap();
         let ca = SigningCa::from_files(&f).unwrap();
-        assert!(ca.chain_pem().is_empty(), "the root signs: no intermediates");
+        assert!(
+            ca.chain_pem().is_empty(),
+            "the root signs: no intermediates"
+        );
         assert_eq!(ca.root_pem(), f.root_cert);
         let der = files::cert_der(&f.root_cert).unwrap();
         let c = parse(&der).unwrap();
@@ -427,7 +433,11 @@ mod tests {
         let root = SigningCa::generate_root("td", Duration::from_secs(3600)).unwrap();
         let f = intermediate(&root, "intermediate");
         let ca = SigningCa::from_files(&f).unwrap();
-        assert_eq!(ca.chain_pem().len(), 1, "ca-cert only, root dropped from the chain");
+        assert_eq!(
+            ca.chain_pem().len(),
+            1,
+            "ca-cert only, root dropped from the chain"
+        );
         assert_eq!(ca.root_pem(), root.root_cert);
 
         let other = SigningCa::generate_root("td", Duration::from_secs(3600)).unwrap();

@@ -29,7 +29,8 @@ pub fn split_certs(text: &str) -> Vec<String> {
 
 /// The DER of the first certificate in `pem`.
 pub fn cert_der(pem: &str) -> Result<CertificateDer<'static>, String> {
-    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("not a PEM certificate: {e}"))
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("not a PEM certificate: {e}"))
 }
 
 /// Creates `dir` (and parents) with mode 0700 if it does not exist.
@@ -125,6 +126,10 @@ mod tests {
         );
         write_file(&p, b"three", KEY_MODE).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"three");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporaries left");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporaries left"
+        );
     }
 }

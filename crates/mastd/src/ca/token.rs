@@ -70,8 +70,8 @@ impl TokenKey {
 
     /// A key from PKCS#8 PEM (ECDSA P-256).
     pub fn from_pem(pem: &str, path: PathBuf) -> Result<TokenKey, String> {
-        let kp = KeyPair::from_pem(pem)
-            .map_err(|e| format!("not a PKCS#8 ECDSA P-256 key: {e}"))?;
+        let kp =
+            KeyPair::from_pem(pem).map_err(|e| format!("not a PKCS#8 ECDSA P-256 key: {e}"))?;
         if kp.algorithm() != &PKCS_ECDSA_P256_SHA256 {
             return Err("the token signing key must be ECDSA P-256 (ES256)".into());
         }
@@ -115,8 +115,10 @@ impl TokenKey {
         v.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
         v.leeway = LEEWAY_SECS;
         v.validate_nbf = true;
-        let data = jsonwebtoken::decode::<TokenClaims>(token, &self.decoding, &v).map_err(|e| {
-            match e.kind() {
+        let data =
+            jsonwebtoken::decode::<TokenClaims>(token, &self.decoding, &v).map_err(|e| match e
+                .kind()
+            {
                 ErrorKind::InvalidSignature => format!(
                     "token signature is invalid: it was not signed by this mastd's key ({}); \
                      mint one with `mastctl workload token` against mastd's state directory",
@@ -136,13 +138,10 @@ impl TokenKey {
                     format!("token audience is not {TOKEN_AUDIENCE:?}")
                 }
                 ErrorKind::InvalidIssuer => format!("token issuer is not {TOKEN_ISSUER:?}"),
-                ErrorKind::InvalidAlgorithm => {
-                    "token algorithm is not ES256".into()
-                }
+                ErrorKind::InvalidAlgorithm => "token algorithm is not ES256".into(),
                 ErrorKind::MissingRequiredClaim(c) => format!("token has no {c:?} claim"),
                 _ => format!("malformed token: {e}"),
-            }
-        })?;
+            })?;
         let (ns, sa) = data.claims.service_account().ok_or_else(|| {
             format!(
                 "token subject {:?} is not system:serviceaccount:NAMESPACE:NAME",

@@ -19,7 +19,7 @@ use mast_config::Resource;
 use mast_config::istio::networking::service_entry::{self as se, ServiceEntry};
 use mast_config::istio::networking::workload::WorkloadEntry;
 
-use super::kube::{TLS_MODE_LABEL, augment_labels, locality_from_labels, spiffe};
+use super::kube::{TLS_MODE_LABEL, augment_labels, locality_from_labels, spiffe, warn_once};
 use super::{Endpoint, Protocol, Registry, Resolution, Service, ServicePort, Visibility, Workload};
 use crate::model::MeshSettings;
 
@@ -29,6 +29,8 @@ const AUTO_REGISTRATION_GROUP: &str = "istio.io/autoRegistrationGroup";
 /// Istio's explicit workload name label.
 const WORKLOAD_NAME_LABEL: &str = "service.istio.io/workload-name";
 const UNIX_PREFIX: &str = "unix://";
+/// The annotation turning on WorkloadEntry health checking (health then comes from status).
+const HEALTH_CHECKS: &str = "proxy.istio.io/health-checks-enabled";
 
 /// A workload endpoints can be made of: a WorkloadEntry (standalone or inline) or a pod.
 #[derive(Debug, Clone)]
@@ -107,7 +109,24 @@ fn workload_entry(r: &Resource, mesh: &MeshSettings) -> Option<(Workload, Instan
         .or_else(|| labels.get(WORKLOAD_NAME_LABEL))
         .cloned()
         .unwrap_or_else(|| r.meta.name.clone());
-    let inst = instance(&we, &name, &r.meta.namespace, labels.clone(), mesh);
+    let mut inst = instance(&we, &name, &r.meta.namespace, labels.clone(), mesh);
+    // with health checks on, only a `Healthy` condition makes the entry healthy
+    if r.meta
+        .annotations
+        .get(HEALTH_CHECKS)
+        .is_some_and(|v| v == "true")
+    {
+        inst.healthy = r
+            .value
+            .pointer("/status/conditions")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|c| {
+                c.iter().any(|c| {
+                    c.get("type").and_then(serde_json::Value::as_str) == Some("Healthy")
+                        && c.get("status").and_then(serde_json::Value::as_str) == Some("True")
+                })
+            });
+    }
     let w = Workload {
         name: r.meta.name.clone(),
         namespace: r.meta.namespace.clone(),
@@ -119,7 +138,7 @@ fn workload_entry(r: &Resource, mesh: &MeshSettings) -> Option<(Workload, Instan
         network: we.network.clone(),
         ports: inst.ports.clone(),
         has_proxy: inst.has_proxy,
-        healthy: true,
+        healthy: inst.healthy,
     };
     Some((w, inst))
 }
@@ -250,7 +269,10 @@ fn add_service_entry(
 ) {
     let ns = &r.meta.namespace;
     let Some(res) = resolution(spec.resolution) else {
-        tracing::warn!(object = %r.namespaced_name(), "ServiceEntry resolution DYNAMIC_DNS is not supported; entry ignored");
+        warn_once(format!(
+            "ServiceEntry {}: resolution DYNAMIC_DNS is not supported; entry ignored",
+            r.namespaced_name()
+        ));
         return;
     };
     let ports: Vec<ServicePort> = spec

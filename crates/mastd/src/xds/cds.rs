@@ -15,7 +15,7 @@ pub mod policy;
 pub mod rules;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -62,7 +62,10 @@ impl<'a> Origins<'a> {
     }
 
     fn entry(&self, s: &Service) -> Option<ServiceEntry> {
-        let r = self.by_origin.get(&s.origin).filter(|r| r.gvk.kind == "ServiceEntry")?;
+        let r = self
+            .by_origin
+            .get(&s.origin)
+            .filter(|r| r.gvk.kind == "ServiceEntry")?;
         serde_json::from_value(r.spec().clone()).ok()
     }
 
@@ -80,7 +83,15 @@ impl<'a> Origins<'a> {
             out.extend(se.subject_alt_names);
         } else if let Some(r) = self.by_origin.get(&s.origin) {
             let ann = &r.meta.annotations;
-            let list = |k: &str| ann.get(k).map(|v| v.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect::<Vec<_>>());
+            let list = |k: &str| {
+                ann.get(k).map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+            };
             out.extend(list("alpha.istio.io/canonical-serviceaccounts").unwrap_or_default());
             for ksa in list("alpha.istio.io/kubernetes-serviceaccounts").unwrap_or_default() {
                 out.insert(spiffe(&snap.mesh.trust_domain, &s.namespace, &ksa));
@@ -92,7 +103,10 @@ impl<'a> Origins<'a> {
     /// The `targetPort` a passthrough ServiceEntry sets for `port`.
     pub fn passthrough_target_port(&self, s: &Service, port: u16) -> Option<u16> {
         let se = self.entry(s)?;
-        let p = se.ports.iter().find(|p| p.number == u32::from(port) && p.target_port != 0)?;
+        let p = se
+            .ports
+            .iter()
+            .find(|p| p.number == u32::from(port) && p.target_port != 0)?;
         u16::try_from(p.target_port).ok()
     }
 }
@@ -126,7 +140,10 @@ impl<'a> Ctx<'a> {
             rules: Rules::new(snap),
             peers: PeerPolicies::new(snap),
             origins: Origins::new(snap),
-            facts: ProxyFacts { ipv4, ipv6: proxy.ips.iter().any(|ip| ip.is_ipv6()) },
+            facts: ProxyFacts {
+                ipv4,
+                ipv6: proxy.ips.iter().any(|ip| ip.is_ipv6()),
+            },
             proxy_locality: scope::proxy_locality(snap, proxy),
         }
     }
@@ -158,14 +175,22 @@ pub fn clusters(snap: &Snapshot, proxy: &Proxy) -> Vec<Cluster> {
 
 /// CDS for `proxy`.
 pub fn generate(snap: &Snapshot, proxy: &Proxy) -> Vec<NamedResource> {
-    clusters(snap, proxy).into_iter().map(|c| NamedResource { name: c.name.clone(), resource: pack_any(c) }).collect()
+    clusters(snap, proxy)
+        .into_iter()
+        .map(|c| NamedResource {
+            name: c.name.clone(),
+            resource: pack_any(c),
+        })
+        .collect()
 }
 
 /// The names of the proxy's EDS clusters.
 pub fn eds_cluster_names(snap: &Snapshot, proxy: &Proxy) -> Vec<String> {
     clusters(snap, proxy)
         .into_iter()
-        .filter(|c| c.cluster_discovery_type == Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)))
+        .filter(|c| {
+            c.cluster_discovery_type == Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32))
+        })
         .map(|c| c.name)
         .collect()
 }

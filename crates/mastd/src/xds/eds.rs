@@ -68,15 +68,30 @@ pub struct EndpointBuilder<'a> {
 /// The canonical service name and revision Istio derives from workload labels.
 fn canonical(labels: &BTreeMap<String, String>, workload: &str) -> (String, String) {
     let find = |keys: &[&str]| keys.iter().find_map(|k| labels.get(*k).cloned());
-    let name = find(&["service.istio.io/canonical-name", "app.kubernetes.io/name", "app"]).unwrap_or_else(|| workload.to_string());
-    let rev = find(&["service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"]).unwrap_or_default();
+    let name = find(&[
+        "service.istio.io/canonical-name",
+        "app.kubernetes.io/name",
+        "app",
+    ])
+    .unwrap_or_else(|| workload.to_string());
+    let rev = find(&[
+        "service.istio.io/canonical-revision",
+        "app.kubernetes.io/version",
+        "version",
+    ])
+    .unwrap_or_default();
     (name, if rev == "latest" { String::new() } else { rev })
 }
 
 /// A socket address, or a pipe for a Unix socket path (port 0).
 pub fn address(host: &str, port: u16) -> Address {
     if port == 0 && host.starts_with('/') {
-        return Address { address: Some(address::Address::Pipe(Pipe { path: host.to_string(), mode: 0 })) };
+        return Address {
+            address: Some(address::Address::Pipe(Pipe {
+                path: host.to_string(),
+                mode: 0,
+            })),
+        };
     }
     Address {
         address: Some(address::Address::SocketAddress(SocketAddress {
@@ -99,7 +114,12 @@ impl<'a> EndpointBuilder<'a> {
     /// The rule's policy for this port and subset.
     pub fn policy(&self) -> Option<TrafficPolicy> {
         let r = self.rule?;
-        let subset = r.spec.subsets.iter().find(|s| s.name == self.subset).and_then(|s| s.traffic_policy.as_ref());
+        let subset = r
+            .spec
+            .subsets
+            .iter()
+            .find(|s| s.name == self.subset)
+            .and_then(|s| s.traffic_policy.as_ref());
         merge_subset(r.spec.traffic_policy.as_ref(), subset, self.port.port)
     }
 
@@ -112,7 +132,12 @@ impl<'a> EndpointBuilder<'a> {
             let port_mode = tp
                 .port_level_settings
                 .iter()
-                .find(|p| p.port.as_ref().is_some_and(|s| s.number == u32::from(self.port.port)) && p.tls.is_some())
+                .find(|p| {
+                    p.port
+                        .as_ref()
+                        .is_some_and(|s| s.number == u32::from(self.port.port))
+                        && p.tls.is_some()
+                })
                 .and_then(|p| p.tls.as_ref().map(|t| t.mode));
             port_mode.or(tp.tls.as_ref().map(|t| t.mode))
         };
@@ -128,20 +153,39 @@ impl<'a> EndpointBuilder<'a> {
         if let Some(mode) = self.rule_tls_mode() {
             return mode == ClientTlsMode::IstioMutual;
         }
-        ep.has_proxy && self.peers.workload_port_mode(&self.service.namespace, &ep.labels, ep.port) != MtlsMode::Disable
+        ep.has_proxy
+            && self
+                .peers
+                .workload_port_mode(&self.service.namespace, &ep.labels, ep.port)
+                != MtlsMode::Disable
     }
 
     fn lb_endpoint(&self, ep: &Endpoint) -> LbEndpoint {
         let mut md = Metadata::default();
         if ep.has_proxy && self.mtls_enabled(ep) {
-            md.filter_metadata.insert(TRANSPORT_SOCKET_MATCH_KEY.into(), to_struct(json!({"tlsMode": "istio"})));
+            md.filter_metadata.insert(
+                TRANSPORT_SOCKET_MATCH_KEY.into(),
+                to_struct(json!({"tlsMode": "istio"})),
+            );
         }
         let (name, rev) = canonical(&ep.labels, &ep.workload);
-        let workload = format!("{};{};{name};{rev};{CLUSTER_ID}", ep.workload, self.service.namespace);
-        md.filter_metadata.insert(ISTIO_METADATA.into(), to_struct(json!({ "workload": workload })));
+        let workload = format!(
+            "{};{};{name};{rev};{CLUSTER_ID}",
+            ep.workload, self.service.namespace
+        );
+        md.filter_metadata.insert(
+            ISTIO_METADATA.into(),
+            to_struct(json!({ "workload": workload })),
+        );
         LbEndpoint {
-            health_status: if ep.healthy { HealthStatus::Healthy } else { HealthStatus::Unhealthy } as i32,
-            load_balancing_weight: Some(UInt32Value { value: ep.weight.max(1) }),
+            health_status: if ep.healthy {
+                HealthStatus::Healthy
+            } else {
+                HealthStatus::Unhealthy
+            } as i32,
+            load_balancing_weight: Some(UInt32Value {
+                value: ep.weight.max(1),
+            }),
             metadata: Some(md),
             host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(EnvoyEndpoint {
                 address: Some(address(&ep.address, ep.port)),
@@ -153,18 +197,31 @@ impl<'a> EndpointBuilder<'a> {
     /// Unhealthy endpoints are sent (for Envoy's accounting) unless outlier detection sets a
     /// minimum health percentage.
     fn sends_unhealthy(&self) -> bool {
-        !self.policy().and_then(|p| p.outlier_detection).is_some_and(|o| o.min_health_percent > 0)
+        self.policy()
+            .and_then(|p| p.outlier_detection)
+            .is_none_or(|o| o.min_health_percent <= 0)
     }
 
     /// The endpoints, filtered (subset, health, IPs only for EDS) and grouped by locality in
     /// locality order, with each group's endpoint labels.
-    fn groups(&self, ip_only: bool) -> (Vec<LocalityLbEndpoints>, Vec<Vec<BTreeMap<String, String>>>) {
+    fn groups(
+        &self,
+        ip_only: bool,
+    ) -> (Vec<LocalityLbEndpoints>, Vec<Vec<BTreeMap<String, String>>>) {
         let subset = self.subset_labels();
         let unhealthy = self.sends_unhealthy();
-        let mut by_locality: BTreeMap<&str, (Vec<LbEndpoint>, Vec<BTreeMap<String, String>>)> = BTreeMap::new();
-        for ep in self.snap.registry.endpoints_of(self.service, self.port.port) {
+        type Group = (Vec<LbEndpoint>, Vec<BTreeMap<String, String>>);
+        let mut by_locality: BTreeMap<&str, Group> = BTreeMap::new();
+        for ep in self
+            .snap
+            .registry
+            .endpoints_of(self.service, self.port.port)
+        {
             let valid = ep.port == 0 || ep.address.parse::<IpAddr>().is_ok();
-            if (ip_only && !valid) || !scope::selects(&subset, &ep.labels) || (!unhealthy && !ep.healthy) {
+            if (ip_only && !valid)
+                || !scope::selects(&subset, &ep.labels)
+                || (!unhealthy && !ep.healthy)
+            {
                 continue;
             }
             let entry = by_locality.entry(ep.locality.as_str()).or_default();
@@ -174,7 +231,15 @@ impl<'a> EndpointBuilder<'a> {
         let mut groups = Vec::new();
         let mut labels = Vec::new();
         for (loc, (eps, l)) in by_locality {
-            let weight = eps.iter().map(|e| e.load_balancing_weight.as_ref().map(|w| w.value).unwrap_or(0)).fold(0u32, u32::saturating_add);
+            let weight = eps
+                .iter()
+                .map(|e| {
+                    e.load_balancing_weight
+                        .as_ref()
+                        .map(|w| w.value)
+                        .unwrap_or(0)
+                })
+                .fold(0u32, u32::saturating_add);
             groups.push(LocalityLbEndpoints {
                 locality: Some(locality::locality(loc)),
                 lb_endpoints: eps,
@@ -188,11 +253,28 @@ impl<'a> EndpointBuilder<'a> {
 
     /// Applies locality load balancing for the proxy to `la` (failover only with outlier
     /// detection, or when `force`).
-    pub fn apply_locality(&self, la: &mut ClusterLoadAssignment, labels: &[Vec<BTreeMap<String, String>>]) {
+    pub fn apply_locality(
+        &self,
+        la: &mut ClusterLoadAssignment,
+        labels: &[Vec<BTreeMap<String, String>>],
+    ) {
         let policy = self.policy();
-        let Some(setting) = effective_locality(policy.as_ref().and_then(|p| p.load_balancer.as_ref())) else { return };
-        let failover = policy.as_ref().is_some_and(|p| p.outlier_detection.is_some());
-        locality::apply(la, labels, self.proxy_locality, &self.proxy.labels, &setting, failover);
+        let Some(setting) =
+            effective_locality(policy.as_ref().and_then(|p| p.load_balancer.as_ref()))
+        else {
+            return;
+        };
+        let failover = policy
+            .as_ref()
+            .is_some_and(|p| p.outlier_detection.is_some());
+        locality::apply(
+            la,
+            labels,
+            self.proxy_locality,
+            &self.proxy.labels,
+            &setting,
+            failover,
+        );
     }
 
     /// The endpoints a DNS or static cluster embeds, with their labels.
@@ -203,7 +285,11 @@ impl<'a> EndpointBuilder<'a> {
     /// The assignment EDS serves under `name`.
     pub fn assignment(&self, name: &str) -> ClusterLoadAssignment {
         let (endpoints, labels) = self.groups(true);
-        let mut la = ClusterLoadAssignment { cluster_name: name.to_string(), endpoints, ..Default::default() };
+        let mut la = ClusterLoadAssignment {
+            cluster_name: name.to_string(),
+            endpoints,
+            ..Default::default()
+        };
         if !la.endpoints.is_empty() {
             self.apply_locality(&mut la, &labels);
         }
@@ -225,11 +311,17 @@ pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedRe
     };
     let mut out = Vec::new();
     for name in wanted {
-        let mut la = ClusterLoadAssignment { cluster_name: name.clone(), ..Default::default() };
+        let mut la = ClusterLoadAssignment {
+            cluster_name: name.clone(),
+            ..Default::default()
+        };
         if let Some((port, subset, host)) = parse_cluster_name(&name)
             && let Some(service) = services.iter().find(|s| s.hostname == host)
             && let Some(sp) = service.port(port)
-            && matches!(service.resolution, Resolution::ClientSideLb | Resolution::Passthrough)
+            && matches!(
+                service.resolution,
+                Resolution::ClientSideLb | Resolution::Passthrough
+            )
         {
             let rule = rules.lookup(snap, proxy, service, Direction::Outbound);
             let b = EndpointBuilder {
@@ -244,7 +336,10 @@ pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedRe
             };
             la = b.assignment(&name);
         }
-        out.push(NamedResource { name, resource: pack_any(la) });
+        out.push(NamedResource {
+            name,
+            resource: pack_any(la),
+        });
     }
     out
 }

@@ -29,8 +29,8 @@ use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 use envoy_types::util::pack_any;
-use mast_xds::Proxy;
 use mast_xds::node::InterceptionMode;
+use mast_xds::{NodeType, Proxy};
 
 use super::NamedResource;
 use crate::model::Snapshot;
@@ -81,7 +81,12 @@ impl<'a> Ctx<'a> {
     /// Computes the context of `proxy`.
     pub fn new(snap: &'a Snapshot, proxy: &'a Proxy) -> Ctx<'a> {
         let jwt = jwt::jwt_filter(&jwt::policies_for(snap, proxy));
-        Ctx { snap, proxy, view: egress::view(snap, proxy), jwt }
+        Ctx {
+            snap,
+            proxy,
+            view: egress::view(snap, proxy),
+            jwt,
+        }
     }
 }
 
@@ -89,7 +94,10 @@ impl<'a> Ctx<'a> {
 pub fn sidecar_listeners(snap: &Snapshot, proxy: &Proxy) -> Vec<Listener> {
     let ctx = Ctx::new(snap, proxy);
     if proxy.interception_mode == InterceptionMode::Tproxy {
-        warn_once("tproxy original_src", "TPROXY interception: the original_src listener filter is not emitted (not supported by mast-proxy)");
+        warn_once(
+            "tproxy original_src",
+            "TPROXY interception: the original_src listener filter is not emitted (not supported by mast-proxy)",
+        );
     }
     let (mut out, _) = outbound::outbound_listeners(&ctx);
     if proxy.interception_mode != InterceptionMode::None {
@@ -112,16 +120,32 @@ pub fn route_names(snap: &Snapshot, proxy: &Proxy) -> Vec<String> {
 pub fn virtual_outbound(ctx: &Ctx<'_>) -> Listener {
     let blackhole = FilterChain {
         name: "virtualOutbound-blackhole".into(),
-        filter_chain_match: Some(FilterChainMatch { destination_port: u32_value(OUTBOUND_PORT), ..Default::default() }),
-        filters: vec![filters::tcp_proxy_filter(filters::tcp_proxy(BLACK_HOLE_CLUSTER, BLACK_HOLE_CLUSTER))],
+        filter_chain_match: Some(FilterChainMatch {
+            destination_port: u32_value(OUTBOUND_PORT),
+            ..Default::default()
+        }),
+        filters: vec![filters::tcp_proxy_filter(filters::tcp_proxy(
+            BLACK_HOLE_CLUSTER,
+            BLACK_HOLE_CLUSTER,
+        ))],
         ..Default::default()
     };
-    let catch_all = FilterChain { name: "virtualOutbound-catchall-tcp".into(), filters: outbound::fallthrough_filters(ctx), ..Default::default() };
-    let wildcard = if ctx.proxy.ips.first().is_some_and(|ip| ip.is_ipv6()) { "::" } else { "0.0.0.0" };
+    let catch_all = FilterChain {
+        name: "virtualOutbound-catchall-tcp".into(),
+        filters: outbound::fallthrough_filters(ctx),
+        ..Default::default()
+    };
+    let wildcard = if ctx.proxy.ips.first().is_some_and(|ip| ip.is_ipv6()) {
+        "::"
+    } else {
+        "0.0.0.0"
+    };
     Listener {
         name: VIRTUAL_OUTBOUND.into(),
         address: Some(filters::address(wildcard, OUTBOUND_PORT)),
-        transparent: (ctx.proxy.interception_mode == InterceptionMode::Tproxy).then_some(true).and_then(bool_value),
+        transparent: (ctx.proxy.interception_mode == InterceptionMode::Tproxy)
+            .then_some(true)
+            .and_then(bool_value),
         use_original_dst: bool_value(true),
         filter_chains: vec![blackhole, catch_all],
         traffic_direction: TrafficDirection::Outbound as i32,
@@ -130,8 +154,25 @@ pub fn virtual_outbound(ctx: &Ctx<'_>) -> Listener {
 }
 
 /// Generates the listeners of `proxy`. Sidecars get every listener (LDS is a wildcard type);
-/// proxyless gRPC clients get the listeners they name.
+/// proxyless gRPC clients get the listeners they name; gateways get none (not generated yet).
 pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedResource> {
-    let listeners = if crate::xds::rds::is_grpc(proxy) { grpc::listeners(snap, proxy, names) } else { sidecar_listeners(snap, proxy) };
-    listeners.into_iter().map(|l| NamedResource { name: l.name.clone(), resource: pack_any(l) }).collect()
+    if proxy.node_type == NodeType::Router {
+        warn_once(
+            "router lds",
+            "gateway (router) listeners are not generated yet; gateways get no listeners",
+        );
+        return Vec::new();
+    }
+    let listeners = if crate::xds::rds::is_grpc(proxy) {
+        grpc::listeners(snap, proxy, names)
+    } else {
+        sidecar_listeners(snap, proxy)
+    };
+    listeners
+        .into_iter()
+        .map(|l| NamedResource {
+            name: l.name.clone(),
+            resource: pack_any(l),
+        })
+        .collect()
 }

@@ -27,7 +27,11 @@ pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, St
 /// A configuration host resolved as Istio resolves short names: `name` in namespace `ns`
 /// becomes `name.ns.svc.cluster.local`; names with a dot, `*` and IPs stay as written.
 pub fn resolve_short_name(host: &str, ns: &str) -> String {
-    if host.is_empty() || host == "*" || host.contains('.') || host.parse::<std::net::IpAddr>().is_ok() {
+    if host.is_empty()
+        || host == "*"
+        || host.contains('.')
+        || host.parse::<std::net::IpAddr>().is_ok()
+    {
         host.to_string()
     } else {
         format!("{host}.{ns}.svc.{DOMAIN_SUFFIX}")
@@ -40,7 +44,11 @@ pub fn sidecar_scope<'a>(snap: &'a Snapshot, proxy: &Proxy) -> Option<&'a Config
         return None;
     }
     fn selector_of(s: &Config<Sidecar>) -> Option<&BTreeMap<String, String>> {
-        s.spec.workload_selector.as_ref().map(|w| &w.labels).filter(|l| !l.is_empty())
+        s.spec
+            .workload_selector
+            .as_ref()
+            .map(|w| &w.labels)
+            .filter(|l| !l.is_empty())
     }
     let in_ns = |ns: &str, selected: bool| {
         snap.sidecars.iter().find(|s| {
@@ -77,13 +85,20 @@ impl Imports {
             };
             let ns = if ns == "." { proxy_namespace } else { ns };
             let entry = out.by_ns.entry(ns.to_string()).or_default();
-            if excluded { entry.1.push(host.to_string()) } else { entry.0.push(host.to_string()) }
+            if excluded {
+                entry.1.push(host.to_string())
+            } else {
+                entry.0.push(host.to_string())
+            }
         }
         out
     }
 
     fn excluded(&self, ns: &str, host: &str) -> bool {
-        [ns, "*"].iter().filter_map(|n| self.by_ns.get(*n)).any(|(_, ex)| ex.iter().any(|e| host_subset_of(host, e)))
+        [ns, "*"]
+            .iter()
+            .filter_map(|n| self.by_ns.get(*n))
+            .any(|(_, ex)| ex.iter().any(|e| host_subset_of(host, e)))
     }
 
     /// Whether the service host of namespace `ns` is imported (Istio's `SubsetOf` matching).
@@ -91,12 +106,18 @@ impl Imports {
         if self.excluded(ns, host) {
             return false;
         }
-        [ns, "*"].iter().filter_map(|n| self.by_ns.get(*n)).any(|(im, _)| im.iter().any(|i| host_subset_of(host, i)))
+        [ns, "*"]
+            .iter()
+            .filter_map(|n| self.by_ns.get(*n))
+            .any(|(im, _)| im.iter().any(|i| host_subset_of(host, i)))
     }
 
     /// Whether a VirtualService host of namespace `ns` is selected (`Matches` semantics).
     fn selects_vs(&self, ns: &str, host: &str) -> bool {
-        [ns, "*"].iter().filter_map(|n| self.by_ns.get(*n)).any(|(im, _)| im.iter().any(|i| host_matches(host, i)))
+        [ns, "*"]
+            .iter()
+            .filter_map(|n| self.by_ns.get(*n))
+            .any(|(im, _)| im.iter().any(|i| host_matches(host, i)))
     }
 }
 
@@ -114,7 +135,10 @@ pub fn egress_visible(sidecar: &Config<Sidecar>, proxy_namespace: &str, service:
 /// `service` restricted to the egress listener's port, when the listener has one.
 fn port_matched(service: &Arc<Service>, listener: &EgressListener) -> Option<Arc<Service>> {
     // a port-less listener, or an HTTP_PROXY one, imports every port
-    let port = listener.port.as_ref().filter(|p| p.number != 0 && !p.protocol.eq_ignore_ascii_case("HTTP_PROXY"));
+    let port = listener
+        .port
+        .as_ref()
+        .filter(|p| p.number != 0 && !p.protocol.eq_ignore_ascii_case("HTTP_PROXY"));
     let Some(number) = port.map(|p| p.number) else {
         return Some(service.clone());
     };
@@ -129,7 +153,9 @@ fn port_matched(service: &Arc<Service>, listener: &EgressListener) -> Option<Arc
 
 fn vs_exported_to(vs: &Config<VirtualService>, ns: &str) -> bool {
     let e = &vs.spec.export_to;
-    e.is_empty() || e.iter().any(|x| x == "*" || x == ns || (x == "." && vs.namespace == ns))
+    e.is_empty()
+        || e.iter()
+            .any(|x| x == "*" || x == ns || (x == "." && vs.namespace == ns))
 }
 
 fn vs_destinations(vs: &VirtualService) -> Vec<&Destination> {
@@ -139,7 +165,12 @@ fn vs_destinations(vs: &VirtualService) -> Vec<&Destination> {
         out.extend(h.mirror.as_ref());
         out.extend(h.mirrors.iter().filter_map(|m| m.destination.as_ref()));
     }
-    for r in vs.tcp.iter().flat_map(|t| &t.route).chain(vs.tls.iter().flat_map(|t| &t.route)) {
+    for r in vs
+        .tcp
+        .iter()
+        .flat_map(|t| &t.route)
+        .chain(vs.tls.iter().flat_map(|t| &t.route))
+    {
         out.extend(r.destination.as_ref());
     }
     out
@@ -152,19 +183,30 @@ fn vs_destinations(vs: &VirtualService) -> Vec<&Destination> {
 pub fn visible_services(snap: &Snapshot, proxy: &Proxy) -> Vec<Arc<Service>> {
     let ns = proxy.namespace.as_str();
     let sidecar = sidecar_scope(snap, proxy);
-    let listeners: &[EgressListener] = sidecar.map(|s| s.spec.egress.as_slice()).unwrap_or_default();
+    let listeners: &[EgressListener] = sidecar
+        .map(|s| s.spec.egress.as_slice())
+        .unwrap_or_default();
     if listeners.is_empty() {
         return snap.registry.visible_services(ns);
     }
-    let exported: Vec<&Arc<Service>> =
-        snap.registry.services.iter().filter(|s| s.visibility.visible_from(&s.namespace, ns)).collect();
+    let exported: Vec<&Arc<Service>> = snap
+        .registry
+        .services
+        .iter()
+        .filter(|s| s.visibility.visible_from(&s.namespace, ns))
+        .collect();
     // hostname -> (namespace, service); merged port lists
     let mut chosen: BTreeMap<String, Arc<Service>> = BTreeMap::new();
     let mut add = |s: Arc<Service>| match chosen.get_mut(&s.hostname) {
         Some(have) if have.namespace == s.namespace => {
             if s.ports.iter().any(|p| have.port(p.port).is_none()) {
                 let mut merged = (**have).clone();
-                merged.ports.extend(s.ports.iter().filter(|p| have.port(p.port).is_none()).cloned());
+                merged.ports.extend(
+                    s.ports
+                        .iter()
+                        .filter(|p| have.port(p.port).is_none())
+                        .cloned(),
+                );
                 *have = Arc::new(merged);
             }
         }
@@ -183,21 +225,45 @@ pub fn visible_services(snap: &Snapshot, proxy: &Proxy) -> Vec<Arc<Service>> {
                 add(s);
             }
         }
-        for vs in snap.virtual_services.iter().filter(|v| vs_exported_to(v, ns)) {
-            let mesh_bound = vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh");
-            if !mesh_bound || !vs.spec.hosts.iter().any(|h| imports.selects_vs(&vs.namespace, h)) {
+        for vs in snap
+            .virtual_services
+            .iter()
+            .filter(|v| vs_exported_to(v, ns))
+        {
+            let mesh_bound =
+                vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh");
+            if !mesh_bound
+                || !vs
+                    .spec
+                    .hosts
+                    .iter()
+                    .any(|h| imports.selects_vs(&vs.namespace, h))
+            {
                 continue;
             }
             for d in vs_destinations(&vs.spec) {
                 let host = resolve_short_name(&d.host, &vs.namespace);
-                let candidates: Vec<&&Arc<Service>> = exported.iter().filter(|s| s.hostname == host).collect();
-                let Some(s) = candidates.iter().find(|s| s.namespace == ns).or(candidates.first()) else { continue };
+                let candidates: Vec<&&Arc<Service>> =
+                    exported.iter().filter(|s| s.hostname == host).collect();
+                let Some(s) = candidates
+                    .iter()
+                    .find(|s| s.namespace == ns)
+                    .or(candidates.first())
+                else {
+                    continue;
+                };
                 let port = d.port.as_ref().map(|p| p.number).unwrap_or(0);
                 let picked = if port == 0 {
                     Some((**s).clone())
                 } else {
-                    port_matched(s, &EgressListener { port: l.port.clone(), ..Default::default() })
-                        .filter(|svc| svc.ports.iter().any(|p| u32::from(p.port) == port))
+                    port_matched(
+                        s,
+                        &EgressListener {
+                            port: l.port.clone(),
+                            ..Default::default()
+                        },
+                    )
+                    .filter(|svc| svc.ports.iter().any(|p| u32::from(p.port) == port))
                 };
                 if let Some(p) = picked {
                     add(p);
@@ -209,8 +275,14 @@ pub fn visible_services(snap: &Snapshot, proxy: &Proxy) -> Vec<Arc<Service>> {
 }
 
 /// The visible service named `hostname`, if any.
-pub fn service_for_hostname(snap: &Snapshot, proxy: &Proxy, hostname: &str) -> Option<Arc<Service>> {
-    visible_services(snap, proxy).into_iter().find(|s| s.hostname == hostname)
+pub fn service_for_hostname(
+    snap: &Snapshot,
+    proxy: &Proxy,
+    hostname: &str,
+) -> Option<Arc<Service>> {
+    visible_services(snap, proxy)
+        .into_iter()
+        .find(|s| s.hostname == hostname)
 }
 
 /// Whether traffic to unknown destinations passes through (`ALLOW_ANY`) rather than being
@@ -228,7 +300,13 @@ pub fn proxy_locality(snap: &Snapshot, proxy: &Proxy) -> String {
     snap.registry
         .workloads
         .iter()
-        .find(|w| ips.contains(&w.address) && (w.namespace == proxy.namespace || proxy.namespace.is_empty()))
+        .find(|w| {
+            ips.contains(&w.address)
+                && (w.namespace == proxy.namespace || proxy.namespace.is_empty())
+        })
         .map(|w| w.locality.clone())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

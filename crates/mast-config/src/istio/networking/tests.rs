@@ -12,6 +12,7 @@ fn findings(kind: &str, spec: &Value, severity: Severity) -> Vec<String> {
     let ctx = Context {
         name: "obj",
         namespace: "default",
+        delegates_disabled: false,
     };
     validate_in(&ctx, kind, "v1", spec, &mut out);
     out.into_vec()
@@ -235,6 +236,7 @@ fn gateways() {
     let ctx = Context {
         name: "Bad.Name",
         namespace: "default",
+        delegates_disabled: false,
     };
     validate_in(&ctx, gw, "v1", &server(http, Value::Null), &mut out);
     assert!(out.has_errors());

@@ -421,7 +421,9 @@ impl VirtualService {
     /// Istio's `ValidateVirtualService`.
     pub fn validate(&self, ctx: &Context<'_>, out: &mut Findings) {
         let delegate = self.hosts.is_empty();
-        if delegate {
+        if delegate && ctx.delegates_disabled {
+            out.error("spec.hosts", "virtual service must have at least one host");
+        } else if delegate {
             self.check_delegate(out);
         }
         let mut applies_to_gateway = false;

@@ -187,3 +187,23 @@ spec:
         vec![("lb.example.com".into(), 80, false, String::new())]
     );
 }
+
+#[test]
+fn workload_entry_health_from_status_when_checked() {
+    let r = registry(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: a, namespace: ns, annotations: {proxy.istio.io/health-checks-enabled: "true"}}
+spec: {address: 1.1.1.1, labels: {app: x}}
+status: {conditions: [{type: Healthy, status: "False"}]}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: b, namespace: ns}
+spec: {address: 2.2.2.2, labels: {app: x}}
+"#,
+    );
+    let health: Vec<bool> = r.workloads.iter().map(|w| w.healthy).collect();
+    assert_eq!(health, vec![false, true]);
+}

@@ -6,18 +6,21 @@ use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster, Filter,
-    cluster::{ClusterDiscoveryType, CommonLbConfig, DiscoveryType, DnsLookupFamily, EdsClusterConfig},
+    cluster::{
+        ClusterDiscoveryType, CommonLbConfig, DiscoveryType, DnsLookupFamily, EdsClusterConfig,
+    },
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ApiVersion, ConfigSource, Http1ProtocolOptions, Http2ProtocolOptions, Metadata,
-    TypedExtensionConfig, config_source,
+    AggregatedConfigSource, ApiVersion, ConfigSource, Http1ProtocolOptions, Http2ProtocolOptions,
+    Metadata, TypedExtensionConfig, config_source,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, LocalityLbEndpoints};
 use envoy_types::pb::envoy::extensions::network::dns_resolver::cares::v3::CaresDnsResolverConfig;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions,
     http_protocol_options::{
-        ExplicitHttpConfig, UpstreamProtocolOptions, UseDownstreamHttpConfig, explicit_http_config::ProtocolConfig,
+        ExplicitHttpConfig, UpstreamProtocolOptions, UseDownstreamHttpConfig,
+        explicit_http_config::ProtocolConfig,
     },
 };
 use envoy_types::pb::google::protobuf::{Duration, Struct, UInt32Value};
@@ -32,16 +35,25 @@ pub const ISTIO_METADATA: &str = "istio";
 /// Key of the upstream HTTP protocol options in `typed_extension_protocol_options`.
 pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 /// Mesh default `connectTimeout`.
-pub const CONNECT_TIMEOUT: Duration = Duration { seconds: 10, nanos: 0 };
+pub const CONNECT_TIMEOUT: Duration = Duration {
+    seconds: 10,
+    nanos: 0,
+};
 /// Mesh default `dnsRefreshRate`.
-pub const DNS_REFRESH_RATE: Duration = Duration { seconds: 60, nanos: 0 };
+pub const DNS_REFRESH_RATE: Duration = Duration {
+    seconds: 60,
+    nanos: 0,
+};
 /// The metadata exchange filter's name and config type.
 pub const MX_FILTER: &str = "istio.metadata_exchange";
 const MX_TYPE_URL: &str = "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange";
 
 /// A duration from nanoseconds.
 pub fn duration(nanos: i64) -> Duration {
-    Duration { seconds: nanos.div_euclid(1_000_000_000), nanos: nanos.rem_euclid(1_000_000_000) as i32 }
+    Duration {
+        seconds: nanos.div_euclid(1_000_000_000),
+        nanos: nanos.rem_euclid(1_000_000_000) as i32,
+    }
 }
 
 /// A duration from a validated Go duration string (`1.5s`); `None` when absent.
@@ -78,7 +90,9 @@ impl Wrapper {
     /// The cluster's discovery type.
     pub fn kind(&self) -> DiscoveryType {
         match self.cluster.cluster_discovery_type {
-            Some(ClusterDiscoveryType::Type(t)) => DiscoveryType::try_from(t).unwrap_or(DiscoveryType::Static),
+            Some(ClusterDiscoveryType::Type(t)) => {
+                DiscoveryType::try_from(t).unwrap_or(DiscoveryType::Static)
+            }
             _ => DiscoveryType::Static,
         }
     }
@@ -86,10 +100,14 @@ impl Wrapper {
     /// Whether the upstream protocol is explicitly HTTP/2.
     pub fn is_http2(&self) -> bool {
         matches!(
-            self.http.as_ref().and_then(|h| h.upstream_protocol_options.as_ref()),
-            Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
-                protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(_))
-            }))
+            self.http
+                .as_ref()
+                .and_then(|h| h.upstream_protocol_options.as_ref()),
+            Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                ExplicitHttpConfig {
+                    protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(_))
+                }
+            ))
         )
     }
 
@@ -102,9 +120,13 @@ impl Wrapper {
     pub fn set_h2(&mut self) {
         let h = self.http_mut();
         if h.upstream_protocol_options.is_none() {
-            h.upstream_protocol_options = Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
-                protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default())),
-            }));
+            h.upstream_protocol_options = Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                ExplicitHttpConfig {
+                    protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(
+                        Http2ProtocolOptions::default(),
+                    )),
+                },
+            ));
         }
     }
 
@@ -117,26 +139,34 @@ impl Wrapper {
             })) => o.clone(),
             _ => Http1ProtocolOptions::default(),
         };
-        h.upstream_protocol_options = Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(UseDownstreamHttpConfig {
-            http_protocol_options: Some(http1),
-            http2_protocol_options: Some(Http2ProtocolOptions::default()),
-            ..Default::default()
-        }));
+        h.upstream_protocol_options = Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(
+            UseDownstreamHttpConfig {
+                http_protocol_options: Some(http1),
+                http2_protocol_options: Some(Http2ProtocolOptions::default()),
+                ..Default::default()
+            },
+        ));
     }
 
     /// The finished cluster.
     pub fn build(mut self) -> Cluster {
         if let Some(mut h) = self.http.take() {
             if h.upstream_protocol_options.is_none() {
-                h.upstream_protocol_options = Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
-                    protocol_config: Some(ProtocolConfig::HttpProtocolOptions(Http1ProtocolOptions::default())),
-                }));
+                h.upstream_protocol_options = Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                    ExplicitHttpConfig {
+                        protocol_config: Some(ProtocolConfig::HttpProtocolOptions(
+                            Http1ProtocolOptions::default(),
+                        )),
+                    },
+                ));
             }
-            self.cluster.typed_extension_protocol_options = HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), pack_any(h))]);
+            self.cluster.typed_extension_protocol_options =
+                HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), pack_any(h))]);
         }
         if !self.istio.is_empty() {
             let md = self.cluster.metadata.get_or_insert_with(Metadata::default);
-            md.filter_metadata.insert(ISTIO_METADATA.into(), to_struct(Value::Object(self.istio)));
+            md.filter_metadata
+                .insert(ISTIO_METADATA.into(), to_struct(Value::Object(self.istio)));
         }
         self.cluster
     }
@@ -173,13 +203,22 @@ impl prost::Name for TypedStruct {
     }
 }
 
-/// The TCP metadata exchange filter istiod puts on clusters.
+/// The TCP metadata exchange filter istiod puts on outbound clusters and
+/// `PassthroughCluster`. Mast leaves it out: its config is a `TypedStruct` whose schema the
+/// Envoy descriptor set lacks (config dumps could not show the cluster), and peer metadata
+/// travels in HTTP headers. The `istio-peer-exchange` ALPN is still offered.
 pub fn metadata_exchange_filter() -> Filter {
     let ts = TypedStruct {
         type_url: MX_TYPE_URL.into(),
-        value: Some(to_struct(json!({"protocol": "istio-peer-exchange", "enable_discovery": true}))),
+        value: Some(to_struct(
+            json!({"protocol": "istio-peer-exchange", "enable_discovery": true}),
+        )),
     };
-    Filter { name: MX_FILTER.into(), typed_config: Some(pack_any(ts)), ..Default::default() }
+    Filter {
+        name: MX_FILTER.into(),
+        typed_config: Some(pack_any(ts)),
+        ..Default::default()
+    }
 }
 
 /// EDS over ADS for EDS clusters (`maybeApplyEdsConfig`).
@@ -190,7 +229,9 @@ pub fn apply_eds_config(c: &mut Cluster) {
     c.eds_cluster_config = Some(EdsClusterConfig {
         service_name: c.name.clone(),
         eds_config: Some(ConfigSource {
-            config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+            config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+                AggregatedConfigSource {},
+            )),
             initial_fetch_timeout: Some(Duration::default()),
             resource_api_version: ApiVersion::V3 as i32,
             ..Default::default()
@@ -225,10 +266,17 @@ pub fn base(
         ..Default::default()
     };
     if matches!(kind, DiscoveryType::StrictDns | DiscoveryType::LogicalDns) {
-        c.dns_lookup_family = if facts.ipv6 && !facts.ipv4 { DnsLookupFamily::V6Only } else { DnsLookupFamily::V4Only } as i32;
+        c.dns_lookup_family = if facts.ipv6 && !facts.ipv4 {
+            DnsLookupFamily::V6Only
+        } else {
+            DnsLookupFamily::V4Only
+        } as i32;
         c.typed_dns_resolver_config = Some(TypedExtensionConfig {
             name: "envoy.network.dns_resolver.cares".into(),
-            typed_config: Some(pack_any(CaresDnsResolverConfig { udp_max_queries: u32v(100), ..Default::default() })),
+            typed_config: Some(pack_any(CaresDnsResolverConfig {
+                udp_max_queries: u32v(100),
+                ..Default::default()
+            })),
         });
         // deprecated in Envoy in favour of the resolver's config, still what istiod sets
         #[allow(deprecated)]
@@ -238,21 +286,38 @@ pub fn base(
             c.respect_dns_ttl = true;
         }
     }
-    if matches!(kind, DiscoveryType::StrictDns | DiscoveryType::LogicalDns | DiscoveryType::Static) {
+    if matches!(
+        kind,
+        DiscoveryType::StrictDns | DiscoveryType::LogicalDns | DiscoveryType::Static
+    ) {
         if endpoints.is_empty() {
-            tracing::debug!(cluster = name, "DNS/static cluster without endpoints left out");
+            tracing::debug!(
+                cluster = name,
+                "DNS/static cluster without endpoints left out"
+            );
             return None;
         }
-        c.load_assignment = Some(ClusterLoadAssignment { cluster_name: name.to_string(), endpoints, ..Default::default() });
+        c.load_assignment = Some(ClusterLoadAssignment {
+            cluster_name: name.to_string(),
+            endpoints,
+            ..Default::default()
+        });
     }
-    let mut w = Wrapper { cluster: c, http: None, istio: serde_json::Map::new() };
+    let mut w = Wrapper {
+        cluster: c,
+        http: None,
+        istio: serde_json::Map::new(),
+    };
     if protocol.is_http2() {
         w.set_h2();
     } else if protocol == Protocol::Unsupported {
         w.set_use_downstream_protocol();
     }
     if !services.is_empty() {
-        w.istio.insert("services".into(), Value::Array(services.iter().map(|s| service_metadata(s)).collect()));
+        w.istio.insert(
+            "services".into(),
+            Value::Array(services.iter().map(|s| service_metadata(s)).collect()),
+        );
     }
     Some(w)
 }

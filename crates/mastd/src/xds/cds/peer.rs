@@ -33,7 +33,11 @@ fn convert(m: Option<&MutualTls>) -> Option<MtlsMode> {
 }
 
 fn selector(c: &Config<PeerAuthentication>) -> Option<&BTreeMap<String, String>> {
-    c.spec.selector.as_ref().map(|s| &s.match_labels).filter(|m| !m.is_empty())
+    c.spec
+        .selector
+        .as_ref()
+        .map(|s| &s.match_labels)
+        .filter(|m| !m.is_empty())
 }
 
 /// The PeerAuthentications of a snapshot, indexed.
@@ -70,27 +74,45 @@ impl<'a> PeerPolicies<'a> {
                 found.insert(c.namespace.clone(), mode);
             }
         }
-        let inherited = if global == MtlsMode::Unknown { MtlsMode::Permissive } else { global };
-        let namespaces = found.into_iter().map(|(ns, m)| (ns, m.unwrap_or(inherited))).collect();
-        PeerPolicies { global, namespaces, workloads }
+        let inherited = if global == MtlsMode::Unknown {
+            MtlsMode::Permissive
+        } else {
+            global
+        };
+        let namespaces = found
+            .into_iter()
+            .map(|(ns, m)| (ns, m.unwrap_or(inherited)))
+            .collect();
+        PeerPolicies {
+            global,
+            namespaces,
+            workloads,
+        }
     }
 
     /// The namespace- or mesh-level mode for `namespace`; `Unknown` when neither exists.
     pub fn namespace_mode(&self, namespace: &str) -> MtlsMode {
-        self.namespaces.get(namespace).copied().unwrap_or(self.global)
+        self.namespaces
+            .get(namespace)
+            .copied()
+            .unwrap_or(self.global)
     }
 
     /// The mode a workload in `namespace` with `labels` applies on its port `port`.
-    pub fn workload_port_mode(&self, namespace: &str, labels: &BTreeMap<String, String>, port: u16) -> MtlsMode {
+    pub fn workload_port_mode(
+        &self,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+        port: u16,
+    ) -> MtlsMode {
         let base = match self.namespace_mode(namespace) {
             MtlsMode::Unknown => MtlsMode::Permissive,
             m => m,
         };
-        let Some(w) = self
-            .workloads
-            .get(namespace)
-            .and_then(|l| l.iter().find(|c| selector(c).is_some_and(|s| selects(s, labels))))
-        else {
+        let Some(w) = self.workloads.get(namespace).and_then(|l| {
+            l.iter()
+                .find(|c| selector(c).is_some_and(|s| selects(s, labels)))
+        }) else {
             return base;
         };
         let mode = convert(w.spec.mtls.as_ref()).unwrap_or(base);
@@ -105,7 +127,12 @@ impl<'a> PeerPolicies<'a> {
     /// Istio's best-effort guess of a service's mode for a client: unknown for mesh-external
     /// services; disabled for passthrough ones unless every endpoint has a proxy; else the
     /// namespace's mode, PERMISSIVE by default.
-    pub fn service_mode(&self, service: &Service, passthrough_lb: bool, endpoints: &[Endpoint]) -> MtlsMode {
+    pub fn service_mode(
+        &self,
+        service: &Service,
+        passthrough_lb: bool,
+        endpoints: &[Endpoint],
+    ) -> MtlsMode {
         if service.mesh_external {
             return MtlsMode::Unknown;
         }

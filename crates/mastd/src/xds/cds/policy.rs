@@ -11,13 +11,16 @@ use envoy_types::pb::envoy::config::cluster::v3::{
     circuit_breakers::{Thresholds, thresholds::RetryBudget as EnvoyRetryBudget},
 };
 use envoy_types::pb::envoy::config::common::matcher::v3::{
-    HttpHeadersMatch, MatchPredicate, match_predicate::{MatchSet, Rule as PredicateRule},
+    HttpHeadersMatch, MatchPredicate,
+    match_predicate::{MatchSet, Rule as PredicateRule},
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    HttpProtocolOptions as CommonHttpOptions, KeepaliveSettings, ProxyProtocolConfig, TcpKeepalive, TransportSocket,
-    transport_socket,
+    HttpProtocolOptions as CommonHttpOptions, KeepaliveSettings, ProxyProtocolConfig, TcpKeepalive,
+    TransportSocket, transport_socket,
 };
-use envoy_types::pb::envoy::config::route::v3::{HeaderMatcher, header_matcher::HeaderMatchSpecifier};
+use envoy_types::pb::envoy::config::route::v3::{
+    HeaderMatcher, header_matcher::HeaderMatchSpecifier,
+};
 use envoy_types::pb::envoy::extensions::transport_sockets::proxy_protocol::v3::ProxyProtocolUpstreamTransport;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::OutlierDetection as HttpOutlier;
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
@@ -25,8 +28,8 @@ use envoy_types::pb::envoy::r#type::v3::Percent;
 use envoy_types::pb::google::protobuf::Duration;
 use envoy_types::util::pack_any;
 use mast_config::istio::networking::destination_rule::{
-    ConnectionPoolSettings, H2UpgradePolicy, OutlierDetection, ProxyProtocol, ProxyProtocolVersion, RetryBudget,
-    TcpKeepalive as IstioKeepalive, TrafficPolicy,
+    ConnectionPoolSettings, H2UpgradePolicy, OutlierDetection, ProxyProtocol, ProxyProtocolVersion,
+    RetryBudget, TcpKeepalive as IstioKeepalive, TrafficPolicy,
 };
 
 use super::builder::{CONNECT_TIMEOUT, Wrapper, parse_dur, u32v};
@@ -36,7 +39,11 @@ use crate::xds::tls::raw_buffer_socket;
 /// Logs a partial-support warning once per distinct message.
 pub fn warn_once(what: &str) {
     static SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-    if SEEN.lock().map(|mut s| s.insert(what.to_string())).unwrap_or(false) {
+    if SEEN
+        .lock()
+        .map(|mut s| s.insert(what.to_string()))
+        .unwrap_or(false)
+    {
         tracing::warn!("{what}");
     }
 }
@@ -45,7 +52,11 @@ pub fn warn_once(what: &str) {
 /// top level is inherited then), else the top level. The flag tells a port-level match.
 pub fn port_level(tp: Option<&TrafficPolicy>, port: u16) -> (Option<TrafficPolicy>, bool) {
     let Some(tp) = tp else { return (None, false) };
-    match tp.port_level_settings.iter().find(|p| p.port.as_ref().is_some_and(|s| s.number == u32::from(port))) {
+    match tp
+        .port_level_settings
+        .iter()
+        .find(|p| p.port.as_ref().is_some_and(|s| s.number == u32::from(port)))
+    {
         Some(p) => (
             Some(TrafficPolicy {
                 connection_pool: p.connection_pool.clone(),
@@ -56,18 +67,32 @@ pub fn port_level(tp: Option<&TrafficPolicy>, port: u16) -> (Option<TrafficPolic
             }),
             true,
         ),
-        None => (Some(TrafficPolicy { port_level_settings: Vec::new(), ..tp.clone() }), false),
+        None => (
+            Some(TrafficPolicy {
+                port_level_settings: Vec::new(),
+                ..tp.clone()
+            }),
+            false,
+        ),
     }
 }
 
 /// A subset's policy over the rule's (both resolved for `port`): each part the subset sets
 /// replaces the rule's; a subset port-level match replaces all four main parts.
-pub fn merge_subset(original: Option<&TrafficPolicy>, subset: Option<&TrafficPolicy>, port: u16) -> Option<TrafficPolicy> {
+pub fn merge_subset(
+    original: Option<&TrafficPolicy>,
+    subset: Option<&TrafficPolicy>,
+    port: u16,
+) -> Option<TrafficPolicy> {
     let (original, _) = port_level(original, port);
-    let Some(subset) = subset else { return original };
+    let Some(subset) = subset else {
+        return original;
+    };
     let (subset, port_match) = port_level(Some(subset), port);
     let subset = subset?;
-    let Some(mut merged) = original else { return Some(subset) };
+    let Some(mut merged) = original else {
+        return Some(subset);
+    };
     if subset.connection_pool.is_some() || port_match {
         merged.connection_pool = subset.connection_pool.clone();
     }
@@ -123,8 +148,14 @@ pub fn default_thresholds() -> Thresholds {
 fn retry_budget(t: &mut Thresholds, rb: Option<&RetryBudget>) {
     let Some(rb) = rb else { return };
     t.retry_budget = Some(EnvoyRetryBudget {
-        budget_percent: Some(Percent { value: rb.percent.unwrap_or(20.0) }),
-        min_retry_concurrency: u32v(if rb.min_retry_concurrency > 0 { rb.min_retry_concurrency } else { 3 }),
+        budget_percent: Some(Percent {
+            value: rb.percent.unwrap_or(20.0),
+        }),
+        min_retry_concurrency: u32v(if rb.min_retry_concurrency > 0 {
+            rb.min_retry_concurrency
+        } else {
+            3
+        }),
         budget_interval: parse_dur(rb.budget_interval.as_ref()),
     });
 }
@@ -135,7 +166,10 @@ fn secs(d: Option<&String>) -> Option<u32> {
 
 fn keepalive(w: &mut Wrapper, k: Option<&IstioKeepalive>) {
     let Some(k) = k else { return };
-    let opts = w.cluster.upstream_connection_options.get_or_insert_with(UpstreamConnectionOptions::default);
+    let opts = w
+        .cluster
+        .upstream_connection_options
+        .get_or_insert_with(UpstreamConnectionOptions::default);
     let tk = opts.tcp_keepalive.get_or_insert_with(TcpKeepalive::default);
     if k.probes > 0 {
         tk.keepalive_probes = u32v(k.probes);
@@ -151,7 +185,11 @@ fn keepalive(w: &mut Wrapper, k: Option<&IstioKeepalive>) {
 /// The connection pool (`applyConnectionPool`): connect timeout, circuit breaker thresholds
 /// over Istio's defaults, TCP keepalive, and HTTP idle timeout / requests per connection /
 /// connection duration / HTTP/2 stream and keepalive settings.
-pub fn apply_connection_pool(w: &mut Wrapper, settings: &ConnectionPoolSettings, budget: Option<&RetryBudget>) {
+pub fn apply_connection_pool(
+    w: &mut Wrapper,
+    settings: &ConnectionPoolSettings,
+    budget: Option<&RetryBudget>,
+) {
     let mut t = default_thresholds();
     retry_budget(&mut t, budget);
     let mut idle: Option<Duration> = None;
@@ -188,11 +226,17 @@ pub fn apply_connection_pool(w: &mut Wrapper, settings: &ConnectionPoolSettings,
         }
         keepalive(w, tcp.tcp_keepalive.as_ref());
     }
-    w.cluster.circuit_breakers = Some(CircuitBreakers { thresholds: vec![t], ..Default::default() });
-    if duration.is_some() || idle.is_some() || per_conn > 0 || streams > 0 || h2_keepalive.is_some() {
+    w.cluster.circuit_breakers = Some(CircuitBreakers {
+        thresholds: vec![t],
+        ..Default::default()
+    });
+    if duration.is_some() || idle.is_some() || per_conn > 0 || streams > 0 || h2_keepalive.is_some()
+    {
         let is_h2 = w.is_http2();
         let http = w.http_mut();
-        let common = http.common_http_protocol_options.get_or_insert_with(CommonHttpOptions::default);
+        let common = http
+            .common_http_protocol_options
+            .get_or_insert_with(CommonHttpOptions::default);
         if idle.is_some() {
             common.idle_timeout = idle;
         }
@@ -220,7 +264,11 @@ pub fn apply_connection_pool(w: &mut Wrapper, settings: &ConnectionPoolSettings,
             }
         }
     }
-    if settings.http.as_ref().is_some_and(|h| h.use_client_protocol) {
+    if settings
+        .http
+        .as_ref()
+        .is_some_and(|h| h.use_client_protocol)
+    {
         w.set_use_downstream_protocol();
     }
 }
@@ -231,9 +279,14 @@ pub fn apply_connection_pool(w: &mut Wrapper, settings: &ConnectionPoolSettings,
 pub fn apply_outlier_detection(w: &mut Wrapper, od: Option<&OutlierDetection>) {
     let Some(od) = od else { return };
     if od.consecutive_errors != 0 {
-        warn_once("DestinationRule outlierDetection.consecutiveErrors is deprecated and ignored (as istiod does); use consecutive5xxErrors");
+        warn_once(
+            "DestinationRule outlierDetection.consecutiveErrors is deprecated and ignored (as istiod does); use consecutive5xxErrors",
+        );
     }
-    let mut out = EnvoyOutlier { enforcing_success_rate: u32v(0), ..Default::default() };
+    let mut out = EnvoyOutlier {
+        enforcing_success_rate: u32v(0),
+        ..Default::default()
+    };
     if let Some(v) = od.consecutive_5xx_errors {
         out.consecutive_5xx = u32v(v);
         out.enforcing_consecutive_5xx = u32v(if v > 0 { 100 } else { 0 });
@@ -257,8 +310,13 @@ pub fn apply_outlier_detection(w: &mut Wrapper, od: Option<&OutlierDetection>) {
     }
     w.cluster.outlier_detection = Some(out);
     if od.min_health_percent >= 0 {
-        let lb = w.cluster.common_lb_config.get_or_insert_with(Default::default);
-        lb.healthy_panic_threshold = Some(Percent { value: f64::from(od.min_health_percent) });
+        let lb = w
+            .cluster
+            .common_lb_config
+            .get_or_insert_with(Default::default);
+        lb.healthy_panic_threshold = Some(Percent {
+            value: f64::from(od.min_health_percent),
+        });
     }
     if !od.outlier_detection_http_error_codes.is_empty() {
         let rules: Vec<MatchPredicate> = od
@@ -268,10 +326,12 @@ pub fn apply_outlier_detection(w: &mut Wrapper, od: Option<&OutlierDetection>) {
                 rule: Some(PredicateRule::HttpResponseHeadersMatch(HttpHeadersMatch {
                     headers: vec![HeaderMatcher {
                         name: ":status".into(),
-                        header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(StringMatcher {
-                            match_pattern: Some(MatchPattern::Exact(code.to_string())),
-                            ..Default::default()
-                        })),
+                        header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(
+                            StringMatcher {
+                                match_pattern: Some(MatchPattern::Exact(code.to_string())),
+                                ..Default::default()
+                            },
+                        )),
                         ..Default::default()
                     }],
                 })),
@@ -280,15 +340,22 @@ pub fn apply_outlier_detection(w: &mut Wrapper, od: Option<&OutlierDetection>) {
         let predicate = if rules.len() == 1 {
             rules.into_iter().next().expect("one rule")
         } else {
-            MatchPredicate { rule: Some(PredicateRule::OrMatch(MatchSet { rules })) }
+            MatchPredicate {
+                rule: Some(PredicateRule::OrMatch(MatchSet { rules })),
+            }
         };
-        w.http_mut().outlier_detection = Some(HttpOutlier { error_matcher: Some(predicate) });
+        w.http_mut().outlier_detection = Some(HttpOutlier {
+            error_matcher: Some(predicate),
+        });
     }
 }
 
 fn proxy_protocol_socket(version: ProxyProtocolVersion, inner: TransportSocket) -> TransportSocket {
     let cfg = ProxyProtocolUpstreamTransport {
-        config: Some(ProxyProtocolConfig { version: version as i32, ..Default::default() }),
+        config: Some(ProxyProtocolConfig {
+            version: version as i32,
+            ..Default::default()
+        }),
         transport_socket: Some(inner),
         ..Default::default()
     };

@@ -30,11 +30,18 @@ pub struct Rule {
 impl Rule {
     /// Istio's `istio.config` metadata value for the rule.
     pub fn config_path(&self) -> String {
-        format!("/apis/networking.istio.io/v1/namespaces/{}/destination-rule/{}", self.namespace, self.name)
+        format!(
+            "/apis/networking.istio.io/v1/namespaces/{}/destination-rule/{}",
+            self.namespace, self.name
+        )
     }
 
     fn selector(&self) -> Option<&BTreeMap<String, String>> {
-        self.spec.workload_selector.as_ref().map(|w| &w.match_labels).filter(|m| !m.is_empty())
+        self.spec
+            .workload_selector
+            .as_ref()
+            .map(|w| &w.match_labels)
+            .filter(|m| !m.is_empty())
     }
 }
 
@@ -57,9 +64,19 @@ struct Entry {
 /// Rules of one namespace bucket, by resolved host.
 type Bucket = BTreeMap<String, Vec<Entry>>;
 
-fn merge_into(bucket: &mut Bucket, cfg: &Config<DestinationRule>, host: &str, export_to: &[String]) {
+fn merge_into(
+    bucket: &mut Bucket,
+    cfg: &Config<DestinationRule>,
+    host: &str,
+    export_to: &[String],
+) {
     let list = bucket.entry(host.to_string()).or_default();
-    let sel = cfg.spec.workload_selector.as_ref().map(|w| &w.match_labels).filter(|m| !m.is_empty());
+    let sel = cfg
+        .spec
+        .workload_selector
+        .as_ref()
+        .map(|w| &w.match_labels)
+        .filter(|m| !m.is_empty());
     let mut separate = true;
     for e in list.iter_mut() {
         if e.export_to != export_to || e.rule.selector() != sel {
@@ -81,7 +98,11 @@ fn merge_into(bucket: &mut Bucket, cfg: &Config<DestinationRule>, host: &str, ex
         let mut spec = cfg.spec.clone();
         spec.host = host.to_string();
         list.push(Entry {
-            rule: Rule { name: cfg.name.clone(), namespace: cfg.namespace.clone(), spec },
+            rule: Rule {
+                name: cfg.name.clone(),
+                namespace: cfg.namespace.clone(),
+                spec,
+            },
             export_to: export_to.to_vec(),
         });
     }
@@ -100,7 +121,12 @@ fn index(snap: &Snapshot) -> Index {
     let root = &snap.mesh.root_namespace;
     // rules with a selector come first, as Istio sorts them
     let mut rules: Vec<&Config<DestinationRule>> = snap.destination_rules.iter().collect();
-    rules.sort_by_key(|r| r.spec.workload_selector.as_ref().is_none_or(|w| w.match_labels.is_empty()));
+    rules.sort_by_key(|r| {
+        r.spec
+            .workload_selector
+            .as_ref()
+            .is_none_or(|w| w.match_labels.is_empty())
+    });
     for cfg in rules {
         let host = resolve_short_name(&cfg.spec.host, &cfg.namespace);
         let ns = &cfg.namespace;
@@ -110,11 +136,21 @@ fn index(snap: &Snapshot) -> Index {
             cfg.spec.export_to.clone()
         };
         if export_to.is_empty() || export_to.iter().any(|e| e == "*" || e == "." || e == ns) {
-            merge_into(idx.namespace_local.entry(ns.clone()).or_default(), cfg, &host, &export_to);
+            merge_into(
+                idx.namespace_local.entry(ns.clone()).or_default(),
+                cfg,
+                &host,
+                &export_to,
+            );
         }
         let private_only = export_to.len() == 1 && (export_to[0] == "." || &export_to[0] == ns);
         if !private_only {
-            merge_into(idx.exported.entry(ns.clone()).or_default(), cfg, &host, &export_to);
+            merge_into(
+                idx.exported.entry(ns.clone()).or_default(),
+                cfg,
+                &host,
+                &export_to,
+            );
         } else if ns == root {
             merge_into(&mut idx.root_local, cfg, &host, &export_to);
         }
@@ -142,16 +178,27 @@ fn exported_to<'a>(idx: &'a Index, owner: &str, host: &str, client: &str) -> Vec
         .and_then(|b| most_specific(b, host))
         .map(|list| {
             list.iter()
-                .filter(|e| e.export_to.is_empty() || e.export_to.iter().any(|x| x == "*" || x == client))
+                .filter(|e| {
+                    e.export_to.is_empty() || e.export_to.iter().any(|x| x == "*" || x == client)
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-fn candidates<'a>(idx: &'a Index, snap: &Snapshot, client: &str, service: &Service) -> Vec<&'a Entry> {
+fn candidates<'a>(
+    idx: &'a Index,
+    snap: &Snapshot,
+    client: &str,
+    service: &Service,
+) -> Vec<&'a Entry> {
     let host = service.hostname.as_str();
     let root = snap.mesh.root_namespace.as_str();
-    let local = if client != root { idx.namespace_local.get(client) } else { Some(&idx.root_local) };
+    let local = if client != root {
+        idx.namespace_local.get(client)
+    } else {
+        Some(&idx.root_local)
+    };
     if let Some(found) = local.and_then(|b| most_specific(b, host)) {
         return found.iter().collect();
     }
@@ -175,13 +222,22 @@ impl Rules {
     }
 
     /// The DestinationRule that applies to `service` for `proxy`, if any.
-    pub fn lookup(&self, snap: &Snapshot, proxy: &Proxy, service: &Service, dir: Direction) -> Option<Rule> {
+    pub fn lookup(
+        &self,
+        snap: &Snapshot,
+        proxy: &Proxy,
+        service: &Service,
+        dir: Direction,
+    ) -> Option<Rule> {
         let mut catch_all = None;
         for e in candidates(&self.idx, snap, &proxy.namespace, service) {
             match e.rule.selector() {
                 None => catch_all = Some(&e.rule),
                 Some(sel) => {
-                    if dir == Direction::Outbound && e.rule.namespace == proxy.namespace && selects(sel, &proxy.labels) {
+                    if dir == Direction::Outbound
+                        && e.rule.namespace == proxy.namespace
+                        && selects(sel, &proxy.labels)
+                    {
                         return Some(e.rule.clone());
                     }
                 }
@@ -193,6 +249,11 @@ impl Rules {
 
 /// The DestinationRule that applies to `service` for `proxy`, if any (one-off lookup; use
 /// [`Rules`] for many).
-pub fn destination_rule(snap: &Snapshot, proxy: &Proxy, service: &Service, dir: Direction) -> Option<Rule> {
+pub fn destination_rule(
+    snap: &Snapshot,
+    proxy: &Proxy,
+    service: &Service,
+    dir: Direction,
+) -> Option<Rule> {
     Rules::new(snap).lookup(snap, proxy, service, dir)
 }

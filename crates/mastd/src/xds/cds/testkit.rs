@@ -23,7 +23,9 @@ pub fn snapshot_with(yaml: &str, mesh: MeshSettings) -> Snapshot {
         }
         let errors = mast_config::validate(r);
         assert!(
-            errors.iter().all(|e| e.finding.severity != mast_config::Severity::Error),
+            errors
+                .iter()
+                .all(|e| e.finding.severity != mast_config::Severity::Error),
             "invalid test object: {errors:?}"
         );
     }
@@ -33,13 +35,20 @@ pub fn snapshot_with(yaml: &str, mesh: MeshSettings) -> Snapshot {
 /// A sidecar proxy at `ip` in `ns` with `labels`.
 pub fn sidecar(ip: &str, ns: &str, labels: Value) -> Proxy {
     let md = json!({"NAMESPACE": ns, "LABELS": labels});
-    Proxy::parse(&format!("sidecar~{ip}~pod.{ns}~{ns}.svc.cluster.local"), md.as_object().cloned().unwrap_or_default())
-        .expect("proxy")
+    Proxy::parse(
+        &format!("sidecar~{ip}~pod.{ns}~{ns}.svc.cluster.local"),
+        md.as_object().cloned().unwrap_or_default(),
+    )
+    .expect("proxy")
 }
 
 /// A gateway proxy.
 pub fn router(ip: &str, ns: &str) -> Proxy {
-    Proxy::parse(&format!("router~{ip}~gw.{ns}~{ns}.svc.cluster.local"), Default::default()).expect("proxy")
+    Proxy::parse(
+        &format!("router~{ip}~gw.{ns}~{ns}.svc.cluster.local"),
+        Default::default(),
+    )
+    .expect("proxy")
 }
 
 /// Every cluster of the proxy as JSON, by name.
@@ -61,7 +70,10 @@ pub fn cluster_json(snap: &Snapshot, proxy: &Proxy, name: &str) -> Value {
 
 /// The cluster names of the proxy.
 pub fn names(snap: &Snapshot, proxy: &Proxy) -> Vec<String> {
-    super::clusters(snap, proxy).into_iter().map(|c| c.name).collect()
+    super::clusters(snap, proxy)
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
 }
 
 /// The assignment EDS serves for `name`, as JSON.
@@ -120,5 +132,9 @@ status: {podIP: 10.0.2.1}
 
 /// The productpage sidecar of [`BOOKINFO`].
 pub fn productpage() -> Proxy {
-    sidecar("10.0.0.1", "default", json!({"app": "productpage", "version": "v1"}))
+    sidecar(
+        "10.0.0.1",
+        "default",
+        json!({"app": "productpage", "version": "v1"}),
+    )
 }

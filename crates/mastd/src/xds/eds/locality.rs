@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use envoy_types::pb::envoy::config::core::v3::Locality;
 use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, LocalityLbEndpoints};
 use envoy_types::pb::google::protobuf::UInt32Value;
-use mast_config::istio::networking::destination_rule::{LocalityDistribute, LocalityFailover, LocalityLbSetting};
+use mast_config::istio::networking::destination_rule::{
+    LocalityDistribute, LocalityFailover, LocalityLbSetting,
+};
 
 /// A `region/zone/subzone` string as a proto locality.
 pub fn locality(s: &str) -> Locality {
@@ -23,12 +25,20 @@ pub fn locality(s: &str) -> Locality {
 /// Whether `l` matches a rule locality with `*` wildcards and omitted trailing parts.
 fn locality_match(l: &Locality, rule: &str) -> bool {
     let r = locality(rule);
-    let part = |rule: &str, have: &str, optional: bool| rule == "*" || (optional && rule.is_empty()) || rule == have;
-    part(&r.region, &l.region, false) && part(&r.zone, &l.zone, true) && part(&r.sub_zone, &l.sub_zone, true)
+    let part = |rule: &str, have: &str, optional: bool| {
+        rule == "*" || (optional && rule.is_empty()) || rule == have
+    };
+    part(&r.region, &l.region, false)
+        && part(&r.zone, &l.zone, true)
+        && part(&r.sub_zone, &l.sub_zone, true)
 }
 
 fn lb_priority(proxy: &Locality, ep: &Locality) -> u32 {
-    match (proxy.region == ep.region, proxy.zone == ep.zone, proxy.sub_zone == ep.sub_zone) {
+    match (
+        proxy.region == ep.region,
+        proxy.zone == ep.zone,
+        proxy.sub_zone == ep.sub_zone,
+    ) {
         (true, true, true) => 0,
         (true, true, false) => 1,
         (true, false, _) => 2,
@@ -36,22 +46,39 @@ fn lb_priority(proxy: &Locality, ep: &Locality) -> u32 {
     }
 }
 
-fn apply_weights(proxy: &Locality, la: &mut ClusterLoadAssignment, distribute: &[LocalityDistribute]) {
-    let Some(rule) = distribute.iter().find(|d| locality_match(proxy, &d.from)) else { return };
+fn apply_weights(
+    proxy: &Locality,
+    la: &mut ClusterLoadAssignment,
+    distribute: &[LocalityDistribute],
+) {
+    let Some(rule) = distribute.iter().find(|d| locality_match(proxy, &d.from)) else {
+        return;
+    };
     let mut unmatched: BTreeSet<usize> = (0..la.endpoints.len()).collect();
     for (to, weight) in &rule.to {
         let mut picked: BTreeMap<usize, u32> = BTreeMap::new();
         for (i, group) in la.endpoints.iter().enumerate() {
-            if unmatched.contains(&i) && locality_match(group.locality.as_ref().unwrap_or(&Locality::default()), to) {
+            if unmatched.contains(&i)
+                && locality_match(group.locality.as_ref().unwrap_or(&Locality::default()), to)
+            {
                 unmatched.remove(&i);
-                picked.insert(i, group.load_balancing_weight.as_ref().map(|w| w.value).unwrap_or(1));
+                picked.insert(
+                    i,
+                    group
+                        .load_balancing_weight
+                        .as_ref()
+                        .map(|w| w.value)
+                        .unwrap_or(1),
+                );
             }
         }
         let total: u32 = picked.values().sum();
         for (i, original) in picked {
             let w = f64::from(original) * f64::from(*weight) / f64::from(total.max(1));
             if w > 0.0 {
-                la.endpoints[i].load_balancing_weight = Some(UInt32Value { value: w.ceil() as u32 });
+                la.endpoints[i].load_balancing_weight = Some(UInt32Value {
+                    value: w.ceil() as u32,
+                });
             }
         }
     }
@@ -62,7 +89,11 @@ fn apply_weights(proxy: &Locality, la: &mut ClusterLoadAssignment, distribute: &
 
 fn renumber(groups: &mut [LocalityLbEndpoints]) {
     let levels: BTreeSet<u32> = groups.iter().map(|g| g.priority).collect();
-    let rank: BTreeMap<u32, u32> = levels.into_iter().enumerate().map(|(i, p)| (p, i as u32)).collect();
+    let rank: BTreeMap<u32, u32> = levels
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (p, i as u32))
+        .collect();
     for g in groups {
         g.priority = rank[&g.priority];
     }
@@ -95,9 +126,17 @@ fn apply_failover_priorities(
     if proxy_labels.is_empty() || labels.is_empty() {
         return;
     }
-    let keys: Vec<(&str, Option<&str>)> =
-        priorities.iter().map(|p| p.split_once('=').map(|(k, v)| (k, Some(v))).unwrap_or((p.as_str(), None))).collect();
-    let network_first = keys.first().is_some_and(|(k, _)| *k == "topology.istio.io/network");
+    let keys: Vec<(&str, Option<&str>)> = priorities
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k, Some(v)))
+                .unwrap_or((p.as_str(), None))
+        })
+        .collect();
+    let network_first = keys
+        .first()
+        .is_some_and(|(k, _)| *k == "topology.istio.io/network");
     let lowest = keys.len() as u32;
     let mut out = Vec::new();
     for (group, eps_labels) in la.endpoints.iter().zip(labels) {
@@ -105,7 +144,10 @@ fn apply_failover_priorities(
         for (i, l) in eps_labels.iter().enumerate() {
             let (mut priority, mut adjust) = (0u32, 0u32);
             for (j, (k, v)) in keys.iter().enumerate() {
-                let want = v.map(str::to_string).or_else(|| proxy_labels.get(*k).cloned()).unwrap_or_default();
+                let want = v
+                    .map(str::to_string)
+                    .or_else(|| proxy_labels.get(*k).cloned())
+                    .unwrap_or_default();
                 if l.get(*k).cloned().unwrap_or_default() != want {
                     if j == 0 && network_first {
                         adjust = lowest;
@@ -119,9 +161,21 @@ fn apply_failover_priorities(
         }
         for (priority, idx) in by_priority {
             let mut g = group.clone();
-            g.lb_endpoints = idx.iter().filter_map(|i| group.lb_endpoints.get(*i).cloned()).collect();
+            g.lb_endpoints = idx
+                .iter()
+                .filter_map(|i| group.lb_endpoints.get(*i).cloned())
+                .collect();
             g.priority = priority;
-            let w: u32 = g.lb_endpoints.iter().map(|e| e.load_balancing_weight.as_ref().map(|w| w.value).unwrap_or(0)).sum();
+            let w: u32 = g
+                .lb_endpoints
+                .iter()
+                .map(|e| {
+                    e.load_balancing_weight
+                        .as_ref()
+                        .map(|w| w.value)
+                        .unwrap_or(0)
+                })
+                .sum();
             g.load_balancing_weight = Some(UInt32Value { value: w });
             out.push(g);
         }
@@ -163,21 +217,38 @@ mod tests {
     fn group(loc: &str, n: usize) -> LocalityLbEndpoints {
         LocalityLbEndpoints {
             locality: Some(locality(loc)),
-            lb_endpoints: vec![LbEndpoint { load_balancing_weight: Some(UInt32Value { value: 1 }), ..Default::default() }; n],
+            lb_endpoints: vec![
+                LbEndpoint {
+                    load_balancing_weight: Some(UInt32Value { value: 1 }),
+                    ..Default::default()
+                };
+                n
+            ],
             load_balancing_weight: Some(UInt32Value { value: n as u32 }),
             ..Default::default()
         }
     }
 
     fn la(groups: Vec<LocalityLbEndpoints>) -> ClusterLoadAssignment {
-        ClusterLoadAssignment { endpoints: groups, ..Default::default() }
+        ClusterLoadAssignment {
+            endpoints: groups,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn failover_by_proximity_and_region_pairs() {
-        let mut a = la(vec![group("r1/z1/s1", 1), group("r1/z2", 1), group("r2/z1", 1), group("r3/z1", 1)]);
+        let mut a = la(vec![
+            group("r1/z1/s1", 1),
+            group("r1/z2", 1),
+            group("r2/z1", 1),
+            group("r3/z1", 1),
+        ]);
         let setting = LocalityLbSetting {
-            failover: vec![LocalityFailover { from: "r1".into(), to: "r3".into() }],
+            failover: vec![LocalityFailover {
+                from: "r1".into(),
+                to: "r3".into(),
+            }],
             ..Default::default()
         };
         apply(&mut a, &[], "r1/z1/s1", &BTreeMap::new(), &setting, true);
@@ -187,13 +258,27 @@ mod tests {
 
     #[test]
     fn distribute_weights() {
-        let mut a = la(vec![group("r1/z1", 2), group("r1/z2", 1), group("r2/z1", 1)]);
+        let mut a = la(vec![
+            group("r1/z1", 2),
+            group("r1/z2", 1),
+            group("r2/z1", 1),
+        ]);
         let mut to = BTreeMap::new();
         to.insert("r1/z1/*".to_string(), 80);
         to.insert("r1/z2/*".to_string(), 20);
-        let setting = LocalityLbSetting { distribute: vec![LocalityDistribute { from: "r1/z1/*".into(), to }], ..Default::default() };
+        let setting = LocalityLbSetting {
+            distribute: vec![LocalityDistribute {
+                from: "r1/z1/*".into(),
+                to,
+            }],
+            ..Default::default()
+        };
         apply(&mut a, &[], "r1/z1/s", &BTreeMap::new(), &setting, false);
-        let w: Vec<u32> = a.endpoints.iter().map(|g| g.load_balancing_weight.as_ref().unwrap().value).collect();
+        let w: Vec<u32> = a
+            .endpoints
+            .iter()
+            .map(|g| g.load_balancing_weight.as_ref().unwrap().value)
+            .collect();
         assert_eq!(w[..2], [80, 20]);
         assert!(a.endpoints[2].lb_endpoints.is_empty());
     }
@@ -203,9 +288,16 @@ mod tests {
         let mut a = la(vec![group("r1/z1", 3)]);
         let l = |v: &str| BTreeMap::from([("version".to_string(), v.to_string())]);
         let labels = vec![vec![l("v1"), l("v2"), l("v1")]];
-        let setting = LocalityLbSetting { failover_priority: vec!["version".into()], ..Default::default() };
+        let setting = LocalityLbSetting {
+            failover_priority: vec!["version".into()],
+            ..Default::default()
+        };
         apply(&mut a, &labels, "", &l("v2"), &setting, true);
-        let got: Vec<(u32, usize)> = a.endpoints.iter().map(|g| (g.priority, g.lb_endpoints.len())).collect();
+        let got: Vec<(u32, usize)> = a
+            .endpoints
+            .iter()
+            .map(|g| (g.priority, g.lb_endpoints.len()))
+            .collect();
         assert_eq!(got, vec![(0, 1), (1, 2)]);
     }
 }

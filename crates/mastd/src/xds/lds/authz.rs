@@ -7,9 +7,13 @@ pub mod model;
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::listener::v3::Filter;
-use envoy_types::pb::envoy::config::rbac::v3::{Permission, Policy, Principal, Rbac, permission, principal, rbac::Action as RbacAction};
+use envoy_types::pb::envoy::config::rbac::v3::{
+    Permission, Policy, Principal, Rbac, permission, principal, rbac::Action as RbacAction,
+};
 use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac as HttpRbac;
-use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{HttpFilter, http_filter};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpFilter, http_filter,
+};
 use envoy_types::pb::envoy::extensions::filters::network::rbac::v3::Rbac as NetworkRbac;
 use envoy_types::util::pack_any;
 use mast_config::istio::security::{Action, AuthorizationPolicy};
@@ -52,7 +56,11 @@ pub fn policies_for<'a>(snap: &'a Snapshot, proxy: &Proxy) -> Policies<'a> {
         if c.spec.target_ref.is_some() || !c.spec.target_refs.is_empty() {
             continue;
         }
-        let selected = c.spec.selector.as_ref().is_none_or(|s| s.match_labels.iter().all(|(k, v)| proxy.labels.get(k) == Some(v)));
+        let selected = c.spec.selector.as_ref().is_none_or(|s| {
+            s.match_labels
+                .iter()
+                .all(|(k, v)| proxy.labels.get(k) == Some(v))
+        });
         if !selected {
             continue;
         }
@@ -77,14 +85,26 @@ pub fn policies_for<'a>(snap: &'a Snapshot, proxy: &Proxy) -> Policies<'a> {
 
 fn match_never() -> Policy {
     Policy {
-        permissions: vec![Permission { rule: Some(permission::Rule::NotRule(Box::new(Permission { rule: Some(permission::Rule::Any(true)) }))) }],
-        principals: vec![Principal { identifier: Some(principal::Identifier::NotId(Box::new(Principal { identifier: Some(principal::Identifier::Any(true)) }))) }],
+        permissions: vec![Permission {
+            rule: Some(permission::Rule::NotRule(Box::new(Permission {
+                rule: Some(permission::Rule::Any(true)),
+            }))),
+        }],
+        principals: vec![Principal {
+            identifier: Some(principal::Identifier::NotId(Box::new(Principal {
+                identifier: Some(principal::Identifier::Any(true)),
+            }))),
+        }],
         ..Default::default()
     }
 }
 
 /// The RBAC rules of one action's policies; `None` when there are none.
-pub fn rules(policies: &[&Config<AuthorizationPolicy>], action: RbacAction, tcp: bool) -> Option<Rbac> {
+pub fn rules(
+    policies: &[&Config<AuthorizationPolicy>],
+    action: RbacAction,
+    tcp: bool,
+) -> Option<Rbac> {
     if policies.is_empty() {
         return None;
     }
@@ -95,21 +115,33 @@ pub fn rules(policies: &[&Config<AuthorizationPolicy>], action: RbacAction, tcp:
             out.insert(name(0), match_never());
         }
         for (i, rule) in c.spec.rules.iter().enumerate() {
-            let generated = Model::new(rule).and_then(|m| m.generate(tcp, action == RbacAction::Allow, &c.namespace));
+            let generated = Model::new(rule)
+                .and_then(|m| m.generate(tcp, action == RbacAction::Allow, &c.namespace));
             match generated {
                 Ok(p) => {
                     out.insert(name(i), p);
                 }
-                Err(e) if !tcp => warn_once(&format!("authz {} {e}", name(i)), &format!("AuthorizationPolicy rule {} skipped: {e}", name(i))),
+                Err(e) if !tcp => warn_once(
+                    &format!("authz {} {e}", name(i)),
+                    &format!("AuthorizationPolicy rule {} skipped: {e}", name(i)),
+                ),
                 Err(_) => {}
             }
         }
     }
-    Some(Rbac { action: action as i32, policies: out, ..Default::default() })
+    Some(Rbac {
+        action: action as i32,
+        policies: out,
+        ..Default::default()
+    })
 }
 
 fn actions<'a>(p: &'a Policies<'a>) -> [(&'a [&'a Config<AuthorizationPolicy>], RbacAction); 3] {
-    [(&p.audit, RbacAction::Log), (&p.deny, RbacAction::Deny), (&p.allow, RbacAction::Allow)]
+    [
+        (&p.audit, RbacAction::Log),
+        (&p.deny, RbacAction::Deny),
+        (&p.allow, RbacAction::Allow),
+    ]
 }
 
 /// The HTTP RBAC filters for `policies`, in evaluation order.
@@ -119,7 +151,10 @@ pub fn http_filters(p: &Policies<'_>) -> Vec<HttpFilter> {
         .filter_map(|(list, action)| rules(list, action, false))
         .map(|r| HttpFilter {
             name: HTTP_RBAC.into(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(HttpRbac { rules: Some(r), ..Default::default() }))),
+            config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(HttpRbac {
+                rules: Some(r),
+                ..Default::default()
+            }))),
             ..Default::default()
         })
         .collect()
@@ -131,6 +166,15 @@ pub fn network_filters(p: &Policies<'_>) -> Vec<Filter> {
     actions(p)
         .into_iter()
         .filter_map(|(list, action)| rules(list, action, true))
-        .map(|r| network_filter(NETWORK_RBAC, pack_any(NetworkRbac { rules: Some(r), stat_prefix: "tcp.".into(), ..Default::default() })))
+        .map(|r| {
+            network_filter(
+                NETWORK_RBAC,
+                pack_any(NetworkRbac {
+                    rules: Some(r),
+                    stat_prefix: "tcp.".into(),
+                    ..Default::default()
+                }),
+            )
+        })
         .collect()
 }

@@ -1,8 +1,13 @@
 //! Building blocks of listeners: addresses, listener filters (original destination, TLS and
 //! HTTP inspectors), the TCP proxy network filter, and typed filter wrappers.
 
-use envoy_types::pb::envoy::config::core::v3::{Address, CidrRange, Pipe, SocketAddress, TransportSocket, address, socket_address, transport_socket};
-use envoy_types::pb::envoy::config::listener::v3::{Filter, ListenerFilter, filter, listener_filter};
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, CidrRange, Pipe, SocketAddress, TransportSocket, address, socket_address,
+    transport_socket,
+};
+use envoy_types::pb::envoy::config::listener::v3::{
+    Filter, ListenerFilter, filter, listener_filter,
+};
 use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
 use envoy_types::pb::envoy::extensions::filters::listener::original_dst::v3::OriginalDst;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
@@ -39,7 +44,13 @@ pub const PLAINTEXT_HTTP_ALPNS: &[&str] = &["http/1.1", "h2c"];
 /// ALPNs a client sidecar offers for HTTP over mTLS.
 pub const MTLS_HTTP_ALPNS: &[&str] = &["istio-http/1.0", "istio-http/1.1", "istio-h2"];
 /// Every ALPN a client sidecar offers over mTLS.
-pub const ALL_ISTIO_MTLS_ALPNS: &[&str] = &["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"];
+pub const ALL_ISTIO_MTLS_ALPNS: &[&str] = &[
+    "istio",
+    "istio-peer-exchange",
+    "istio-http/1.0",
+    "istio-http/1.1",
+    "istio-h2",
+];
 /// ALPNs a client sidecar offers for opaque TCP over mTLS.
 pub const MTLS_TCP_ALPNS: &[&str] = &["istio-peer-exchange", "istio"];
 
@@ -51,7 +62,12 @@ pub fn strings(list: &[&str]) -> Vec<String> {
 /// `bind:port`, or a pipe for `unix://` binds (`util.BuildAddress`).
 pub fn address(bind: &str, port: u32) -> Address {
     if let Some(path) = bind.strip_prefix("unix://") {
-        return Address { address: Some(address::Address::Pipe(Pipe { path: path.to_string(), mode: 0 })) };
+        return Address {
+            address: Some(address::Address::Pipe(Pipe {
+                path: path.to_string(),
+                mode: 0,
+            })),
+        };
     }
     Address {
         address: Some(address::Address::SocketAddress(SocketAddress {
@@ -70,12 +86,19 @@ pub fn cidr(s: &str) -> Option<CidrRange> {
     };
     let parsed: std::net::IpAddr = ip.parse().ok()?;
     let len = len.unwrap_or(if parsed.is_ipv4() { 32 } else { 128 });
-    Some(CidrRange { address_prefix: ip.to_string(), prefix_len: u32_value(len) })
+    Some(CidrRange {
+        address_prefix: ip.to_string(),
+        prefix_len: u32_value(len),
+    })
 }
 
 /// A listener filter with an empty typed config.
 fn listener_filter<T: Name + prost::Message>(name: &str, config: T) -> ListenerFilter {
-    ListenerFilter { name: name.into(), config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(config))), filter_disabled: None }
+    ListenerFilter {
+        name: name.into(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(config))),
+        filter_disabled: None,
+    }
 }
 
 /// The original-destination listener filter.
@@ -85,7 +108,13 @@ pub fn original_dst() -> ListenerFilter {
 
 /// The TLS inspector (reading at most 512 bytes, as istiod configures it).
 pub fn tls_inspector() -> ListenerFilter {
-    listener_filter(TLS_INSPECTOR, TlsInspector { initial_read_buffer_size: u32_value(512), ..Default::default() })
+    listener_filter(
+        TLS_INSPECTOR,
+        TlsInspector {
+            initial_read_buffer_size: u32_value(512),
+            ..Default::default()
+        },
+    )
 }
 
 /// The HTTP inspector.
@@ -95,12 +124,19 @@ pub fn http_inspector() -> ListenerFilter {
 
 /// A network filter with a typed config.
 pub fn network_filter(name: &str, config: Any) -> Filter {
-    Filter { name: name.into(), config_type: Some(filter::ConfigType::TypedConfig(config)) }
+    Filter {
+        name: name.into(),
+        config_type: Some(filter::ConfigType::TypedConfig(config)),
+    }
 }
 
 /// A TCP proxy to one cluster.
 pub fn tcp_proxy(stat_prefix: &str, cluster: &str) -> TcpProxy {
-    TcpProxy { stat_prefix: stat_prefix.into(), cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster.into())), ..Default::default() }
+    TcpProxy {
+        stat_prefix: stat_prefix.into(),
+        cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster.into())),
+        ..Default::default()
+    }
 }
 
 /// The TCP proxy network filter.
@@ -110,14 +146,28 @@ pub fn tcp_proxy_filter(p: TcpProxy) -> Filter {
 
 /// A TLS transport socket terminating with `ctx`.
 pub fn downstream_tls_socket(ctx: DownstreamTlsContext) -> TransportSocket {
-    TransportSocket { name: TLS_TRANSPORT_SOCKET.into(), config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(ctx))) }
+    TransportSocket {
+        name: TLS_TRANSPORT_SOCKET.into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(ctx))),
+    }
 }
 
 /// Whether `ip` is a global unicast address (Go's `IsGlobalUnicast`: not loopback,
 /// link-local, multicast or unspecified).
 pub fn is_global_unicast(ip: &std::net::IpAddr) -> bool {
     match ip {
-        std::net::IpAddr::V4(v) => !(v.is_loopback() || v.is_link_local() || v.is_multicast() || v.is_unspecified() || v.is_broadcast()),
-        std::net::IpAddr::V6(v) => !(v.is_loopback() || v.is_multicast() || v.is_unspecified() || (v.segments()[0] & 0xffc0) == 0xfe80),
+        std::net::IpAddr::V4(v) => {
+            !(v.is_loopback()
+                || v.is_link_local()
+                || v.is_multicast()
+                || v.is_unspecified()
+                || v.is_broadcast())
+        }
+        std::net::IpAddr::V6(v) => {
+            !(v.is_loopback()
+                || v.is_multicast()
+                || v.is_unspecified()
+                || (v.segments()[0] & 0xffc0) == 0xfe80)
+        }
     }
 }

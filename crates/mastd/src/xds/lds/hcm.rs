@@ -9,7 +9,10 @@ use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, HttpFilter, Rds,
-    http_connection_manager::{CodecType, ForwardClientCertDetails, PathWithEscapedSlashesAction, RouteSpecifier, SetCurrentClientCertDetails, UpgradeConfig},
+    http_connection_manager::{
+        CodecType, ForwardClientCertDetails, PathWithEscapedSlashesAction, RouteSpecifier,
+        SetCurrentClientCertDetails, UpgradeConfig,
+    },
     http_filter,
 };
 use envoy_types::util::pack_any;
@@ -39,12 +42,16 @@ pub enum Routes {
     /// RDS, by route configuration name.
     Rds(String),
     /// Inline (inbound routes to the local application).
-    Inline(RouteConfiguration),
+    Inline(Box<RouteConfiguration>),
 }
 
 /// A typed HTTP filter.
 pub fn http_filter<T: Name + prost::Message>(name: &str, config: T) -> HttpFilter {
-    HttpFilter { name: name.into(), config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(config))), ..Default::default() }
+    HttpFilter {
+        name: name.into(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(config))),
+        ..Default::default()
+    }
 }
 
 /// The router filter (always last).
@@ -54,10 +61,19 @@ pub fn router() -> HttpFilter {
 
 /// Builds the connection manager. `policy_filters` (JWT, RBAC) go first, before the fault,
 /// CORS and router filters that every sidecar chain carries.
-pub fn connection_manager(direction: Direction, stat_prefix: String, routes: Routes, protocol: Protocol, policy_filters: Vec<HttpFilter>) -> HttpConnectionManager {
+pub fn connection_manager(
+    direction: Direction,
+    stat_prefix: String,
+    routes: Routes,
+    protocol: Protocol,
+    policy_filters: Vec<HttpFilter>,
+) -> HttpConnectionManager {
     let mut filters = policy_filters;
     if protocol == Protocol::GrpcWeb {
-        warn_once("grpc-web filter", "gRPC-Web ports are served without the grpc_web filter (not supported by mast-proxy)");
+        warn_once(
+            "grpc-web filter",
+            "gRPC-Web ports are served without the grpc_web filter (not supported by mast-proxy)",
+        );
     }
     filters.push(http_filter(FAULT_FILTER, HttpFault::default()));
     filters.push(http_filter(CORS_FILTER, Cors::default()));
@@ -69,19 +85,30 @@ pub fn connection_manager(direction: Direction, stat_prefix: String, routes: Rou
         normalize_path: bool_value(true),
         path_with_escaped_slashes_action: PathWithEscapedSlashesAction::KeepUnchanged as i32,
         use_remote_address: bool_value(false),
-        upgrade_configs: vec![UpgradeConfig { upgrade_type: "websocket".into(), ..Default::default() }],
+        upgrade_configs: vec![UpgradeConfig {
+            upgrade_type: "websocket".into(),
+            ..Default::default()
+        }],
         stream_idle_timeout: Some(no_timeout()),
         generate_request_id: bool_value(true),
         route_specifier: Some(match routes {
-            Routes::Rds(name) => RouteSpecifier::Rds(Rds { config_source: Some(ads_source()), route_config_name: name }),
-            Routes::Inline(rc) => RouteSpecifier::RouteConfig(rc),
+            Routes::Rds(name) => RouteSpecifier::Rds(Rds {
+                config_source: Some(ads_source()),
+                route_config_name: name,
+            }),
+            Routes::Inline(rc) => RouteSpecifier::RouteConfig(*rc),
         }),
         ..Default::default()
     };
     if direction == Direction::Inbound {
         hcm.server_name = "istio-envoy".into();
         hcm.forward_client_cert_details = ForwardClientCertDetails::AppendForward as i32;
-        hcm.set_current_client_cert_details = Some(SetCurrentClientCertDetails { subject: bool_value(true), uri: true, dns: true, ..Default::default() });
+        hcm.set_current_client_cert_details = Some(SetCurrentClientCertDetails {
+            subject: bool_value(true),
+            uri: true,
+            dns: true,
+            ..Default::default()
+        });
         if protocol.is_http2() {
             hcm.http2_protocol_options = Some(Http2ProtocolOptions::default());
         }

@@ -12,14 +12,20 @@ use mast_xds::Proxy;
 use mast_xds::node::InterceptionMode;
 
 use super::authz::{self, Policies};
-use super::filters::{self, ALL_ISTIO_MTLS_ALPNS, MTLS_HTTP_ALPNS, MTLS_TCP_ALPNS, PLAINTEXT_HTTP_ALPNS, RAW_BUFFER, TLS, address, strings};
+use super::filters::{
+    self, ALL_ISTIO_MTLS_ALPNS, MTLS_HTTP_ALPNS, MTLS_TCP_ALPNS, PLAINTEXT_HTTP_ALPNS, RAW_BUFFER,
+    TLS, address, strings,
+};
 use super::hcm::{Direction, Routes, connection_manager, hcm_filter};
 use super::inspect::inbound_listener_filters;
 use super::mtls::{MtlsMode, PeerPolicy, inbound_tls, peer_policy};
 use super::{Ctx, ListenerProtocol, listener_protocol};
 use crate::registry::Protocol;
-use crate::xds::rds::route::default_inbound_route;
-use crate::xds::rds::util::{BLACK_HOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, bool_value, inbound_cluster, no_timeout, u32_value, warn_once};
+use crate::xds::rds::route::{config_metadata, default_inbound_route};
+use crate::xds::rds::util::{
+    BLACK_HOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, bool_value, inbound_cluster, no_timeout,
+    u32_value, warn_once,
+};
 
 /// Name of the inbound capture listener.
 pub const VIRTUAL_INBOUND: &str = "virtualInbound";
@@ -49,6 +55,8 @@ pub struct ChainConfig {
     pub passthrough: bool,
     /// Host name used in tracing operations.
     pub hostname: String,
+    /// `(namespace, name)` of the Sidecar resource the port comes from, if any.
+    pub sidecar: Option<(String, String)>,
 }
 
 impl ChainConfig {
@@ -74,8 +82,18 @@ pub struct MatchOption {
     pub tls: bool,
 }
 
-const fn opt(alpn: &'static [&'static str], transport: &'static str, http: bool, tls: bool) -> MatchOption {
-    MatchOption { alpn, transport, http, tls }
+const fn opt(
+    alpn: &'static [&'static str],
+    transport: &'static str,
+    http: bool,
+    tls: bool,
+) -> MatchOption {
+    MatchOption {
+        alpn,
+        transport,
+        http,
+        tls,
+    }
 }
 
 /// The chains a port gets for its mTLS mode and protocol (`getFilterChainMatchOptions`).
@@ -84,9 +102,15 @@ pub fn match_options(mode: MtlsMode, protocol: ListenerProtocol) -> Vec<MatchOpt
     use MtlsMode::*;
     match (protocol, mode) {
         (Http, Strict) => vec![opt(&[], TLS, true, true)],
-        (Http, Permissive) => vec![opt(ALL_ISTIO_MTLS_ALPNS, TLS, true, true), opt(&[], RAW_BUFFER, true, false)],
+        (Http, Permissive) => vec![
+            opt(ALL_ISTIO_MTLS_ALPNS, TLS, true, true),
+            opt(&[], RAW_BUFFER, true, false),
+        ],
         (Http, Disable) => vec![opt(&[], RAW_BUFFER, true, false)],
-        (Auto, Strict) => vec![opt(MTLS_HTTP_ALPNS, TLS, true, true), opt(&[], TLS, false, true)],
+        (Auto, Strict) => vec![
+            opt(MTLS_HTTP_ALPNS, TLS, true, true),
+            opt(&[], TLS, false, true),
+        ],
         (Auto, Permissive) => vec![
             opt(MTLS_HTTP_ALPNS, TLS, true, true),
             opt(PLAINTEXT_HTTP_ALPNS, RAW_BUFFER, true, false),
@@ -94,15 +118,26 @@ pub fn match_options(mode: MtlsMode, protocol: ListenerProtocol) -> Vec<MatchOpt
             opt(&[], RAW_BUFFER, false, false),
             opt(&[], TLS, false, false),
         ],
-        (Auto, Disable) => vec![opt(PLAINTEXT_HTTP_ALPNS, RAW_BUFFER, true, false), opt(&[], RAW_BUFFER, false, false)],
+        (Auto, Disable) => vec![
+            opt(PLAINTEXT_HTTP_ALPNS, RAW_BUFFER, true, false),
+            opt(&[], RAW_BUFFER, false, false),
+        ],
         (Tcp, Strict) => vec![opt(&[], TLS, false, true)],
-        (Tcp, Permissive) => vec![opt(ALL_ISTIO_MTLS_ALPNS, TLS, false, true), opt(&[], TLS, false, false), opt(&[], RAW_BUFFER, false, false)],
+        (Tcp, Permissive) => vec![
+            opt(ALL_ISTIO_MTLS_ALPNS, TLS, false, true),
+            opt(&[], TLS, false, false),
+            opt(&[], RAW_BUFFER, false, false),
+        ],
         (Tcp, Disable) => vec![opt(&[], RAW_BUFFER, false, false)],
     }
 }
 
 fn wildcard_bind(proxy: &Proxy) -> &'static str {
-    if proxy.ips.first().is_some_and(|ip| ip.is_ipv6()) { "::" } else { "0.0.0.0" }
+    if proxy.ips.first().is_some_and(|ip| ip.is_ipv6()) {
+        "::"
+    } else {
+        "0.0.0.0"
+    }
 }
 
 /// The chain configurations of a proxy's inbound ports, sorted by target port: from its
@@ -117,17 +152,22 @@ pub fn chain_configs(ctx: &Ctx<'_>) -> Vec<ChainConfig> {
         None => {
             for (svc, eps) in ctx.snap.registry.services_of_proxy(&proxy.ips) {
                 for e in eps {
-                    let Some(sp) = svc.port(e.service_port) else { continue };
-                    by_port.entry(u32::from(e.port)).or_insert_with(|| ChainConfig {
-                        cluster: inbound_cluster(u32::from(e.port)),
-                        port: u32::from(sp.port),
-                        target_port: u32::from(e.port),
-                        protocol: sp.protocol,
-                        bind: wildcard_bind(proxy).into(),
-                        bind_to_port: none,
-                        passthrough: false,
-                        hostname: svc.hostname.clone(),
-                    });
+                    let Some(sp) = svc.port(e.service_port) else {
+                        continue;
+                    };
+                    by_port
+                        .entry(u32::from(e.port))
+                        .or_insert_with(|| ChainConfig {
+                            cluster: inbound_cluster(u32::from(e.port)),
+                            port: u32::from(sp.port),
+                            target_port: u32::from(e.port),
+                            protocol: sp.protocol,
+                            bind: wildcard_bind(proxy).into(),
+                            bind_to_port: none,
+                            passthrough: false,
+                            hostname: svc.hostname.clone(),
+                            sidecar: None,
+                        });
                 }
             }
         }
@@ -137,7 +177,10 @@ pub fn chain_configs(ctx: &Ctx<'_>) -> Vec<ChainConfig> {
                 if ing.tls.is_some() {
                     warn_once(
                         &format!("sidecar-ingress-tls {}/{}", sc.namespace, sc.name),
-                        &format!("Sidecar {}/{}: ingress tls is not supported; port {} is served with mesh mTLS settings", sc.namespace, sc.name, p.number),
+                        &format!(
+                            "Sidecar {}/{}: ingress tls is not supported; port {} is served with mesh mTLS settings",
+                            sc.namespace, sc.name, p.number
+                        ),
                     );
                 }
                 let bind_to_port = match ing.capture_mode {
@@ -146,7 +189,12 @@ pub fn chain_configs(ctx: &Ctx<'_>) -> Vec<ChainConfig> {
                     CaptureMode::Iptables => false,
                 };
                 let bind = if ing.bind.is_empty() {
-                    proxy.ips.iter().find(|ip| filters::is_global_unicast(ip)).map(|ip| ip.to_string()).unwrap_or_else(|| wildcard_bind(proxy).into())
+                    proxy
+                        .ips
+                        .iter()
+                        .find(|ip| filters::is_global_unicast(ip))
+                        .map(|ip| ip.to_string())
+                        .unwrap_or_else(|| wildcard_bind(proxy).into())
                 } else {
                     ing.bind.clone()
                 };
@@ -159,6 +207,7 @@ pub fn chain_configs(ctx: &Ctx<'_>) -> Vec<ChainConfig> {
                     bind_to_port,
                     passthrough: false,
                     hostname: format!("{}.{}", sc.name, sc.namespace),
+                    sidecar: Some((sc.namespace.clone(), sc.name.clone())),
                 });
             }
         }
@@ -173,7 +222,11 @@ fn inbound_route_config(cc: &ChainConfig) -> RouteConfiguration {
         virtual_hosts: vec![VirtualHost {
             name: format!("inbound|http|{}", cc.port),
             domains: vec!["*".into()],
-            routes: vec![default_inbound_route(cc.cluster.clone(), operation, cc.protocol == Protocol::Grpc)],
+            routes: vec![default_inbound_route(
+                cc.cluster.clone(),
+                operation,
+                cc.protocol == Protocol::Grpc,
+            )],
             ..Default::default()
         }],
         validate_clusters: bool_value(false),
@@ -182,47 +235,92 @@ fn inbound_route_config(cc: &ChainConfig) -> RouteConfiguration {
 }
 
 /// Builds the filter chains of one port for `options`.
-pub fn chains_for(ctx: &Ctx<'_>, cc: &ChainConfig, mode: MtlsMode, options: &[MatchOption], policies: &Policies<'_>) -> Vec<FilterChain> {
+pub fn chains_for(
+    ctx: &Ctx<'_>,
+    cc: &ChainConfig,
+    mode: MtlsMode,
+    options: &[MatchOption],
+    policies: &Policies<'_>,
+) -> Vec<FilterChain> {
     options
         .iter()
         .map(|o| {
             let filters = if o.http {
-                let stat = if cc.passthrough { cc.cluster.clone() } else { format!("inbound_{}", cc.name(true)) };
+                let stat = if cc.passthrough {
+                    cc.cluster.clone()
+                } else {
+                    format!("inbound_{}", cc.name(true))
+                };
                 let mut pre: Vec<_> = ctx.jwt.iter().cloned().collect();
                 pre.extend(authz::http_filters(policies));
-                let hcm = connection_manager(Direction::Inbound, stat, Routes::Inline(inbound_route_config(cc)), cc.protocol, pre);
+                let hcm = connection_manager(
+                    Direction::Inbound,
+                    stat,
+                    Routes::Inline(Box::new(inbound_route_config(cc))),
+                    cc.protocol,
+                    pre,
+                );
                 vec![hcm_filter(hcm)]
             } else {
                 let mut f = authz::network_filters(policies);
-                f.push(filters::tcp_proxy_filter(filters::tcp_proxy(&cc.cluster, &cc.cluster)));
+                f.push(filters::tcp_proxy_filter(filters::tcp_proxy(
+                    &cc.cluster,
+                    &cc.cluster,
+                )));
                 f
             };
             FilterChain {
                 name: cc.name(o.http),
                 filter_chain_match: Some(FilterChainMatch {
-                    destination_port: (cc.target_port > 0).then(|| u32_value(cc.target_port)).flatten(),
+                    destination_port: (cc.target_port > 0)
+                        .then(|| u32_value(cc.target_port))
+                        .flatten(),
                     transport_protocol: o.transport.into(),
                     application_protocols: strings(o.alpn),
                     ..Default::default()
                 }),
                 filters,
-                transport_socket: if o.tls { inbound_tls(mode, !o.http).map(filters::downstream_tls_socket) } else { None },
+                metadata: cc
+                    .sidecar
+                    .as_ref()
+                    .map(|(ns, name)| config_metadata("sidecar", ns, name)),
+                transport_socket: if o.tls {
+                    inbound_tls(mode, !o.http).map(filters::downstream_tls_socket)
+                } else {
+                    None
+                },
                 ..Default::default()
             }
         })
         .collect()
 }
 
-fn passthrough_chains(ctx: &Ctx<'_>, peer: &PeerPolicy, configs: &[ChainConfig], policies: &Policies<'_>) -> Vec<FilterChain> {
+fn passthrough_chains(
+    ctx: &Ctx<'_>,
+    peer: &PeerPolicy,
+    configs: &[ChainConfig],
+    policies: &Policies<'_>,
+) -> Vec<FilterChain> {
     let blackhole = FilterChain {
         name: BLACKHOLE_CHAIN.into(),
-        filter_chain_match: Some(FilterChainMatch { destination_port: u32_value(INBOUND_PORT), ..Default::default() }),
-        filters: vec![filters::tcp_proxy_filter(filters::tcp_proxy(BLACK_HOLE_CLUSTER, BLACK_HOLE_CLUSTER))],
+        filter_chain_match: Some(FilterChainMatch {
+            destination_port: u32_value(INBOUND_PORT),
+            ..Default::default()
+        }),
+        filters: vec![filters::tcp_proxy_filter(filters::tcp_proxy(
+            BLACK_HOLE_CLUSTER,
+            BLACK_HOLE_CLUSTER,
+        ))],
         ..Default::default()
     };
     let mut out = vec![blackhole];
     let mut ports = vec![(0u32, peer.mode)];
-    ports.extend(peer.per_port.iter().filter(|(p, _)| !configs.iter().any(|c| c.target_port == **p)).map(|(p, m)| (*p, *m)));
+    ports.extend(
+        peer.per_port
+            .iter()
+            .filter(|(p, _)| !configs.iter().any(|c| c.target_port == **p))
+            .map(|(p, m)| (*p, *m)),
+    );
     for (port, mode) in ports {
         let cc = ChainConfig {
             cluster: INBOUND_PASSTHROUGH_CLUSTER.into(),
@@ -233,19 +331,38 @@ fn passthrough_chains(ctx: &Ctx<'_>, peer: &PeerPolicy, configs: &[ChainConfig],
             bind_to_port: false,
             passthrough: true,
             hostname: String::new(),
+            sidecar: None,
         };
-        out.extend(chains_for(ctx, &cc, mode, &match_options(mode, ListenerProtocol::Auto), policies));
+        out.extend(chains_for(
+            ctx,
+            &cc,
+            mode,
+            &match_options(mode, ListenerProtocol::Auto),
+            policies,
+        ));
     }
     out
 }
 
-fn listener(name: String, bind: &str, port: u32, bind_to_port: bool, tproxy: bool, chains: Vec<FilterChain>) -> Listener {
+fn listener(
+    name: String,
+    bind: &str,
+    port: u32,
+    bind_to_port: bool,
+    tproxy: bool,
+    chains: Vec<FilterChain>,
+) -> Listener {
     Listener {
         name,
         address: Some(address(bind, port)),
-        traffic_direction: envoy_types::pb::envoy::config::core::v3::TrafficDirection::Inbound as i32,
+        traffic_direction: envoy_types::pb::envoy::config::core::v3::TrafficDirection::Inbound
+            as i32,
         continue_on_listener_filters_timeout: true,
-        transparent: if !bind_to_port && tproxy { bool_value(true) } else { None },
+        transparent: if !bind_to_port && tproxy {
+            bool_value(true)
+        } else {
+            None
+        },
         listener_filters: inbound_listener_filters(&chains, bind_to_port),
         listener_filters_timeout: Some(no_timeout()),
         filter_chains: chains,
@@ -263,11 +380,20 @@ pub fn inbound_listeners(ctx: &Ctx<'_>) -> Vec<Listener> {
     let mut virtual_chains = Vec::new();
     let mut explicit = Vec::new();
     for cc in &configs {
-        let Some(lp) = listener_protocol(cc.protocol) else { continue };
+        let Some(lp) = listener_protocol(cc.protocol) else {
+            continue;
+        };
         let mode = peer.for_port(cc.target_port);
         let chains = chains_for(ctx, cc, mode, &match_options(mode, lp), &policies);
         if cc.bind_to_port {
-            explicit.push(listener(cc.name(false), &cc.bind, cc.target_port, true, tproxy, chains));
+            explicit.push(listener(
+                cc.name(false),
+                &cc.bind,
+                cc.target_port,
+                true,
+                tproxy,
+                chains,
+            ));
         } else {
             virtual_chains.extend(chains);
         }
@@ -276,7 +402,14 @@ pub fn inbound_listeners(ctx: &Ctx<'_>) -> Vec<Listener> {
     if ctx.proxy.interception_mode != InterceptionMode::None {
         let mut chains = passthrough_chains(ctx, &peer, &configs, &policies);
         chains.extend(virtual_chains);
-        out.push(listener(VIRTUAL_INBOUND.into(), wildcard_bind(ctx.proxy), INBOUND_PORT, false, tproxy, chains));
+        out.push(listener(
+            VIRTUAL_INBOUND.into(),
+            wildcard_bind(ctx.proxy),
+            INBOUND_PORT,
+            false,
+            tproxy,
+            chains,
+        ));
     }
     out.extend(explicit);
     out

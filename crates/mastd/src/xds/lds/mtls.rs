@@ -5,11 +5,14 @@
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ApiConfigSource, ApiVersion, ConfigSource, GrpcService, api_config_source::ApiType, config_source::ConfigSourceSpecifier,
+    AggregatedConfigSource, ApiConfigSource, ApiVersion, ConfigSource, GrpcService,
+    api_config_source::ApiType,
+    config_source::ConfigSourceSpecifier,
     grpc_service::{EnvoyGrpc, TargetSpecifier},
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
-    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, TlsParameters,
+    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
+    TlsParameters,
     common_tls_context::{CombinedCertificateValidationContext, ValidationContextType},
     tls_parameters::TlsProtocol,
 };
@@ -56,9 +59,18 @@ fn convert(m: Option<&MutualTls>) -> Option<MtlsMode> {
 }
 
 fn selects(c: &Config<PeerAuthentication>, proxy: &Proxy) -> Option<bool> {
-    match c.spec.selector.as_ref().filter(|s| !s.match_labels.is_empty()) {
+    match c
+        .spec
+        .selector
+        .as_ref()
+        .filter(|s| !s.match_labels.is_empty())
+    {
         None => Some(false),
-        Some(s) => s.match_labels.iter().all(|(k, v)| proxy.labels.get(k) == Some(v)).then_some(true),
+        Some(s) => s
+            .match_labels
+            .iter()
+            .all(|(k, v)| proxy.labels.get(k) == Some(v))
+            .then_some(true),
     }
 }
 
@@ -88,14 +100,25 @@ pub fn peer_policy(snap: &Snapshot, proxy: &Proxy) -> PeerPolicy {
     }
     let per_port = workload
         .and_then(|w| w.spec.port_level_mtls.as_ref())
-        .map(|ports| ports.iter().map(|(p, m)| (*p, convert(Some(m)).unwrap_or(mode))).collect())
+        .map(|ports| {
+            ports
+                .iter()
+                .map(|(p, m)| (*p, convert(Some(m)).unwrap_or(mode)))
+                .collect()
+        })
         .unwrap_or_default();
     PeerPolicy { mode, per_port }
 }
 
 /// Cipher suites of mesh mTLS servers.
-pub const SUPPORTED_CIPHERS: &[&str] =
-    &["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-GCM-SHA256"];
+pub const SUPPORTED_CIPHERS: &[&str] = &[
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-GCM-SHA256",
+];
 
 /// The SDS cluster of the proxy's agent.
 pub const SDS_CLUSTER: &str = "sds-grpc";
@@ -105,16 +128,21 @@ pub fn sds_secret(name: &str) -> SdsSecretConfig {
     SdsSecretConfig {
         name: name.into(),
         sds_config: Some(ConfigSource {
-            config_source_specifier: Some(ConfigSourceSpecifier::ApiConfigSource(ApiConfigSource {
-                api_type: ApiType::Grpc as i32,
-                set_node_on_first_message_only: true,
-                transport_api_version: ApiVersion::V3 as i32,
-                grpc_services: vec![GrpcService {
-                    target_specifier: Some(TargetSpecifier::EnvoyGrpc(EnvoyGrpc { cluster_name: SDS_CLUSTER.into(), ..Default::default() })),
+            config_source_specifier: Some(ConfigSourceSpecifier::ApiConfigSource(
+                ApiConfigSource {
+                    api_type: ApiType::Grpc as i32,
+                    set_node_on_first_message_only: true,
+                    transport_api_version: ApiVersion::V3 as i32,
+                    grpc_services: vec![GrpcService {
+                        target_specifier: Some(TargetSpecifier::EnvoyGrpc(EnvoyGrpc {
+                            cluster_name: SDS_CLUSTER.into(),
+                            ..Default::default()
+                        })),
+                        ..Default::default()
+                    }],
                     ..Default::default()
-                }],
-                ..Default::default()
-            })),
+                },
+            )),
             initial_fetch_timeout: Some(no_timeout()),
             resource_api_version: ApiVersion::V3 as i32,
             ..Default::default()
@@ -139,7 +167,11 @@ pub fn inbound_tls(mode: MtlsMode, tcp: bool) -> Option<DownstreamTlsContext> {
     if mode == MtlsMode::Disable {
         return None;
     }
-    let alpn: &[&str] = if tcp { &["istio-peer-exchange", "h2", "http/1.1"] } else { &["h2", "http/1.1"] };
+    let alpn: &[&str] = if tcp {
+        &["istio-peer-exchange", "h2", "http/1.1"]
+    } else {
+        &["h2", "http/1.1"]
+    };
     Some(DownstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             tls_params: Some(TlsParameters {
@@ -150,11 +182,13 @@ pub fn inbound_tls(mode: MtlsMode, tcp: bool) -> Option<DownstreamTlsContext> {
             }),
             alpn_protocols: alpn.iter().map(|s| s.to_string()).collect(),
             tls_certificate_sds_secret_configs: vec![sds_secret("default")],
-            validation_context_type: Some(ValidationContextType::CombinedValidationContext(CombinedCertificateValidationContext {
-                default_validation_context: Some(CertificateValidationContext::default()),
-                validation_context_sds_secret_config: Some(sds_secret("ROOTCA")),
-                ..Default::default()
-            })),
+            validation_context_type: Some(ValidationContextType::CombinedValidationContext(
+                CombinedCertificateValidationContext {
+                    default_validation_context: Some(CertificateValidationContext::default()),
+                    validation_context_sds_secret_config: Some(sds_secret("ROOTCA")),
+                    ..Default::default()
+                },
+            )),
             ..Default::default()
         }),
         require_client_certificate: bool_value(true),

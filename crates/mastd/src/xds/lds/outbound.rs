@@ -7,17 +7,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::{Metadata, TrafficDirection};
-use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, FilterChainMatch, Listener};
+use envoy_types::pb::envoy::config::listener::v3::{
+    Filter, FilterChain, FilterChainMatch, Listener,
+};
 use mast_xds::node::InterceptionMode;
 
-use super::filters::{PLAINTEXT_HTTP_ALPNS, RAW_BUFFER, address, cidr, http_inspector, strings, tcp_proxy, tcp_proxy_filter, tls_inspector};
+use super::filters::{
+    PLAINTEXT_HTTP_ALPNS, RAW_BUFFER, address, cidr, http_inspector, strings, tcp_proxy,
+    tcp_proxy_filter, tls_inspector,
+};
 use super::hcm::{Direction, Routes, connection_manager, hcm_filter};
 use super::tcp::{configs_for_host, tcp_chain_opts};
 use super::{Ctx, ListenerProtocol, listener_protocol};
 use crate::registry::{Protocol, Resolution, Service};
 use crate::xds::rds::delegate::ResolvedVs;
-use crate::xds::rds::util::{BLACK_HOLE_CLUSTER, PASSTHROUGH_CLUSTER, bool_value, no_timeout, warn_once};
 use crate::xds::rds::route::destination_cluster;
+use crate::xds::rds::util::{
+    BLACK_HOLE_CLUSTER, PASSTHROUGH_CLUSTER, bool_value, no_timeout, warn_once,
+};
 
 /// Name of the default chain of outbound listeners.
 pub const PASSTHROUGH_CHAIN: &str = "PassthroughFilterChain";
@@ -45,26 +52,45 @@ pub struct ChainOpts {
 
 impl ChainOpts {
     fn is_match_all(&self) -> bool {
-        (self.sni_hosts.is_empty() || self.sni_hosts.iter().any(|s| s == "*")) && self.alpn.is_empty() && self.transport.is_empty() && self.cidrs.is_empty()
+        (self.sni_hosts.is_empty() || self.sni_hosts.iter().any(|s| s == "*"))
+            && self.alpn.is_empty()
+            && self.transport.is_empty()
+            && self.cidrs.is_empty()
     }
 
     fn conflicts_with(&self, o: &ChainOpts) -> bool {
-        let set = |v: &[String]| v.iter().filter(|s| *s != "*" && *s != WILDCARD).cloned().collect::<std::collections::BTreeSet<_>>();
-        self.transport == o.transport && self.alpn == o.alpn && set(&self.sni_hosts) == set(&o.sni_hosts) && set(&self.cidrs) == set(&o.cidrs)
+        let set = |v: &[String]| {
+            v.iter()
+                .filter(|s| *s != "*" && *s != WILDCARD)
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        self.transport == o.transport
+            && self.alpn == o.alpn
+            && set(&self.sni_hosts) == set(&o.sni_hosts)
+            && set(&self.cidrs) == set(&o.cidrs)
     }
 
     fn filter_chain_match(&self) -> Option<FilterChainMatch> {
         if self.is_match_all() {
             return None;
         }
-        let mut m = FilterChainMatch { application_protocols: self.alpn.clone(), transport_protocol: self.transport.clone(), ..Default::default() };
+        let mut m = FilterChainMatch {
+            application_protocols: self.alpn.clone(),
+            transport_protocol: self.transport.clone(),
+            ..Default::default()
+        };
         if !self.sni_hosts.iter().any(|s| s == "*") {
             m.server_names = self.sni_hosts.clone();
             m.server_names.sort();
         }
         let mut cidrs = self.cidrs.clone();
         cidrs.sort();
-        m.prefix_ranges = cidrs.iter().filter_map(|c| cidr(c)).filter(|c| c.address_prefix != WILDCARD).collect();
+        m.prefix_ranges = cidrs
+            .iter()
+            .filter_map(|c| cidr(c))
+            .filter(|c| c.address_prefix != WILDCARD)
+            .collect();
         Some(m)
     }
 }
@@ -91,13 +117,28 @@ struct Opts<'a> {
 }
 
 fn is_tcp(p: Protocol) -> bool {
-    matches!(p, Protocol::Tcp | Protocol::Https | Protocol::Tls | Protocol::Mongo | Protocol::Redis | Protocol::Mysql)
+    matches!(
+        p,
+        Protocol::Tcp
+            | Protocol::Https
+            | Protocol::Tls
+            | Protocol::Mongo
+            | Protocol::Redis
+            | Protocol::Mysql
+    )
 }
 
 fn http_opts(o: &Opts<'_>, lp: ListenerProtocol) -> ChainOpts {
     let primary = o.binds.first().map(String::as_str).unwrap_or("");
-    let rds = if lp == ListenerProtocol::Auto && primary != WILDCARD { format!("{}:{}", o.service.hostname, o.port) } else { o.port.to_string() };
-    ChainOpts { http: Some((rds, o.protocol)), ..Default::default() }
+    let rds = if lp == ListenerProtocol::Auto && primary != WILDCARD {
+        format!("{}:{}", o.service.hostname, o.port)
+    } else {
+        o.port.to_string()
+    };
+    ChainOpts {
+        http: Some((rds, o.protocol)),
+        ..Default::default()
+    }
 }
 
 fn with_sniffing(mut c: ChainOpts) -> ChainOpts {
@@ -109,7 +150,13 @@ fn with_sniffing(mut c: ChainOpts) -> ChainOpts {
 fn merge_tcp(entry: &mut Entry, incoming: Vec<ChainOpts>, what: &str) {
     for c in incoming {
         if entry.chains.iter().any(|e| e.conflicts_with(&c)) {
-            warn_once(&format!("outbound-conflict {what}"), &format!("outbound listener conflict on port {}: {what} dropped", entry.port));
+            warn_once(
+                &format!("outbound-conflict {what}"),
+                &format!(
+                    "outbound listener conflict on port {}: {what} dropped",
+                    entry.port
+                ),
+            );
         } else {
             entry.chains.push(c);
         }
@@ -117,13 +164,25 @@ fn merge_tcp(entry: &mut Entry, incoming: Vec<ChainOpts>, what: &str) {
 }
 
 /// Adds the listener (or chains) of one service port (`buildSidecarOutboundListener`).
-fn add_listener(ctx: &Ctx<'_>, mut o: Opts<'_>, map: &mut BTreeMap<(String, u32), Entry>, vses: &[ResolvedVs]) {
-    let Some(lp) = listener_protocol(o.protocol) else { return };
+fn add_listener(
+    ctx: &Ctx<'_>,
+    mut o: Opts<'_>,
+    map: &mut BTreeMap<(String, u32), Entry>,
+    vses: &[ResolvedVs],
+) {
+    let Some(lp) = listener_protocol(o.protocol) else {
+        return;
+    };
     if o.binds.is_empty() {
         if lp == ListenerProtocol::Http {
             o.binds = vec![WILDCARD.into()];
         } else {
-            let addr = o.service.addresses.first().cloned().unwrap_or_else(|| WILDCARD.into());
+            let addr = o
+                .service
+                .addresses
+                .first()
+                .cloned()
+                .unwrap_or_else(|| WILDCARD.into());
             if addr.contains('/') {
                 o.binds = vec![WILDCARD.into()];
                 o.cidrs = vec![addr];
@@ -138,9 +197,26 @@ fn add_listener(ctx: &Ctx<'_>, mut o: Opts<'_>, map: &mut BTreeMap<(String, u32)
         return;
     }
     let svc_vses = configs_for_host(vses, &o.service.hostname);
-    let tcp = |o: &Opts<'_>| tcp_chain_opts(ctx, o.service, o.port, o.protocol, &o.binds[0], &o.cidrs, &svc_vses);
+    let tcp = |o: &Opts<'_>| {
+        tcp_chain_opts(
+            ctx,
+            o.service,
+            o.port,
+            o.protocol,
+            &o.binds[0],
+            &o.cidrs,
+            &svc_vses,
+        )
+    };
     let what = format!("{}:{}", o.service.hostname, o.port);
-    let new_entry = |chains, protocol| Entry { port: o.port, binds: o.binds.clone(), bind_to_port: o.bind_to_port, locked: false, chains, protocol };
+    let new_entry = |chains, protocol| Entry {
+        port: o.port,
+        binds: o.binds.clone(),
+        bind_to_port: o.bind_to_port,
+        locked: false,
+        chains,
+        protocol,
+    };
     match (lp, existing) {
         (ListenerProtocol::Http, Some((_, p))) if !is_tcp(p) => {}
         (ListenerProtocol::Http, existing) => {
@@ -154,7 +230,10 @@ fn add_listener(ctx: &Ctx<'_>, mut o: Opts<'_>, map: &mut BTreeMap<(String, u32)
                 None => {
                     map.insert(key, new_entry(vec![chain], protocol));
                 }
-                Some((_, p)) if well_known_conflict(o.protocol, p) => warn_once(&format!("well-known {what}"), &format!("{what}: port conflicts with a MySQL/Mongo listener; skipped")),
+                Some((_, p)) if well_known_conflict(o.protocol, p) => warn_once(
+                    &format!("well-known {what}"),
+                    &format!("{what}: port conflicts with a MySQL/Mongo listener; skipped"),
+                ),
                 Some(_) => {
                     let e = map.get_mut(&key).expect("present");
                     merge_tcp(e, vec![chain], &what);
@@ -167,7 +246,10 @@ fn add_listener(ctx: &Ctx<'_>, mut o: Opts<'_>, map: &mut BTreeMap<(String, u32)
         }
         (ListenerProtocol::Tcp, Some((_, p))) => {
             if well_known_conflict(o.protocol, p) {
-                warn_once(&format!("well-known {what}"), &format!("{what}: port conflicts with a MySQL/Mongo listener; skipped"));
+                warn_once(
+                    &format!("well-known {what}"),
+                    &format!("{what}: port conflicts with a MySQL/Mongo listener; skipped"),
+                );
                 return;
             }
             let e = map.get_mut(&key).expect("present");
@@ -207,7 +289,10 @@ fn well_known_conflict(incoming: Protocol, existing: Protocol) -> bool {
 /// `ALLOW_ANY`, dropped under `REGISTRY_ONLY`.
 pub fn fallthrough_filters(ctx: &Ctx<'_>) -> Vec<Filter> {
     let cluster = if ctx.view.allow_any {
-        ctx.view.egress_proxy.map(|d| destination_cluster(d, None, 0)).unwrap_or_else(|| PASSTHROUGH_CLUSTER.into())
+        ctx.view
+            .egress_proxy
+            .map(|d| destination_cluster(d, None, 0))
+            .unwrap_or_else(|| PASSTHROUGH_CLUSTER.into())
     } else {
         BLACK_HOLE_CLUSTER.into()
     };
@@ -223,7 +308,11 @@ fn build_listener(ctx: &Ctx<'_>, e: &Entry) -> Listener {
         address: Some(address(&e.binds[0], e.port)),
         traffic_direction: TrafficDirection::Outbound as i32,
         continue_on_listener_filters_timeout: true,
-        bind_to_port: if e.bind_to_port { None } else { bool_value(false) },
+        bind_to_port: if e.bind_to_port {
+            None
+        } else {
+            bool_value(false)
+        },
         listener_filters_timeout: Some(no_timeout()),
         ..Default::default()
     };
@@ -237,16 +326,29 @@ fn build_listener(ctx: &Ctx<'_>, e: &Entry) -> Listener {
     for c in &e.chains {
         let filters = match &c.http {
             Some((rds, protocol)) => {
-                let hcm = connection_manager(Direction::Outbound, format!("outbound_{name}"), Routes::Rds(rds.clone()), *protocol, vec![]);
+                let hcm = connection_manager(
+                    Direction::Outbound,
+                    format!("outbound_{name}"),
+                    Routes::Rds(rds.clone()),
+                    *protocol,
+                    vec![],
+                );
                 vec![hcm_filter(hcm)]
             }
             None => c.network.clone(),
         };
-        let chain = FilterChain { metadata: c.metadata.clone(), filters, ..Default::default() };
+        let chain = FilterChain {
+            metadata: c.metadata.clone(),
+            filters,
+            ..Default::default()
+        };
         if c.is_match_all() {
             default = Some(chain);
         } else {
-            l.filter_chains.push(FilterChain { filter_chain_match: c.filter_chain_match(), ..chain });
+            l.filter_chains.push(FilterChain {
+                filter_chain_match: c.filter_chain_match(),
+                ..chain
+            });
         }
     }
     match default {
@@ -272,11 +374,18 @@ pub fn outbound_listeners(ctx: &Ctx<'_>) -> (Vec<Listener>, Vec<String>) {
         let l = egress.listener;
         let port_proto = l.and_then(|l| l.port.as_ref());
         if port_proto.is_some_and(|p| p.protocol.eq_ignore_ascii_case("HTTP_PROXY")) {
-            warn_once("egress HTTP_PROXY", "Sidecar egress listeners with protocol HTTP_PROXY are not supported; skipped");
+            warn_once(
+                "egress HTTP_PROXY",
+                "Sidecar egress listeners with protocol HTTP_PROXY are not supported; skipped",
+            );
             continue;
         }
         let bind = l.map(|l| l.bind.as_str()).unwrap_or("");
-        let bind_to_port = none || l.is_some_and(|l| l.capture_mode == mast_config::istio::networking::sidecar::CaptureMode::None || l.bind.starts_with("unix://"));
+        let bind_to_port = none
+            || l.is_some_and(|l| {
+                l.capture_mode == mast_config::istio::networking::sidecar::CaptureMode::None
+                    || l.bind.starts_with("unix://")
+            });
         let binds: Vec<String> = if !bind.is_empty() {
             vec![bind.to_string()]
         } else if bind_to_port {
@@ -286,7 +395,14 @@ pub fn outbound_listeners(ctx: &Ctx<'_>) -> (Vec<Listener>, Vec<String>) {
         };
         if let Some(p) = port_proto {
             for s in &egress.services {
-                let o = Opts { binds: binds.clone(), bind_to_port, cidrs: vec![], port: p.number, protocol: Protocol::parse(&p.protocol), service: s };
+                let o = Opts {
+                    binds: binds.clone(),
+                    bind_to_port,
+                    cidrs: vec![],
+                    port: p.number,
+                    protocol: Protocol::parse(&p.protocol),
+                    service: s,
+                };
                 add_listener(ctx, o, &mut map, &egress.virtual_services);
             }
             continue;
@@ -296,8 +412,18 @@ pub fn outbound_listeners(ctx: &Ctx<'_>) -> (Vec<Listener>, Vec<String>) {
         }
         for s in &egress.services {
             for sp in &s.ports {
-                let o = Opts { binds: binds.clone(), bind_to_port, cidrs: vec![], port: u32::from(sp.port), protocol: sp.protocol, service: s };
-                let headless = binds.is_empty() && s.resolution == Resolution::Passthrough && s.addresses.is_empty() && (is_tcp(sp.protocol) || sp.protocol == Protocol::Unsupported);
+                let o = Opts {
+                    binds: binds.clone(),
+                    bind_to_port,
+                    cidrs: vec![],
+                    port: u32::from(sp.port),
+                    protocol: sp.protocol,
+                    service: s,
+                };
+                let headless = binds.is_empty()
+                    && s.resolution == Resolution::Passthrough
+                    && s.addresses.is_empty()
+                    && (is_tcp(sp.protocol) || sp.protocol == Protocol::Unsupported);
                 if !headless {
                     add_listener(ctx, o, &mut map, &egress.virtual_services);
                     continue;
@@ -307,8 +433,15 @@ pub fn outbound_listeners(ctx: &Ctx<'_>) -> (Vec<Listener>, Vec<String>) {
                     add_listener(ctx, o, &mut map, &egress.virtual_services);
                     continue;
                 }
-                let own = ctx.proxy.ips.first().map(|ip| ip.to_string()).unwrap_or_default();
-                for ep in eps.iter().filter(|ep| ep.address.parse::<std::net::IpAddr>().is_ok() && ep.address != own) {
+                let own = ctx
+                    .proxy
+                    .ips
+                    .first()
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default();
+                for ep in eps.iter().filter(|ep| {
+                    ep.address.parse::<std::net::IpAddr>().is_ok() && ep.address != own
+                }) {
                     let mut o = o.clone();
                     o.binds = vec![ep.address.clone()];
                     add_listener(ctx, o, &mut map, &egress.virtual_services);
@@ -316,8 +449,18 @@ pub fn outbound_listeners(ctx: &Ctx<'_>) -> (Vec<Listener>, Vec<String>) {
             }
         }
     }
-    let mut routes: Vec<String> = map.values().flat_map(|e| e.chains.iter().filter_map(|c| c.http.as_ref().map(|(r, _)| r.clone()))).collect();
+    let mut routes: Vec<String> = map
+        .values()
+        .flat_map(|e| {
+            e.chains
+                .iter()
+                .filter_map(|c| c.http.as_ref().map(|(r, _)| r.clone()))
+        })
+        .collect();
     routes.sort();
     routes.dedup();
-    (map.values().map(|e| build_listener(ctx, e)).collect(), routes)
+    (
+        map.values().map(|e| build_listener(ctx, e)).collect(),
+        routes,
+    )
 }

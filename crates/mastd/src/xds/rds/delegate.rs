@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mast_config::istio::common::StringMatch;
-use mast_config::istio::networking::virtual_service::{Destination, HttpMatchRequest, HttpRoute, VirtualService};
+use mast_config::istio::networking::virtual_service::{
+    Destination, HttpMatchRequest, HttpRoute, VirtualService,
+};
 
 use super::util::{MESH_GATEWAY, resolve_short_name, warn_once};
 use crate::model::{Config, Snapshot};
@@ -86,26 +88,44 @@ pub fn resolve(vs: &mut VirtualService, ns: &str) {
     }
 }
 
-fn merge_delegates(snap: &Snapshot, root_ns: &str, root_name: &str, routes: &[HttpRoute]) -> Vec<HttpRoute> {
+fn merge_delegates(
+    snap: &Snapshot,
+    root_ns: &str,
+    root_name: &str,
+    routes: &[HttpRoute],
+) -> Vec<HttpRoute> {
     let mut out = Vec::new();
     for route in routes {
         let Some(d) = &route.delegate else {
             out.push(route.clone());
             continue;
         };
-        let ns = if d.namespace.is_empty() { root_ns } else { d.namespace.as_str() };
-        let found = snap.virtual_services.iter().find(|c| c.name == d.name && c.namespace == ns && c.spec.hosts.is_empty());
+        let ns = if d.namespace.is_empty() {
+            root_ns
+        } else {
+            d.namespace.as_str()
+        };
+        let found = snap
+            .virtual_services
+            .iter()
+            .find(|c| c.name == d.name && c.namespace == ns && c.spec.hosts.is_empty());
         let Some(delegate) = found else {
             warn_once(
                 &format!("delegate {root_ns}/{root_name} {ns}/{}", d.name),
-                &format!("VirtualService {root_ns}/{root_name}: delegate {ns}/{} not found; its routes are skipped", d.name),
+                &format!(
+                    "VirtualService {root_ns}/{root_name}: delegate {ns}/{} not found; its routes are skipped",
+                    d.name
+                ),
             );
             continue;
         };
         if !exported_to(&delegate.spec.export_to, &delegate.namespace, root_ns) {
             warn_once(
                 &format!("delegate-export {root_ns}/{root_name} {ns}/{}", d.name),
-                &format!("VirtualService {root_ns}/{root_name}: delegate {ns}/{} is not exported to {root_ns}; skipped", d.name),
+                &format!(
+                    "VirtualService {root_ns}/{root_name}: delegate {ns}/{} is not exported to {root_ns}; skipped",
+                    d.name
+                ),
             );
             continue;
         }
@@ -113,7 +133,11 @@ fn merge_delegates(snap: &Snapshot, root_ns: &str, root_name: &str, routes: &[Ht
         resolve_http(&mut leaves, &delegate.namespace);
         let mut root = route.clone();
         root.delegate = None;
-        out.extend(leaves.into_iter().filter_map(|leaf| merge_route(&root, leaf)));
+        out.extend(
+            leaves
+                .into_iter()
+                .filter_map(|leaf| merge_route(&root, leaf)),
+        );
     }
     out
 }
@@ -130,14 +154,28 @@ pub fn merge_route(root: &HttpRoute, mut leaf: HttpRoute) -> Option<HttpRoute> {
     macro_rules! inherit {
         ($($f:ident),*) => { $( if leaf.$f.is_none() { leaf.$f = root.$f.clone(); } )* };
     }
-    inherit!(rewrite, direct_response, timeout, retries, fault, mirror, mirror_percent, mirror_percentage, cors_policy, headers);
+    inherit!(
+        rewrite,
+        direct_response,
+        timeout,
+        retries,
+        fault,
+        mirror,
+        mirror_percent,
+        mirror_percentage,
+        cors_policy,
+        headers
+    );
     if leaf.mirrors.is_empty() {
         leaf.mirrors = root.mirrors.clone();
     }
     Some(leaf)
 }
 
-fn merge_matches(root: &[HttpMatchRequest], leaf: &[HttpMatchRequest]) -> Option<Vec<HttpMatchRequest>> {
+fn merge_matches(
+    root: &[HttpMatchRequest],
+    leaf: &[HttpMatchRequest],
+) -> Option<Vec<HttpMatchRequest>> {
     if root.is_empty() {
         return Some(leaf.to_vec());
     }
@@ -146,7 +184,11 @@ fn merge_matches(root: &[HttpMatchRequest], leaf: &[HttpMatchRequest]) -> Option
     }
     let mut out = Vec::new();
     for l in leaf {
-        let merged: Vec<_> = root.iter().filter(|r| !has_conflict(r, l)).map(|r| merge_match(r, l)).collect();
+        let merged: Vec<_> = root
+            .iter()
+            .filter(|r| !has_conflict(r, l))
+            .map(|r| merge_match(r, l))
+            .collect();
         if merged.is_empty() {
             return None;
         }
@@ -155,7 +197,10 @@ fn merge_matches(root: &[HttpMatchRequest], leaf: &[HttpMatchRequest]) -> Option
     Some(out)
 }
 
-fn merge_map<V: Clone>(root: &BTreeMap<String, V>, leaf: &BTreeMap<String, V>) -> BTreeMap<String, V> {
+fn merge_map<V: Clone>(
+    root: &BTreeMap<String, V>,
+    leaf: &BTreeMap<String, V>,
+) -> BTreeMap<String, V> {
     let mut out = root.clone();
     out.extend(leaf.iter().map(|(k, v)| (k.clone(), v.clone())));
     out
@@ -192,12 +237,27 @@ fn merge_match(root: &HttpMatchRequest, leaf: &HttpMatchRequest) -> HttpMatchReq
 }
 
 fn has_conflict(root: &HttpMatchRequest, leaf: &HttpMatchRequest) -> bool {
-    let pairs = [(&root.uri, &leaf.uri), (&root.scheme, &leaf.scheme), (&root.method, &leaf.method), (&root.authority, &leaf.authority)];
-    if pairs.iter().any(|(r, l)| string_conflict(r.as_ref(), l.as_ref())) {
+    let pairs = [
+        (&root.uri, &leaf.uri),
+        (&root.scheme, &leaf.scheme),
+        (&root.method, &leaf.method),
+        (&root.authority, &leaf.authority),
+    ];
+    if pairs
+        .iter()
+        .any(|(r, l)| string_conflict(r.as_ref(), l.as_ref()))
+    {
         return true;
     }
-    let maps = [(&root.headers, &leaf.headers), (&root.without_headers, &leaf.without_headers), (&root.query_params, &leaf.query_params)];
-    if maps.iter().any(|(r, l)| l.iter().any(|(k, v)| string_conflict(r.get(k), Some(v)))) {
+    let maps = [
+        (&root.headers, &leaf.headers),
+        (&root.without_headers, &leaf.without_headers),
+        (&root.query_params, &leaf.query_params),
+    ];
+    if maps
+        .iter()
+        .any(|(r, l)| l.iter().any(|(k, v)| string_conflict(r.get(k), Some(v))))
+    {
         return true;
     }
     if root.ignore_uri_case != leaf.ignore_uri_case
@@ -206,14 +266,22 @@ fn has_conflict(root: &HttpMatchRequest, leaf: &HttpMatchRequest) -> bool {
     {
         return true;
     }
-    if leaf.source_labels.iter().any(|(k, v)| root.source_labels.get(k).is_some_and(|r| r != v)) {
+    if leaf
+        .source_labels
+        .iter()
+        .any(|(k, v)| root.source_labels.get(k).is_some_and(|r| r != v))
+    {
         return true;
     }
-    !root.gateways.is_empty() && !leaf.gateways.is_empty() && leaf.gateways.iter().any(|g| !root.gateways.contains(g))
+    !root.gateways.is_empty()
+        && !leaf.gateways.is_empty()
+        && leaf.gateways.iter().any(|g| !root.gateways.contains(g))
 }
 
 fn string_conflict(root: Option<&StringMatch>, leaf: Option<&StringMatch>) -> bool {
-    let (Some(root), Some(leaf)) = (root, leaf) else { return false };
+    let (Some(root), Some(leaf)) = (root, leaf) else {
+        return false;
+    };
     let set = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
     if set(&root.regex) || set(&leaf.regex) {
         return true;
@@ -243,11 +311,26 @@ mod tests {
     #[test]
     fn conflicts() {
         let root = m(serde_json::json!({"uri": {"prefix": "/api"}}));
-        assert!(!has_conflict(&root, &m(serde_json::json!({"uri": {"prefix": "/api/v1"}}))));
-        assert!(has_conflict(&root, &m(serde_json::json!({"uri": {"prefix": "/other"}}))));
-        assert!(!has_conflict(&root, &m(serde_json::json!({"uri": {"exact": "/api/x"}}))));
-        assert!(has_conflict(&root, &m(serde_json::json!({"uri": {"regex": "/api.*"}}))));
-        assert!(!has_conflict(&root, &m(serde_json::json!({"headers": {"a": {"exact": "b"}}}))));
+        assert!(!has_conflict(
+            &root,
+            &m(serde_json::json!({"uri": {"prefix": "/api/v1"}}))
+        ));
+        assert!(has_conflict(
+            &root,
+            &m(serde_json::json!({"uri": {"prefix": "/other"}}))
+        ));
+        assert!(!has_conflict(
+            &root,
+            &m(serde_json::json!({"uri": {"exact": "/api/x"}}))
+        ));
+        assert!(has_conflict(
+            &root,
+            &m(serde_json::json!({"uri": {"regex": "/api.*"}}))
+        ));
+        assert!(!has_conflict(
+            &root,
+            &m(serde_json::json!({"headers": {"a": {"exact": "b"}}}))
+        ));
     }
 
     #[test]
@@ -265,7 +348,9 @@ mod tests {
         assert_eq!(out.timeout.as_deref(), Some("5s"));
         assert_eq!(out.matches[0].uri.as_ref().unwrap().prefix(), "/api/v1");
         assert_eq!(out.matches[0].headers.len(), 1);
-        let bad: HttpRoute = serde_json::from_value(serde_json::json!({"match": [{"uri": {"prefix": "/x"}}]})).unwrap();
+        let bad: HttpRoute =
+            serde_json::from_value(serde_json::json!({"match": [{"uri": {"prefix": "/x"}}]}))
+                .unwrap();
         assert!(merge_route(&root, bad).is_none());
     }
 

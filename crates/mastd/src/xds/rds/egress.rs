@@ -42,14 +42,18 @@ pub struct EgressView<'a> {
 impl EgressView<'_> {
     /// The listener's port number, if it has one.
     pub fn port(&self) -> Option<u32> {
-        self.listener.and_then(|l| l.port.as_ref()).map(|p| p.number)
+        self.listener
+            .and_then(|l| l.port.as_ref())
+            .map(|p| p.number)
     }
 }
 
 impl<'a> SidecarView<'a> {
     /// The egress listener serving routes of `port` (`GetEgressListenerForRDS`).
     pub fn egress_for_port(&self, port: u32) -> Option<&EgressView<'a>> {
-        self.egress.iter().find(|e| e.port().is_none() || e.port() == Some(port))
+        self.egress
+            .iter()
+            .find(|e| e.port().is_none() || e.port() == Some(port))
     }
 
     /// Whether the Sidecar declares ingress listeners.
@@ -87,10 +91,14 @@ struct Imports {
 
 impl Imports {
     fn matches_service(&self, host: &str) -> bool {
-        self.hosts.iter().any(|h| h == host || host_subset_of(host, h))
+        self.hosts
+            .iter()
+            .any(|h| h == host || host_subset_of(host, h))
     }
     fn matches_vs(&self, host: &str) -> bool {
-        self.hosts.iter().any(|h| h == host || host_matches(host, h))
+        self.hosts
+            .iter()
+            .any(|h| h == host || host_matches(host, h))
     }
     fn excludes(&self, host: &str) -> bool {
         self.excluded.iter().any(|h| host_subset_of(host, h))
@@ -100,7 +108,9 @@ impl Imports {
 fn parse_imports(hosts: &[String], config_ns: &str) -> BTreeMap<String, Imports> {
     let mut out: BTreeMap<String, Imports> = BTreeMap::new();
     for h in hosts {
-        let Some((ns, name)) = h.split_once('/') else { continue };
+        let Some((ns, name)) = h.split_once('/') else {
+            continue;
+        };
         let (excluded, ns) = match ns.strip_prefix('~') {
             Some("") => (true, "*"),
             Some(rest) => (true, rest),
@@ -132,20 +142,29 @@ pub fn sidecar_view<'a>(snap: &'a Snapshot, proxy: &Proxy, vses: &[ResolvedVs]) 
         .map(|listener| {
             let hosts = listener.map(|l| &l.hosts).unwrap_or(&star);
             let imports = parse_imports(hosts, ns);
-            let port = listener.and_then(|l| l.port.as_ref()).filter(|p| p.number != 0 && !p.protocol.eq_ignore_ascii_case("HTTP_PROXY")).map(|p| p.number);
+            let port = listener
+                .and_then(|l| l.port.as_ref())
+                .filter(|p| p.number != 0 && !p.protocol.eq_ignore_ascii_case("HTTP_PROXY"))
+                .map(|p| p.number);
             let virtual_services = select_virtual_services(vses, ns, &imports);
             let mut services = select_services(snap, ns, &imports, port);
             if sidecar.is_some() {
                 add_vs_destinations(snap, ns, &virtual_services, port, &mut services);
             }
-            EgressView { listener, services, virtual_services }
+            EgressView {
+                listener,
+                services,
+                virtual_services,
+            }
         })
         .collect();
     let policy = sidecar.and_then(|s| s.spec.outbound_traffic_policy.as_ref());
     SidecarView {
         sidecar,
         egress,
-        allow_any: policy.map(|p| p.mode != OutboundMode::RegistryOnly).unwrap_or(snap.mesh.allow_any),
+        allow_any: policy
+            .map(|p| p.mode != OutboundMode::RegistryOnly)
+            .unwrap_or(snap.mesh.allow_any),
         egress_proxy: policy.and_then(|p| p.egress_proxy.as_ref()),
     }
 }
@@ -157,7 +176,9 @@ pub fn view<'a>(snap: &'a Snapshot, proxy: &Proxy) -> SidecarView<'a> {
 }
 
 fn trim_to_port(s: &Arc<Service>, port: Option<u32>) -> Option<Arc<Service>> {
-    let Some(port) = port else { return Some(s.clone()) };
+    let Some(port) = port else {
+        return Some(s.clone());
+    };
     let p = s.ports.iter().find(|p| u32::from(p.port) == port)?;
     if s.ports.len() == 1 {
         return Some(s.clone());
@@ -167,7 +188,12 @@ fn trim_to_port(s: &Arc<Service>, port: Option<u32>) -> Option<Arc<Service>> {
     Some(Arc::new(t))
 }
 
-fn select_services(snap: &Snapshot, ns: &str, imports: &BTreeMap<String, Imports>, port: Option<u32>) -> Vec<Arc<Service>> {
+fn select_services(
+    snap: &Snapshot,
+    ns: &str,
+    imports: &BTreeMap<String, Imports>,
+    port: Option<u32>,
+) -> Vec<Arc<Service>> {
     let wildcard = imports.get("*");
     let mut picked: Vec<Arc<Service>> = Vec::new();
     for s in &snap.registry.services {
@@ -175,10 +201,13 @@ fn select_services(snap: &Snapshot, ns: &str, imports: &BTreeMap<String, Imports
             continue;
         }
         let own = imports.get(&s.namespace);
-        if own.is_some_and(|i| i.excludes(&s.hostname)) || wildcard.is_some_and(|i| i.excludes(&s.hostname)) {
+        if own.is_some_and(|i| i.excludes(&s.hostname))
+            || wildcard.is_some_and(|i| i.excludes(&s.hostname))
+        {
             continue;
         }
-        let matched = own.is_some_and(|i| i.matches_service(&s.hostname)) || wildcard.is_some_and(|i| i.matches_service(&s.hostname));
+        let matched = own.is_some_and(|i| i.matches_service(&s.hostname))
+            || wildcard.is_some_and(|i| i.matches_service(&s.hostname));
         if let Some(t) = matched.then(|| trim_to_port(s, port)).flatten() {
             picked.push(t);
         }
@@ -186,7 +215,9 @@ fn select_services(snap: &Snapshot, ns: &str, imports: &BTreeMap<String, Imports
     // one namespace per hostname: the proxy's own namespace wins
     let mut chosen: BTreeMap<String, String> = BTreeMap::new();
     for s in &picked {
-        let e = chosen.entry(s.hostname.clone()).or_insert_with(|| s.namespace.clone());
+        let e = chosen
+            .entry(s.hostname.clone())
+            .or_insert_with(|| s.namespace.clone());
         if s.namespace == ns {
             *e = s.namespace.clone();
         }
@@ -195,15 +226,22 @@ fn select_services(snap: &Snapshot, ns: &str, imports: &BTreeMap<String, Imports
     picked
 }
 
-fn select_virtual_services(vses: &[ResolvedVs], ns: &str, imports: &BTreeMap<String, Imports>) -> Vec<ResolvedVs> {
+fn select_virtual_services(
+    vses: &[ResolvedVs],
+    ns: &str,
+    imports: &BTreeMap<String, Imports>,
+) -> Vec<ResolvedVs> {
     let wildcard = imports.get("*");
     vses.iter()
         .filter(|vs| bound_to_mesh(&vs.spec) && exported_to(&vs.spec.export_to, &vs.namespace, ns))
         .filter(|vs| {
             let own = imports.get(&vs.namespace);
             vs.spec.hosts.iter().any(|h| {
-                let excluded = own.is_some_and(|i| i.excludes(h)) || wildcard.is_some_and(|i| i.excludes(h));
-                !excluded && (own.is_some_and(|i| i.matches_vs(h)) || wildcard.is_some_and(|i| i.matches_vs(h)))
+                let excluded =
+                    own.is_some_and(|i| i.excludes(h)) || wildcard.is_some_and(|i| i.excludes(h));
+                !excluded
+                    && (own.is_some_and(|i| i.matches_vs(h))
+                        || wildcard.is_some_and(|i| i.matches_vs(h)))
             })
         })
         .cloned()
@@ -211,22 +249,54 @@ fn select_virtual_services(vses: &[ResolvedVs], ns: &str, imports: &BTreeMap<Str
 }
 
 /// Adds the services VirtualServices route to, as istiod infers them for explicit Sidecars.
-fn add_vs_destinations(snap: &Snapshot, ns: &str, vses: &[ResolvedVs], port: Option<u32>, services: &mut Vec<Arc<Service>>) {
+fn add_vs_destinations(
+    snap: &Snapshot,
+    ns: &str,
+    vses: &[ResolvedVs],
+    port: Option<u32>,
+    services: &mut Vec<Arc<Service>>,
+) {
     let mut dests: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     for vs in vses {
-        let http = vs.spec.http.iter().flat_map(|h| h.route.iter().filter_map(|d| d.destination.as_ref()));
-        let tcp = vs.spec.tcp.iter().flat_map(|t| t.route.iter().filter_map(|d| d.destination.as_ref()));
-        let tls = vs.spec.tls.iter().flat_map(|t| t.route.iter().filter_map(|d| d.destination.as_ref()));
+        let http = vs
+            .spec
+            .http
+            .iter()
+            .flat_map(|h| h.route.iter().filter_map(|d| d.destination.as_ref()));
+        let tcp = vs
+            .spec
+            .tcp
+            .iter()
+            .flat_map(|t| t.route.iter().filter_map(|d| d.destination.as_ref()));
+        let tls = vs
+            .spec
+            .tls
+            .iter()
+            .flat_map(|t| t.route.iter().filter_map(|d| d.destination.as_ref()));
         for d in http.chain(tcp).chain(tls) {
-            dests.entry(d.host.clone()).or_default().insert(d.port.as_ref().map(|p| p.number).unwrap_or(0));
+            dests
+                .entry(d.host.clone())
+                .or_default()
+                .insert(d.port.as_ref().map(|p| p.number).unwrap_or(0));
         }
     }
     for (host, ports) in dests {
         if services.iter().any(|s| s.hostname == host) {
             continue;
         }
-        let candidates: Vec<&Arc<Service>> = snap.registry.services.iter().filter(|s| s.hostname == host && s.visibility.visible_from(&s.namespace, ns)).collect();
-        let Some(s) = candidates.iter().find(|s| s.namespace == ns).or_else(|| candidates.first()) else { continue };
+        let candidates: Vec<&Arc<Service>> = snap
+            .registry
+            .services
+            .iter()
+            .filter(|s| s.hostname == host && s.visibility.visible_from(&s.namespace, ns))
+            .collect();
+        let Some(s) = candidates
+            .iter()
+            .find(|s| s.namespace == ns)
+            .or_else(|| candidates.first())
+        else {
+            continue;
+        };
         let trimmed = match port {
             Some(_) => trim_to_port(s, port),
             None if ports.contains(&0) => Some((*s).clone()),

@@ -2,11 +2,12 @@
 //! JWT-claim metadata matchers routes and RBAC policies share.
 
 use envoy_types::pb::envoy::config::route::v3::{
-    HeaderMatcher, QueryParameterMatcher, RouteMatch, header_matcher::HeaderMatchSpecifier, query_parameter_matcher::QueryParameterMatchSpecifier,
-    route_match::PathSpecifier,
+    HeaderMatcher, QueryParameterMatcher, RouteMatch, header_matcher::HeaderMatchSpecifier,
+    query_parameter_matcher::QueryParameterMatchSpecifier, route_match::PathSpecifier,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{
-    ListMatcher, MetadataMatcher, OrMatcher, StringMatcher, ValueMatcher, list_matcher, metadata_matcher, value_matcher,
+    ListMatcher, MetadataMatcher, OrMatcher, StringMatcher, ValueMatcher, list_matcher,
+    metadata_matcher, value_matcher,
 };
 use mast_config::istio::common::StringMatch;
 use mast_config::istio::networking::virtual_service::HttpMatchRequest;
@@ -20,7 +21,10 @@ pub const JWT_PAYLOAD: &str = "payload";
 
 /// The catch-all match (`prefix: /`).
 pub fn match_all() -> RouteMatch {
-    RouteMatch { path_specifier: Some(PathSpecifier::Prefix("/".into())), ..Default::default() }
+    RouteMatch {
+        path_specifier: Some(PathSpecifier::Prefix("/".into())),
+        ..Default::default()
+    }
 }
 
 /// Whether a route match catches everything (`IsCatchAllRoute`).
@@ -35,13 +39,22 @@ pub fn is_catch_all(m: &RouteMatch) -> bool {
 
 /// An empty match, or the regex `*`, means "present" rather than a string match.
 fn is_presence(m: &StringMatch) -> bool {
-    (m.exact.is_none() && m.prefix.is_none() && m.regex.is_none()) || (m.exact.is_none() && m.prefix.is_none() && m.regex.as_deref() == Some("*"))
+    (m.exact.is_none() && m.prefix.is_none() && m.regex.is_none())
+        || (m.exact.is_none() && m.prefix.is_none() && m.regex.as_deref() == Some("*"))
 }
 
 /// A header matcher for `name` (`translateHeaderMatch`).
 pub fn header_matcher(name: &str, m: &StringMatch) -> HeaderMatcher {
-    let spec = if is_presence(m) { Some(HeaderMatchSpecifier::PresentMatch(true)) } else { string_match(m).map(HeaderMatchSpecifier::StringMatch) };
-    HeaderMatcher { name: name.to_string(), header_match_specifier: spec, ..Default::default() }
+    let spec = if is_presence(m) {
+        Some(HeaderMatchSpecifier::PresentMatch(true))
+    } else {
+        string_match(m).map(HeaderMatchSpecifier::StringMatch)
+    };
+    HeaderMatcher {
+        name: name.to_string(),
+        header_match_specifier: spec,
+        ..Default::default()
+    }
 }
 
 fn query_matcher(name: &str, m: &StringMatch) -> QueryParameterMatcher {
@@ -50,7 +63,10 @@ fn query_matcher(name: &str, m: &StringMatch) -> QueryParameterMatcher {
     } else {
         string_match(m).map(QueryParameterMatchSpecifier::StringMatch)
     };
-    QueryParameterMatcher { name: name.to_string(), query_parameter_match_specifier: spec }
+    QueryParameterMatcher {
+        name: name.to_string(),
+        query_parameter_match_specifier: spec,
+    }
 }
 
 /// The claim path of a routing header `@request.auth.claims.a.b` / `@request.auth.claims[a][b]`.
@@ -75,7 +91,9 @@ pub fn routing_claim(name: &str) -> Option<Vec<String>> {
 }
 
 fn string_value(m: StringMatcher) -> ValueMatcher {
-    ValueMatcher { match_pattern: Some(value_matcher::MatchPattern::StringMatch(m)) }
+    ValueMatcher {
+        match_pattern: Some(value_matcher::MatchPattern::StringMatch(m)),
+    }
 }
 
 /// An OR of value matchers (the single one when there is one).
@@ -83,32 +101,65 @@ pub fn or_values(mut matchers: Vec<ValueMatcher>) -> ValueMatcher {
     if matchers.len() == 1 {
         return matchers.remove(0);
     }
-    ValueMatcher { match_pattern: Some(value_matcher::MatchPattern::OrMatch(OrMatcher { value_matchers: matchers })) }
+    ValueMatcher {
+        match_pattern: Some(value_matcher::MatchPattern::OrMatch(OrMatcher {
+            value_matchers: matchers,
+        })),
+    }
 }
 
 /// A metadata matcher on `filter` at `keys` whose value is a list containing a match, or
 /// (extended JWT form) the value itself matching.
-pub fn metadata_list_matcher(filter: &str, keys: &[String], value: ValueMatcher, extended: bool) -> MetadataMatcher {
+pub fn metadata_list_matcher(
+    filter: &str,
+    keys: &[String],
+    value: ValueMatcher,
+    extended: bool,
+) -> MetadataMatcher {
     let list = ValueMatcher {
-        match_pattern: Some(value_matcher::MatchPattern::ListMatch(Box::new(ListMatcher {
-            match_pattern: Some(list_matcher::MatchPattern::OneOf(Box::new(value.clone()))),
-        }))),
+        match_pattern: Some(value_matcher::MatchPattern::ListMatch(Box::new(
+            ListMatcher {
+                match_pattern: Some(list_matcher::MatchPattern::OneOf(Box::new(value.clone()))),
+            },
+        ))),
     };
     let value = if extended {
-        ValueMatcher { match_pattern: Some(value_matcher::MatchPattern::OrMatch(OrMatcher { value_matchers: vec![list, value] })) }
+        ValueMatcher {
+            match_pattern: Some(value_matcher::MatchPattern::OrMatch(OrMatcher {
+                value_matchers: vec![list, value],
+            })),
+        }
     } else {
         list
     };
-    MetadataMatcher { filter: filter.to_string(), path: path(keys), value: Some(value), invert: false }
+    MetadataMatcher {
+        filter: filter.to_string(),
+        path: path(keys),
+        value: Some(value),
+        invert: false,
+    }
 }
 
 /// A metadata matcher on `filter` at `keys` whose value must match.
-pub fn metadata_value_matcher(filter: &str, keys: &[String], value: ValueMatcher) -> MetadataMatcher {
-    MetadataMatcher { filter: filter.to_string(), path: path(keys), value: Some(value), invert: false }
+pub fn metadata_value_matcher(
+    filter: &str,
+    keys: &[String],
+    value: ValueMatcher,
+) -> MetadataMatcher {
+    MetadataMatcher {
+        filter: filter.to_string(),
+        path: path(keys),
+        value: Some(value),
+        invert: false,
+    }
 }
 
 fn path(keys: &[String]) -> Vec<metadata_matcher::PathSegment> {
-    keys.iter().map(|k| metadata_matcher::PathSegment { segment: Some(metadata_matcher::path_segment::Segment::Key(k.clone())) }).collect()
+    keys.iter()
+        .map(|k| metadata_matcher::PathSegment {
+            segment: Some(metadata_matcher::path_segment::Segment::Key(k.clone())),
+        })
+        .collect()
 }
 
 /// The matcher of JWT claims (nested) in the JWT filter's verified payload.
@@ -121,7 +172,10 @@ pub fn jwt_claims_matcher(claims: &[String], value: ValueMatcher) -> MetadataMat
 fn metadata_match(name: &str, m: &StringMatch) -> Option<MetadataMatcher> {
     let claims = routing_claim(name)?;
     let Some(sm) = string_match(m) else {
-        warn_once(&format!("claim-match {name}"), &format!("match on {name} without a value is not supported; condition ignored"));
+        warn_once(
+            &format!("claim-match {name}"),
+            &format!("match on {name} without a value is not supported; condition ignored"),
+        );
         return None;
     };
     Some(jwt_claims_matcher(&claims, string_value(sm)))
@@ -164,12 +218,20 @@ pub fn route_match(m: Option<&HttpMatchRequest>) -> RouteMatch {
         }
     }
     out.case_sensitive = bool_value(!m.ignore_uri_case);
-    for (name, sm) in [(":method", &m.method), (":authority", &m.authority), (":scheme", &m.scheme)] {
+    for (name, sm) in [
+        (":method", &m.method),
+        (":authority", &m.authority),
+        (":scheme", &m.scheme),
+    ] {
         if let Some(sm) = sm {
             out.headers.push(header_matcher(name, sm));
         }
     }
-    out.query_parameters = m.query_params.iter().map(|(k, v)| query_matcher(k, v)).collect();
+    out.query_parameters = m
+        .query_params
+        .iter()
+        .map(|(k, v)| query_matcher(k, v))
+        .collect();
     out
 }
 
@@ -179,8 +241,14 @@ mod tests {
 
     #[test]
     fn claims() {
-        assert_eq!(routing_claim("@request.auth.claims.group.id"), Some(vec!["group".into(), "id".into()]));
-        assert_eq!(routing_claim("@request.auth.claims[group][id]"), Some(vec!["group".into(), "id".into()]));
+        assert_eq!(
+            routing_claim("@request.auth.claims.group.id"),
+            Some(vec!["group".into(), "id".into()])
+        );
+        assert_eq!(
+            routing_claim("@request.auth.claims[group][id]"),
+            Some(vec!["group".into(), "id".into()])
+        );
         assert_eq!(routing_claim("@request.auth.claims"), None);
         assert_eq!(routing_claim("x-user"), None);
     }

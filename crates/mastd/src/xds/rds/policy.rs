@@ -1,35 +1,39 @@
 //! Per-route policies of a VirtualService HTTP route translated as istiod does: retries,
-//! fault injection, CORS, mirroring, header operations, redirects, direct responses and
-//! consistent-hash policies.
+//! fault injection, CORS, mirroring and header operations (redirects, direct responses and
+//! hash policies are in [`super::actions`]).
 
 use envoy_types::pb::envoy::config::core::v3::{
-    DataSource, HeaderValue, HeaderValueOption, RuntimeFractionalPercent, data_source::Specifier, header_value_option::HeaderAppendAction,
+    HeaderValue, HeaderValueOption, RuntimeFractionalPercent,
+    header_value_option::HeaderAppendAction,
 };
 use envoy_types::pb::envoy::config::route::v3::{
-    DirectResponseAction, RedirectAction, RetryPolicy, redirect_action, route_action::HashPolicy, route_action::RequestMirrorPolicy,
-    route_action::hash_policy, retry_policy,
+    RetryPolicy, retry_policy, route_action::RequestMirrorPolicy,
 };
 use envoy_types::pb::envoy::extensions::filters::common::fault::v3::{FaultDelay, fault_delay};
 use envoy_types::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy as EnvoyCors;
-use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{FaultAbort, HttpFault, fault_abort};
+use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{
+    FaultAbort, HttpFault, fault_abort,
+};
 use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
 use envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig;
 use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
 use envoy_types::util::pack_any;
-use mast_config::istio::networking::destination_rule::ConsistentHashLb;
 use mast_config::istio::networking::virtual_service::{
-    CorsPolicy, HttpDirectResponse, HttpFaultInjection, HttpRedirect, HttpRetry, HttpRoute, Percent, RedirectPortSelection, UnmatchedPreflights,
+    CorsPolicy, HttpFaultInjection, HttpRetry, HttpRoute, Percent, UnmatchedPreflights,
 };
 
 use super::util::{bool_value, exact, parse_duration, string_match, u32_value, warn_once};
 
-const DEFAULT_RETRY_ON: &str = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+const DEFAULT_RETRY_ON: &str =
+    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 const DEFAULT_INBOUND_RETRY_ON: &str = "reset-before-request";
 
 fn previous_hosts() -> retry_policy::RetryHostPredicate {
     retry_policy::RetryHostPredicate {
         name: "envoy.retry_host_predicates.previous_hosts".into(),
-        config_type: Some(retry_policy::retry_host_predicate::ConfigType::TypedConfig(pack_any(PreviousHostsPredicate::default()))),
+        config_type: Some(retry_policy::retry_host_predicate::ConfigType::TypedConfig(
+            pack_any(PreviousHostsPredicate::default()),
+        )),
     }
 }
 
@@ -41,7 +45,11 @@ pub fn retry_policy(retries: Option<&HttpRetry>, consistent_hash: bool) -> Optio
         num_retries: u32_value(2),
         retry_on: DEFAULT_RETRY_ON.into(),
         host_selection_retry_max_attempts: 5,
-        retry_host_predicate: if consistent_hash { vec![] } else { vec![previous_hosts()] },
+        retry_host_predicate: if consistent_hash {
+            vec![]
+        } else {
+            vec![previous_hosts()]
+        },
         ..Default::default()
     };
     let Some(r) = retries else { return Some(out) };
@@ -52,25 +60,47 @@ pub fn retry_policy(retries: Option<&HttpRetry>, consistent_hash: bool) -> Optio
     if !r.retry_on.is_empty() {
         (out.retry_on, out.retriable_status_codes) = parse_retry_on(&r.retry_on);
     }
-    out.per_try_timeout = r.per_try_timeout.as_deref().and_then(|t| parse_duration(t, "retries.perTryTimeout"));
+    out.per_try_timeout = r
+        .per_try_timeout
+        .as_deref()
+        .and_then(|t| parse_duration(t, "retries.perTryTimeout"));
     if let Some(ignore) = r.retry_ignore_previous_hosts {
-        out.retry_host_predicate = if ignore { vec![previous_hosts()] } else { vec![] };
+        out.retry_host_predicate = if ignore {
+            vec![previous_hosts()]
+        } else {
+            vec![]
+        };
     }
     if r.retry_remote_localities == Some(true) {
         out.retry_priority = Some(retry_policy::RetryPriority {
             name: "envoy.retry_priorities.previous_priorities".into(),
-            config_type: Some(retry_policy::retry_priority::ConfigType::TypedConfig(pack_any(PreviousPrioritiesConfig { update_frequency: 2 }))),
+            config_type: Some(retry_policy::retry_priority::ConfigType::TypedConfig(
+                pack_any(PreviousPrioritiesConfig {
+                    update_frequency: 2,
+                }),
+            )),
         });
     }
-    if let Some(b) = r.backoff.as_deref().and_then(|b| parse_duration(b, "retries.backoff")) {
-        out.retry_back_off = Some(retry_policy::RetryBackOff { base_interval: Some(b), ..Default::default() });
+    if let Some(b) = r
+        .backoff
+        .as_deref()
+        .and_then(|b| parse_duration(b, "retries.backoff"))
+    {
+        out.retry_back_off = Some(retry_policy::RetryBackOff {
+            base_interval: Some(b),
+            ..Default::default()
+        });
     }
     Some(out)
 }
 
 /// istiod's inbound retry policy: 2 retries of requests reset before reaching the application.
 pub fn inbound_retry_policy() -> RetryPolicy {
-    RetryPolicy { num_retries: u32_value(2), retry_on: DEFAULT_INBOUND_RETRY_ON.into(), ..Default::default() }
+    RetryPolicy {
+        num_retries: u32_value(2),
+        retry_on: DEFAULT_INBOUND_RETRY_ON.into(),
+        ..Default::default()
+    }
 }
 
 /// HTTP status codes Go's `http.StatusText` knows: those in `retryOn` become retriable codes.
@@ -101,17 +131,38 @@ pub fn parse_retry_on(s: &str) -> (String, Vec<u32>) {
 
 /// A percentage in [0, 100] as a fraction of a million.
 pub fn percent(p: &Percent) -> FractionalPercent {
-    FractionalPercent { numerator: (p.value * 10_000.0) as u32, denominator: DenominatorType::Million as i32 }
+    FractionalPercent {
+        numerator: (p.value * 10_000.0) as u32,
+        denominator: DenominatorType::Million as i32,
+    }
 }
 
 /// An integer percentage as a fraction of a hundred.
 pub fn int_percent(p: u32) -> FractionalPercent {
-    FractionalPercent { numerator: p, denominator: DenominatorType::Hundred as i32 }
+    FractionalPercent {
+        numerator: p,
+        denominator: DenominatorType::Hundred as i32,
+    }
 }
 
 const GRPC_CODES: &[&str] = &[
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 ];
 
 /// Fault injection as the per-route config of `envoy.filters.http.fault`; `None` when
@@ -119,7 +170,10 @@ const GRPC_CODES: &[&str] = &[
 pub fn fault(f: &HttpFaultInjection) -> Option<HttpFault> {
     let delay = f.delay.as_ref().and_then(|d| {
         let Some(fixed) = d.fixed_delay.as_deref() else {
-            warn_once("fault.delay.exponentialDelay", "fault.delay: exponentialDelay is not supported; the delay is ignored");
+            warn_once(
+                "fault.delay.exponentialDelay",
+                "fault.delay: exponentialDelay is not supported; the delay is ignored",
+            );
             return None;
         };
         let percentage = match &d.percentage {
@@ -128,8 +182,8 @@ pub fn fault(f: &HttpFaultInjection) -> Option<HttpFault> {
         };
         Some(FaultDelay {
             percentage: Some(percentage),
-            fault_delay_secifier: parse_duration(fixed, "fault.delay.fixedDelay").map(fault_delay::FaultDelaySecifier::FixedDelay),
-            ..Default::default()
+            fault_delay_secifier: parse_duration(fixed, "fault.delay.fixedDelay")
+                .map(fault_delay::FaultDelaySecifier::FixedDelay),
         })
     });
     let abort = f.abort.as_ref().and_then(|a| {
@@ -144,7 +198,11 @@ pub fn fault(f: &HttpFaultInjection) -> Option<HttpFault> {
         };
         Some(FaultAbort { percentage: a.percentage.as_ref().map(percent), error_type: Some(error_type), ..Default::default() })
     });
-    (delay.is_some() || abort.is_some()).then(|| HttpFault { delay, abort, ..Default::default() })
+    (delay.is_some() || abort.is_some()).then(|| HttpFault {
+        delay,
+        abort,
+        ..Default::default()
+    })
 }
 
 /// A CORS policy as the per-route config of `envoy.filters.http.cors`.
@@ -159,10 +217,20 @@ pub fn cors(c: &CorsPolicy) -> EnvoyCors {
         allow_methods: c.allow_methods.join(","),
         allow_headers: c.allow_headers.join(","),
         expose_headers: c.expose_headers.join(","),
-        max_age: c.max_age.as_deref().and_then(|m| parse_duration(m, "corsPolicy.maxAge")).map(|d| d.seconds.to_string()).unwrap_or_default(),
+        max_age: c
+            .max_age
+            .as_deref()
+            .and_then(|m| parse_duration(m, "corsPolicy.maxAge"))
+            .map(|d| d.seconds.to_string())
+            .unwrap_or_default(),
         allow_credentials: c.allow_credentials.and_then(bool_value),
-        filter_enabled: Some(RuntimeFractionalPercent { default_value: Some(int_percent(100)), runtime_key: String::new() }),
-        forward_not_matching_preflights: bool_value(c.unmatched_preflights != UnmatchedPreflights::Ignore),
+        filter_enabled: Some(RuntimeFractionalPercent {
+            default_value: Some(int_percent(100)),
+            runtime_key: String::new(),
+        }),
+        forward_not_matching_preflights: bool_value(
+            c.unmatched_preflights != UnmatchedPreflights::Ignore,
+        ),
         ..Default::default()
     }
 }
@@ -177,7 +245,10 @@ pub fn mirror_fraction(r: &HttpRoute) -> Option<RuntimeFractionalPercent> {
         (None, Some(_)) => return None,
         (None, None) => int_percent(100),
     };
-    Some(RuntimeFractionalPercent { default_value: Some(p), runtime_key: String::new() })
+    Some(RuntimeFractionalPercent {
+        default_value: Some(p),
+        runtime_key: String::new(),
+    })
 }
 
 /// The fraction of one `mirrors` entry.
@@ -187,12 +258,20 @@ pub fn mirror_policy_fraction(p: Option<&Percent>) -> Option<RuntimeFractionalPe
         Some(_) => return None,
         None => int_percent(100),
     };
-    Some(RuntimeFractionalPercent { default_value: Some(p), runtime_key: String::new() })
+    Some(RuntimeFractionalPercent {
+        default_value: Some(p),
+        runtime_key: String::new(),
+    })
 }
 
 /// A request mirror policy to `cluster`.
 pub fn mirror(cluster: String, fraction: RuntimeFractionalPercent) -> RequestMirrorPolicy {
-    RequestMirrorPolicy { cluster, runtime_fraction: Some(fraction), trace_sampled: bool_value(false), ..Default::default() }
+    RequestMirrorPolicy {
+        cluster,
+        runtime_fraction: Some(fraction),
+        trace_sampled: bool_value(false),
+        ..Default::default()
+    }
 }
 
 /// Header operations of a route or destination (`TranslateHeadersOperations`).
@@ -218,7 +297,10 @@ fn is_internal(k: &str) -> bool {
     k.starts_with(':') || k.eq_ignore_ascii_case("host")
 }
 
-fn header_values(map: &std::collections::BTreeMap<String, String>, append: bool) -> (Vec<HeaderValueOption>, String) {
+fn header_values(
+    map: &std::collections::BTreeMap<String, String>,
+    append: bool,
+) -> (Vec<HeaderValueOption>, String) {
     let mut authority = String::new();
     let mut out = Vec::new();
     for (k, v) in map {
@@ -228,9 +310,17 @@ fn header_values(map: &std::collections::BTreeMap<String, String>, append: bool)
         if is_internal(k) {
             continue;
         }
-        let action = if append { HeaderAppendAction::AppendIfExistsOrAdd } else { HeaderAppendAction::OverwriteIfExistsOrAdd };
+        let action = if append {
+            HeaderAppendAction::AppendIfExistsOrAdd
+        } else {
+            HeaderAppendAction::OverwriteIfExistsOrAdd
+        };
         out.push(HeaderValueOption {
-            header: Some(HeaderValue { key: k.clone(), value: v.clone(), ..Default::default() }),
+            header: Some(HeaderValue {
+                key: k.clone(),
+                value: v.clone(),
+                ..Default::default()
+            }),
             append_action: action as i32,
             ..Default::default()
         });
@@ -246,126 +336,30 @@ pub fn header_ops(h: &mast_config::istio::networking::virtual_service::Headers) 
         let (add, add_auth) = header_values(&req.add, true);
         set.extend(add);
         out.request_add = set;
-        out.authority = if set_auth.is_empty() { add_auth } else { set_auth };
-        out.request_remove = req.remove.iter().filter(|k| !is_internal(k)).cloned().collect();
+        out.authority = if set_auth.is_empty() {
+            add_auth
+        } else {
+            set_auth
+        };
+        out.request_remove = req
+            .remove
+            .iter()
+            .filter(|k| !is_internal(k))
+            .cloned()
+            .collect();
     }
     if let Some(resp) = &h.response {
         let (mut set, _) = header_values(&resp.set, false);
         set.extend(header_values(&resp.add, true).0);
         out.response_add = set;
-        out.response_remove = resp.remove.iter().filter(|k| !is_internal(k)).cloned().collect();
+        out.response_remove = resp
+            .remove
+            .iter()
+            .filter(|k| !is_internal(k))
+            .cloned()
+            .collect();
     }
     out
-}
-
-/// A redirect (`ApplyRedirect`); `None` for a status code Envoy cannot send.
-pub fn redirect(r: &HttpRedirect, listen_port: u32) -> Option<RedirectAction> {
-    let mut out = RedirectAction {
-        host_redirect: r.authority.clone(),
-        path_rewrite_specifier: Some(if r.prefix_rewrite.is_empty() {
-            redirect_action::PathRewriteSpecifier::PathRedirect(r.uri.clone())
-        } else {
-            redirect_action::PathRewriteSpecifier::PrefixRewrite(r.prefix_rewrite.clone())
-        }),
-        ..Default::default()
-    };
-    if !r.scheme.is_empty() {
-        out.scheme_rewrite_specifier = Some(redirect_action::SchemeRewriteSpecifier::SchemeRedirect(r.scheme.clone()));
-    }
-    if r.port.is_some() || r.derive_port.is_some() {
-        out.port_redirect = match (r.port, r.derive_port) {
-            (Some(p), _) => p,
-            (None, Some(RedirectPortSelection::FromRequestPort)) => listen_port,
-            _ => 0,
-        };
-        let scheme = if r.scheme.is_empty() { "http" } else { r.scheme.as_str() };
-        if (out.port_redirect == 80 && scheme == "http") || (out.port_redirect == 443 && scheme == "https") {
-            out.port_redirect = 0;
-        }
-    }
-    use redirect_action::RedirectResponseCode as C;
-    out.response_code = match r.redirect_code {
-        0 | 301 => C::MovedPermanently,
-        302 => C::Found,
-        303 => C::SeeOther,
-        307 => C::TemporaryRedirect,
-        308 => C::PermanentRedirect,
-        other => {
-            warn_once(&format!("redirectCode={other}"), &format!("redirect: code {other} is not supported; the route is dropped"));
-            return None;
-        }
-    } as i32;
-    Some(out)
-}
-
-/// A direct response.
-pub fn direct_response(d: &HttpDirectResponse) -> DirectResponseAction {
-    let body = d.body.as_ref().and_then(|b| {
-        if let Some(s) = &b.string {
-            Some(DataSource { specifier: Some(Specifier::InlineString(s.clone())), ..Default::default() })
-        } else {
-            b.bytes.as_ref().map(|s| {
-                let bytes = decode_base64(s).unwrap_or_else(|| {
-                    warn_once(&format!("directResponse.body.bytes={s}"), "directResponse.body.bytes is not valid base64; sent as written");
-                    s.as_bytes().to_vec()
-                });
-                DataSource { specifier: Some(Specifier::InlineBytes(bytes)), ..Default::default() }
-            })
-        }
-    });
-    DirectResponseAction { status: d.status, body, ..Default::default() }
-}
-
-/// Decodes standard base64 (padding optional), as protobuf JSON reads `bytes` fields.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            acc |= val(*c)? << (18 - 6 * i);
-        }
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    Some(out)
-}
-
-/// A consistent-hash load balancer's route hash policy (`ConsistentHashToHashPolicy`).
-pub fn hash_policy(ch: &ConsistentHashLb) -> Option<HashPolicy> {
-    use hash_policy::PolicySpecifier as P;
-    let spec = if let Some(h) = &ch.http_header_name {
-        P::Header(hash_policy::Header { header_name: h.clone(), ..Default::default() })
-    } else if let Some(c) = &ch.http_cookie {
-        P::Cookie(hash_policy::Cookie {
-            name: c.name.clone(),
-            ttl: c.ttl.as_deref().and_then(|t| parse_duration(t, "consistentHash.httpCookie.ttl")),
-            path: c.path.clone(),
-            attributes: c.attributes.iter().map(|a| hash_policy::CookieAttribute { name: a.name.clone(), value: a.value.clone() }).collect(),
-        })
-    } else if let Some(ip) = ch.use_source_ip {
-        P::ConnectionProperties(hash_policy::ConnectionProperties { source_ip: ip })
-    } else if let Some(q) = &ch.http_query_parameter_name {
-        P::QueryParameter(hash_policy::QueryParameter { name: q.clone() })
-    } else {
-        return None;
-    };
-    Some(HashPolicy { policy_specifier: Some(spec), terminal: false })
 }
 
 #[cfg(test)]
@@ -374,15 +368,14 @@ mod tests {
 
     #[test]
     fn retry_on() {
-        assert_eq!(parse_retry_on("5xx,503,gateway-error"), ("5xx,gateway-error,retriable-status-codes".into(), vec![503]));
-        assert_eq!(parse_retry_on("connect-failure"), ("connect-failure".into(), vec![]));
+        assert_eq!(
+            parse_retry_on("5xx,503,gateway-error"),
+            ("5xx,gateway-error,retriable-status-codes".into(), vec![503])
+        );
+        assert_eq!(
+            parse_retry_on("connect-failure"),
+            ("connect-failure".into(), vec![])
+        );
         assert_eq!(parse_retry_on("999"), ("999".into(), vec![]));
-    }
-
-    #[test]
-    fn base64() {
-        assert_eq!(decode_base64("aGVsbG8="), Some(b"hello".to_vec()));
-        assert_eq!(decode_base64("aGk"), Some(b"hi".to_vec()));
-        assert_eq!(decode_base64("!!"), None);
     }
 }

@@ -19,7 +19,12 @@ pub struct SnapBuilder {
 }
 
 fn cfg<T: DeserializeOwned>(name: &str, ns: &str, spec: Value) -> Config<T> {
-    Config { name: name.into(), namespace: ns.into(), labels: BTreeMap::new(), spec: serde_json::from_value(spec).expect("spec decodes") }
+    Config {
+        name: name.into(),
+        namespace: ns.into(),
+        labels: BTreeMap::new(),
+        spec: serde_json::from_value(spec).expect("spec decodes"),
+    }
 }
 
 /// `reviews` → `reviews.NS.svc.cluster.local`.
@@ -39,8 +44,19 @@ impl SnapBuilder {
         let s = Service {
             hostname: fqdn(name, ns),
             namespace: ns.into(),
-            ports: ports.iter().map(|(n, p)| ServicePort { name: (*n).into(), port: *p, protocol: Protocol::from_port(n, None) }).collect(),
-            addresses: if vip.is_empty() { vec![] } else { vec![vip.into()] },
+            ports: ports
+                .iter()
+                .map(|(n, p)| ServicePort {
+                    name: (*n).into(),
+                    port: *p,
+                    protocol: Protocol::from_port(n, None),
+                })
+                .collect(),
+            addresses: if vip.is_empty() {
+                vec![]
+            } else {
+                vec![vip.into()]
+            },
             resolution: Resolution::ClientSideLb,
             mesh_external: false,
             visibility: Visibility::Public,
@@ -48,16 +64,32 @@ impl SnapBuilder {
             origin: format!("Service {ns}/{name}"),
         };
         self.snap.registry.services.push(Arc::new(s));
-        self.snap.registry.services.sort_by(|a, b| (&a.hostname, &a.namespace).cmp(&(&b.hostname, &b.namespace)));
+        self.snap
+            .registry
+            .services
+            .sort_by(|a, b| (&a.hostname, &a.namespace).cmp(&(&b.hostname, &b.namespace)));
         self
     }
 
     /// Adds an external service (ServiceEntry-like) with an explicit host.
-    pub fn external(mut self, host: &str, ns: &str, ports: &[(&str, u16)], resolution: Resolution) -> Self {
+    pub fn external(
+        mut self,
+        host: &str,
+        ns: &str,
+        ports: &[(&str, u16)],
+        resolution: Resolution,
+    ) -> Self {
         let s = Service {
             hostname: host.into(),
             namespace: ns.into(),
-            ports: ports.iter().map(|(n, p)| ServicePort { name: (*n).into(), port: *p, protocol: Protocol::from_port(n, None) }).collect(),
+            ports: ports
+                .iter()
+                .map(|(n, p)| ServicePort {
+                    name: (*n).into(),
+                    port: *p,
+                    protocol: Protocol::from_port(n, None),
+                })
+                .collect(),
             addresses: vec![],
             resolution,
             mesh_external: true,
@@ -70,12 +102,23 @@ impl SnapBuilder {
     }
 
     /// Adds an endpoint of service `name.ns` port `port` at `ip:target`.
-    pub fn endpoint(mut self, name: &str, ns: &str, port: u16, ip: &str, target: u16, labels: &[(&str, &str)]) -> Self {
+    pub fn endpoint(
+        mut self,
+        name: &str,
+        ns: &str,
+        port: u16,
+        ip: &str,
+        target: u16,
+        labels: &[(&str, &str)],
+    ) -> Self {
         let e = Endpoint {
             address: ip.into(),
             port: target,
             service_port: port,
-            labels: labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
             identity: String::new(),
             locality: String::new(),
             weight: 1,
@@ -84,7 +127,12 @@ impl SnapBuilder {
             healthy: true,
             workload: format!("{name}-pod"),
         };
-        self.snap.registry.endpoints.entry((fqdn(name, ns), ns.into(), port)).or_default().push(e);
+        self.snap
+            .registry
+            .endpoints
+            .entry((fqdn(name, ns), ns.into(), port))
+            .or_default()
+            .push(e);
         self
     }
 
@@ -140,11 +188,23 @@ impl SnapBuilder {
 pub fn proxy(ip: &str, pod: &str, ns: &str, labels: &[(&str, &str)], meta: Value) -> Proxy {
     let mut m = serde_json::Map::new();
     m.insert("NAMESPACE".into(), ns.into());
-    m.insert("LABELS".into(), Value::Object(labels.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect()));
+    m.insert(
+        "LABELS".into(),
+        Value::Object(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), json!(v)))
+                .collect(),
+        ),
+    );
     if let Value::Object(extra) = meta {
         m.extend(extra);
     }
-    Proxy::parse(&format!("sidecar~{ip}~{pod}.{ns}~{ns}.svc.cluster.local"), m).expect("valid node")
+    Proxy::parse(
+        &format!("sidecar~{ip}~{pod}.{ns}~{ns}.svc.cluster.local"),
+        m,
+    )
+    .expect("valid node")
 }
 
 /// Decodes a packed resource.

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use envoy_types::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher::MatchPattern};
+use envoy_types::pb::envoy::r#type::matcher::v3::{
+    RegexMatcher, StringMatcher, string_matcher::MatchPattern,
+};
 use envoy_types::pb::google::protobuf::{BoolValue, Duration, UInt32Value};
 use mast_config::istio::common::StringMatch;
 
@@ -58,7 +60,11 @@ pub fn domain_name(host: &str, port: u32) -> String {
 
 /// Brackets an IPv6 address (`util.IPv6Compliant`).
 pub fn ipv6_compliant(host: &str) -> String {
-    if host.contains(':') { format!("[{host}]") } else { host.to_string() }
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }
 
 /// Expands a short host name written in a config of `namespace` as istiod does:
@@ -96,7 +102,10 @@ pub fn parse_duration(value: &str, field: &str) -> Option<Duration> {
     match mast_config::istio::common::parse_duration(value) {
         Ok(n) => Some(duration(n)),
         Err(e) => {
-            warn_once(&format!("{field}={value}"), &format!("{field}: {e}; field ignored"));
+            warn_once(
+                &format!("{field}={value}"),
+                &format!("{field}: {e}; field ignored"),
+            );
             None
         }
     }
@@ -114,27 +123,42 @@ pub fn u32_value(value: u32) -> Option<UInt32Value> {
 
 /// An exact string matcher.
 pub fn exact(s: &str) -> StringMatcher {
-    StringMatcher { match_pattern: Some(MatchPattern::Exact(s.to_string())), ignore_case: false }
+    StringMatcher {
+        match_pattern: Some(MatchPattern::Exact(s.to_string())),
+        ignore_case: false,
+    }
 }
 
 /// A prefix string matcher.
 pub fn prefix(s: &str) -> StringMatcher {
-    StringMatcher { match_pattern: Some(MatchPattern::Prefix(s.to_string())), ignore_case: false }
+    StringMatcher {
+        match_pattern: Some(MatchPattern::Prefix(s.to_string())),
+        ignore_case: false,
+    }
 }
 
 /// A suffix string matcher.
 pub fn suffix(s: &str) -> StringMatcher {
-    StringMatcher { match_pattern: Some(MatchPattern::Suffix(s.to_string())), ignore_case: false }
+    StringMatcher {
+        match_pattern: Some(MatchPattern::Suffix(s.to_string())),
+        ignore_case: false,
+    }
 }
 
 /// A safe-regex (RE2) string matcher.
 pub fn regex(s: &str) -> StringMatcher {
-    StringMatcher { match_pattern: Some(MatchPattern::SafeRegex(regex_matcher(s))), ignore_case: false }
+    StringMatcher {
+        match_pattern: Some(MatchPattern::SafeRegex(regex_matcher(s))),
+        ignore_case: false,
+    }
 }
 
 /// An RE2 regex matcher.
 pub fn regex_matcher(s: &str) -> RegexMatcher {
-    RegexMatcher { regex: s.to_string(), ..Default::default() }
+    RegexMatcher {
+        regex: s.to_string(),
+        ..Default::default()
+    }
 }
 
 /// Istio's `StringMatch` as an Envoy `StringMatcher` (`util.ConvertToEnvoyMatch`).
@@ -153,7 +177,10 @@ pub fn string_match(m: &StringMatch) -> Option<StringMatcher> {
 pub fn warn_once(key: &str, message: &str) {
     static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    if seen.get_or_insert_with(HashSet::new).insert(key.to_string()) {
+    if seen
+        .get_or_insert_with(HashSet::new)
+        .insert(key.to_string())
+    {
         tracing::warn!(key, "{message}");
     }
 }
@@ -164,21 +191,45 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(outbound_cluster("v1", "reviews.default.svc.cluster.local", 9080), "outbound|9080|v1|reviews.default.svc.cluster.local");
+        assert_eq!(
+            outbound_cluster("v1", "reviews.default.svc.cluster.local", 9080),
+            "outbound|9080|v1|reviews.default.svc.cluster.local"
+        );
         assert_eq!(inbound_cluster(9080), "inbound|9080||");
-        assert_eq!(parse_cluster_name("outbound|9080||a.b"), Some(("", "a.b", 9080)));
+        assert_eq!(
+            parse_cluster_name("outbound|9080||a.b"),
+            Some(("", "a.b", 9080))
+        );
         assert_eq!(parse_cluster_name("PassthroughCluster"), None);
         assert_eq!(domain_name("::1", 80), "[::1]:80");
-        assert_eq!(resolve_short_name("reviews", "default"), "reviews.default.svc.cluster.local");
-        assert_eq!(resolve_short_name("reviews.default", "x"), "reviews.default");
+        assert_eq!(
+            resolve_short_name("reviews", "default"),
+            "reviews.default.svc.cluster.local"
+        );
+        assert_eq!(
+            resolve_short_name("reviews.default", "x"),
+            "reviews.default"
+        );
         assert_eq!(resolve_short_name("*", "x"), "*");
         assert_eq!(resolve_short_name("10.0.0.1", "x"), "10.0.0.1");
     }
 
     #[test]
     fn durations() {
-        assert_eq!(duration(1_500_000_000), Duration { seconds: 1, nanos: 500_000_000 });
-        assert_eq!(parse_duration("2s", "t"), Some(Duration { seconds: 2, nanos: 0 }));
+        assert_eq!(
+            duration(1_500_000_000),
+            Duration {
+                seconds: 1,
+                nanos: 500_000_000
+            }
+        );
+        assert_eq!(
+            parse_duration("2s", "t"),
+            Some(Duration {
+                seconds: 2,
+                nanos: 0
+            })
+        );
         assert_eq!(parse_duration("bogus", "t"), None);
     }
 }

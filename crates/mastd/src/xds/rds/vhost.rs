@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use envoy_types::pb::envoy::config::route::v3::{DirectResponseAction, Route, RouteAction, VirtualHost, route, route_action};
+use envoy_types::pb::envoy::config::route::v3::{
+    DirectResponseAction, Route, RouteAction, VirtualHost, route, route_action,
+};
 use mast_config::istio::common::host_matches;
 use mast_xds::Proxy;
 
@@ -50,24 +52,38 @@ pub fn services_on_port(egress: &EgressView<'_>, port: u32) -> BTreeMap<String, 
 }
 
 /// Builds the virtual hosts of `port` for a proxy (without the catch-all).
-pub fn virtual_hosts(snap: &Snapshot, proxy: &Proxy, egress: &EgressView<'_>, port: u32, grpc: bool) -> Vec<VirtualHost> {
+pub fn virtual_hosts(
+    snap: &Snapshot,
+    proxy: &Proxy,
+    egress: &EgressView<'_>,
+    port: u32,
+    grpc: bool,
+) -> Vec<VirtualHost> {
     let services = services_on_port(egress, port);
     let vses: Vec<&ResolvedVs> = if port == 80 {
         egress.virtual_services.iter().collect()
     } else {
-        egress.virtual_services.iter().filter(|vs| vs.spec.hosts.iter().any(|h| matches_any_service(&h.to_ascii_lowercase(), &services))).collect()
+        egress
+            .virtual_services
+            .iter()
+            .filter(|vs| {
+                vs.spec
+                    .hosts
+                    .iter()
+                    .any(|h| matches_any_service(&h.to_ascii_lowercase(), &services))
+            })
+            .collect()
     };
-    let ctx = RouteCtx { snap, proxy, services: &services, listen_port: port, grpc };
+    let ctx = RouteCtx {
+        snap,
+        proxy,
+        services: &services,
+        listen_port: port,
+        grpc,
+    };
     let mut wrappers = Vec::new();
     let mut claimed: BTreeSet<String> = BTreeSet::new();
-    let mut wildcard_owner: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, vs) in vses.iter().enumerate() {
-        for s in services.keys() {
-            if !wildcard_owner.contains_key(s) && vs.spec.hosts.iter().any(|h| h.starts_with('*') && host_matches(h, s)) {
-                wildcard_owner.insert(s.clone(), i);
-            }
-        }
-    }
+    let wildcard_owner = wildcard_owners(&vses, &services);
     for (i, vs) in vses.iter().enumerate() {
         let routes = virtual_service_routes(&ctx, vs);
         if routes.is_empty() {
@@ -78,35 +94,66 @@ pub fn virtual_hosts(snap: &Snapshot, proxy: &Proxy, egress: &EgressView<'_>, po
         for h in &vs.spec.hosts {
             let h = h.to_ascii_lowercase();
             if h.starts_with('*') {
-                let hits: Vec<&Arc<Service>> = services.values().filter(|s| host_matches(&h, &s.hostname)).collect();
+                let hits: Vec<&Arc<Service>> = services
+                    .values()
+                    .filter(|s| host_matches(&h, &s.hostname))
+                    .collect();
                 if hits.is_empty() {
                     vs_hosts.push(h);
                 }
-                matched.extend(hits.into_iter().filter(|s| wildcard_owner.get(&s.hostname) == Some(&i)).cloned());
+                matched.extend(
+                    hits.into_iter()
+                        .filter(|s| wildcard_owner.get(&s.hostname) == Some(&i))
+                        .cloned(),
+                );
             } else if let Some(s) = services.get(&h) {
                 matched.push(s.clone());
             } else {
                 vs_hosts.push(h);
             }
         }
-        let by_port: Vec<Arc<Service>> = matched.into_iter().filter(|s| s.ports.iter().any(|p| http_or_sniffed(p.protocol))).collect();
+        let by_port: Vec<Arc<Service>> = matched
+            .into_iter()
+            .filter(|s| s.ports.iter().any(|p| http_or_sniffed(p.protocol)))
+            .collect();
         claimed.extend(by_port.iter().map(|s| s.hostname.clone()));
         if by_port.is_empty() && port != 80 {
             continue;
         }
-        wrappers.push(Wrapper { port, services: by_port, vs_hosts, routes });
+        wrappers.push(Wrapper {
+            port,
+            services: by_port,
+            vs_hosts,
+            routes,
+        });
     }
     for s in services.values().filter(|s| !claimed.contains(&s.hostname)) {
         for p in s.ports.iter().filter(|p| http_or_sniffed(p.protocol)) {
-            wrappers.push(Wrapper { port: u32::from(p.port), services: vec![s.clone()], vs_hosts: vec![], routes: vec![default_outbound_route(&ctx, s, p.port)] });
+            wrappers.push(Wrapper {
+                port: u32::from(p.port),
+                services: vec![s.clone()],
+                vs_hosts: vec![],
+                routes: vec![default_outbound_route(&ctx, s, p.port)],
+            });
         }
     }
-    let known: BTreeSet<String> = wrappers.iter().flat_map(|w| w.services.iter().flat_map(|s| [s.hostname.clone(), domain_name(&s.hostname, w.port)])).collect();
+    let known: BTreeSet<String> = wrappers
+        .iter()
+        .flat_map(|w| {
+            w.services
+                .iter()
+                .flat_map(|s| [s.hostname.clone(), domain_name(&s.hostname, w.port)])
+        })
+        .collect();
     let mut names = BTreeSet::new();
     let mut used_domains = BTreeSet::new();
     let mut out = Vec::new();
     for w in wrappers.iter().filter(|w| !w.routes.is_empty()) {
-        let entries = w.vs_hosts.iter().map(|h| (h.clone(), None)).chain(w.services.iter().map(|s| (s.hostname.clone(), Some(s))));
+        let entries = w
+            .vs_hosts
+            .iter()
+            .map(|h| (h.clone(), None))
+            .chain(w.services.iter().map(|s| (s.hostname.clone(), Some(s))));
         for (host, svc) in entries {
             let name = domain_name(&host, w.port);
             if !names.insert(name.clone()) {
@@ -122,7 +169,13 @@ pub fn virtual_hosts(snap: &Snapshot, proxy: &Proxy, egress: &EgressView<'_>, po
                 .filter(|d| used_domains.insert(d.to_ascii_lowercase()))
                 .collect();
             if !domains.is_empty() {
-                out.push(VirtualHost { name, domains, routes: w.routes.clone(), include_request_attempt_count: true, ..Default::default() });
+                out.push(VirtualHost {
+                    name,
+                    domains,
+                    routes: w.routes.clone(),
+                    include_request_attempt_count: true,
+                    ..Default::default()
+                });
             }
         }
     }
@@ -130,8 +183,46 @@ pub fn virtual_hosts(snap: &Snapshot, proxy: &Proxy, egress: &EgressView<'_>, po
     out
 }
 
+/// For each service matched by wildcard VirtualService hosts only, the VirtualService with
+/// the most specific matching host (the first on ties); services some VirtualService names
+/// exactly have no wildcard owner (`MostSpecificWildcardVirtualServiceIndex`).
+fn wildcard_owners(
+    vses: &[&ResolvedVs],
+    services: &BTreeMap<String, Arc<Service>>,
+) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for s in services.keys() {
+        if vses
+            .iter()
+            .any(|vs| vs.spec.hosts.iter().any(|h| h.eq_ignore_ascii_case(s)))
+        {
+            continue;
+        }
+        let mut best: Option<(usize, usize)> = None;
+        for (i, vs) in vses.iter().enumerate() {
+            for h in vs
+                .spec
+                .hosts
+                .iter()
+                .filter(|h| h.starts_with('*') && host_matches(h, s))
+            {
+                if best.is_none_or(|(_, len)| h.len() > len) {
+                    best = Some((i, h.len()));
+                }
+            }
+        }
+        if let Some((i, _)) = best {
+            out.insert(s.clone(), i);
+        }
+    }
+    out
+}
+
 fn matches_any_service(vs_host: &str, services: &BTreeMap<String, Arc<Service>>) -> bool {
-    services.contains_key(vs_host) || services.keys().any(|s| (vs_host.starts_with('*') || s.starts_with('*')) && host_matches(vs_host, s))
+    services.contains_key(vs_host)
+        || services
+            .keys()
+            .any(|s| (vs_host.starts_with('*') || s.starts_with('*')) && host_matches(vs_host, s))
 }
 
 /// The domains of a service on a port (`generateVirtualHostDomains`), and which of them are
@@ -144,7 +235,11 @@ pub fn service_domains(s: &Service, port: u32, proxy_domain: &str) -> (Vec<Strin
         let wild: Vec<String> = domains.iter().map(|d| format!("*.{d}")).collect();
         domains.extend(wild);
     }
-    for a in s.addresses.iter().filter(|a| !a.is_empty() && *a != "0.0.0.0") {
+    for a in s
+        .addresses
+        .iter()
+        .filter(|a| !a.is_empty() && *a != "0.0.0.0")
+    {
         domains.push(ipv6_compliant(a));
         domains.push(domain_name(a, port));
     }
@@ -165,8 +260,12 @@ pub fn alt_hosts(host: &str, port: u32, proxy_domain: &str) -> Vec<String> {
             return out;
         }
         let proxy_ns = &proxy_domain[..svc_at];
-        let Some(ih) = host.find(".svc.") else { return out };
-        let Some(dot) = host.find('.') else { return out };
+        let Some(ih) = host.find(".svc.") else {
+            return out;
+        };
+        let Some(dot) = host.find('.') else {
+            return out;
+        };
         if dot + 1 > ih {
             return out;
         }
@@ -185,7 +284,12 @@ pub fn alt_hosts(host: &str, port: u32, proxy_domain: &str) -> Vec<String> {
     }
     let host_parts: Vec<&str> = host.split('.').collect();
     let dom_parts: Vec<&str> = proxy_domain.split('.').collect();
-    let shared = host_parts.iter().rev().zip(dom_parts.iter().rev()).take_while(|(a, b)| a == b).count();
+    let shared = host_parts
+        .iter()
+        .rev()
+        .zip(dom_parts.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
     if shared == 0 || proxy_domain.is_empty() {
         return out;
     }
@@ -196,7 +300,10 @@ pub fn alt_hosts(host: &str, port: u32, proxy_domain: &str) -> Vec<String> {
     let uniq = unique.join(".");
     out.extend(with_port(&uniq));
     if unique.len() == 2 {
-        out.extend(with_port(&format!("{uniq}.{}", host_parts[host_parts.len() - shared])));
+        out.extend(with_port(&format!(
+            "{uniq}.{}",
+            host_parts[host_parts.len() - shared]
+        )));
     }
     out
 }
@@ -218,12 +325,23 @@ pub fn catch_all(view: &SidecarView<'_>) -> VirtualHost {
         };
         (ALLOW_ANY, route::Action::Route(action))
     } else {
-        (BLOCK_ALL, route::Action::DirectResponse(DirectResponseAction { status: 502, ..Default::default() }))
+        (
+            BLOCK_ALL,
+            route::Action::DirectResponse(DirectResponseAction {
+                status: 502,
+                ..Default::default()
+            }),
+        )
     };
     VirtualHost {
         name: name.into(),
         domains: vec!["*".into()],
-        routes: vec![Route { name: name.into(), r#match: Some(match_all()), action: Some(action), ..Default::default() }],
+        routes: vec![Route {
+            name: name.into(),
+            r#match: Some(match_all()),
+            action: Some(action),
+            ..Default::default()
+        }],
         include_request_attempt_count: true,
         ..Default::default()
     }

@@ -8,6 +8,7 @@ fn run(spec: serde_json::Value) -> Findings {
     let ctx = Context {
         name: "vs",
         namespace: "default",
+        delegates_disabled: false,
     };
     validate_in(&ctx, "VirtualService", "v1", &spec, &mut out);
     out

@@ -2,17 +2,14 @@
 //! `when` conditions become principals, operations become permissions, each attribute an
 //! OR of its values, attributes ANDed, negations wrapped in NOT.
 
-use envoy_types::pb::envoy::config::core::v3::TypedExtensionConfig;
-use envoy_types::pb::envoy::config::rbac::v3::{Permission, Policy, Principal, permission, principal};
-use envoy_types::pb::envoy::config::route::v3::{HeaderMatcher, header_matcher::HeaderMatchSpecifier};
-use envoy_types::pb::envoy::extensions::path::r#match::uri_template::v3::UriTemplateMatchConfig;
-use envoy_types::pb::envoy::r#type::matcher::v3::{MetadataMatcher, PathMatcher, StringMatcher, ValueMatcher, path_matcher, value_matcher};
-use envoy_types::util::pack_any;
+mod values;
+
+use envoy_types::pb::envoy::config::rbac::v3::{
+    Permission, Policy, Principal, permission, principal,
+};
 use mast_config::istio::security::Rule;
 
-use crate::xds::lds::filters::cidr;
-use crate::xds::rds::matches::{JWT_FILTER, JWT_PAYLOAD, jwt_claims_matcher, metadata_value_matcher, or_values};
-use crate::xds::rds::util::{exact, prefix, regex, suffix};
+use self::values::{permission_of, principal_of};
 
 /// Why an attribute could not be translated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,7 +72,8 @@ fn bracketed(s: &str) -> Option<&str> {
 }
 
 fn nested(s: &str) -> Option<Vec<String>> {
-    crate::xds::rds::matches::routing_claim(&format!("@request.auth.claims{s}")).or_else(|| bracketed(s).map(|x| vec![x.to_string()]))
+    crate::xds::rds::matches::routing_claim(&format!("@request.auth.claims{s}"))
+        .or_else(|| bracketed(s).map(|x| vec![x.to_string()]))
 }
 
 fn when_attr(key: &str) -> Result<(Attr, bool), RuleError> {
@@ -98,19 +96,35 @@ fn when_attr(key: &str) -> Result<(Attr, bool), RuleError> {
             Some(h) => principal(Attr::RequestHeader(h.to_string())),
             None => Err(RuleError::Unknown(k.into())),
         },
-        k if k.starts_with("request.auth.claims") => match nested(&k["request.auth.claims".len()..]) {
-            Some(c) => principal(Attr::RequestClaims(c)),
-            None => Err(RuleError::Unknown(k.into())),
-        },
+        k if k.starts_with("request.auth.claims") => {
+            match nested(&k["request.auth.claims".len()..]) {
+                Some(c) => principal(Attr::RequestClaims(c)),
+                None => Err(RuleError::Unknown(k.into())),
+            }
+        }
         other => Err(RuleError::Unknown(other.into())),
     }
 }
 
-fn push_front(list: &mut Vec<Cond>, attr: Attr, key: &str, values: &[String], not_values: &[String]) {
+fn push_front(
+    list: &mut Vec<Cond>,
+    attr: Attr,
+    key: &str,
+    values: &[String],
+    not_values: &[String],
+) {
     if values.is_empty() && not_values.is_empty() {
         return;
     }
-    list.insert(0, Cond { attr, key: key.into(), values: values.to_vec(), not_values: not_values.to_vec() });
+    list.insert(
+        0,
+        Cond {
+            attr,
+            key: key.into(),
+            values: values.to_vec(),
+            not_values: not_values.to_vec(),
+        },
+    );
 }
 
 impl Model {
@@ -120,20 +134,71 @@ impl Model {
         let mut base_permission = Vec::new();
         for w in &rule.when {
             let (attr, is_principal) = when_attr(&w.key)?;
-            let c = Cond { attr, key: w.key.clone(), values: w.values.clone(), not_values: w.not_values.clone() };
-            if is_principal { base_principal.push(c) } else { base_permission.push(c) }
+            let c = Cond {
+                attr,
+                key: w.key.clone(),
+                values: w.values.clone(),
+                not_values: w.not_values.clone(),
+            };
+            if is_principal {
+                base_principal.push(c)
+            } else {
+                base_permission.push(c)
+            }
         }
         let mut principals = Vec::new();
         for from in &rule.from {
             let mut p = base_principal.clone();
             if let Some(s) = &from.source {
-                push_front(&mut p, Attr::SrcIp, "source.ip", &s.ip_blocks, &s.not_ip_blocks);
-                push_front(&mut p, Attr::RemoteIp, "remote.ip", &s.remote_ip_blocks, &s.not_remote_ip_blocks);
-                push_front(&mut p, Attr::SrcNamespace, "source.namespace", &s.namespaces, &s.not_namespaces);
-                push_front(&mut p, Attr::SrcTrustDomain, "source.trustDomain", &s.trust_domains, &s.not_trust_domains);
-                push_front(&mut p, Attr::SrcServiceAccount, "source.serviceAccount", &s.service_accounts, &s.not_service_accounts);
-                push_front(&mut p, Attr::RequestPrincipal, "request.auth.principal", &s.request_principals, &s.not_request_principals);
-                push_front(&mut p, Attr::SrcPrincipal, "source.principal", &s.principals, &s.not_principals);
+                push_front(
+                    &mut p,
+                    Attr::SrcIp,
+                    "source.ip",
+                    &s.ip_blocks,
+                    &s.not_ip_blocks,
+                );
+                push_front(
+                    &mut p,
+                    Attr::RemoteIp,
+                    "remote.ip",
+                    &s.remote_ip_blocks,
+                    &s.not_remote_ip_blocks,
+                );
+                push_front(
+                    &mut p,
+                    Attr::SrcNamespace,
+                    "source.namespace",
+                    &s.namespaces,
+                    &s.not_namespaces,
+                );
+                push_front(
+                    &mut p,
+                    Attr::SrcTrustDomain,
+                    "source.trustDomain",
+                    &s.trust_domains,
+                    &s.not_trust_domains,
+                );
+                push_front(
+                    &mut p,
+                    Attr::SrcServiceAccount,
+                    "source.serviceAccount",
+                    &s.service_accounts,
+                    &s.not_service_accounts,
+                );
+                push_front(
+                    &mut p,
+                    Attr::RequestPrincipal,
+                    "request.auth.principal",
+                    &s.request_principals,
+                    &s.not_request_principals,
+                );
+                push_front(
+                    &mut p,
+                    Attr::SrcPrincipal,
+                    "source.principal",
+                    &s.principals,
+                    &s.not_principals,
+                );
             }
             principals.push(p);
         }
@@ -144,7 +209,13 @@ impl Model {
         for to in &rule.to {
             let mut p = base_permission.clone();
             if let Some(o) = &to.operation {
-                push_front(&mut p, Attr::DestPort, "destination.port", &o.ports, &o.not_ports);
+                push_front(
+                    &mut p,
+                    Attr::DestPort,
+                    "destination.port",
+                    &o.ports,
+                    &o.not_ports,
+                );
                 push_front(&mut p, Attr::Path, "request.path", &o.paths, &o.not_paths);
                 push_front(&mut p, Attr::Method, ":method", &o.methods, &o.not_methods);
                 push_front(&mut p, Attr::Host, ":authority", &o.hosts, &o.not_hosts);
@@ -154,7 +225,10 @@ impl Model {
         if rule.to.is_empty() {
             permissions.push(base_permission);
         }
-        Ok(Model { principals, permissions })
+        Ok(Model {
+            principals,
+            permissions,
+        })
     }
 
     /// The RBAC policy of the rule. For an ALLOW policy (`strict`), any attribute that cannot
@@ -164,44 +238,84 @@ impl Model {
         for list in &self.permissions {
             let mut and = Vec::new();
             for c in list {
-                and.extend(conditions(c, tcp, strict, |v| permission_of(c, v, tcp), perm_or, perm_not)?);
+                and.extend(conditions(
+                    c,
+                    tcp,
+                    strict,
+                    |v| permission_of(c, v, tcp),
+                    perm_or,
+                    perm_not,
+                )?);
             }
             if and.is_empty() {
-                and.push(Permission { rule: Some(permission::Rule::Any(true)) });
+                and.push(Permission {
+                    rule: Some(permission::Rule::Any(true)),
+                });
             }
-            permissions.push(Permission { rule: Some(permission::Rule::AndRules(permission::Set { rules: and })) });
+            permissions.push(Permission {
+                rule: Some(permission::Rule::AndRules(permission::Set { rules: and })),
+            });
         }
         let mut principals = Vec::new();
         for list in &self.principals {
             let mut and = Vec::new();
             for c in list {
-                and.extend(conditions(c, tcp, strict, |v| principal_of(c, v, tcp, namespace), princ_or, princ_not)?);
+                and.extend(conditions(
+                    c,
+                    tcp,
+                    strict,
+                    |v| principal_of(c, v, tcp, namespace),
+                    princ_or,
+                    princ_not,
+                )?);
             }
             if and.is_empty() {
-                and.push(Principal { identifier: Some(principal::Identifier::Any(true)) });
+                and.push(Principal {
+                    identifier: Some(principal::Identifier::Any(true)),
+                });
             }
-            principals.push(Principal { identifier: Some(principal::Identifier::AndIds(principal::Set { ids: and })) });
+            principals.push(Principal {
+                identifier: Some(principal::Identifier::AndIds(principal::Set { ids: and })),
+            });
         }
-        Ok(Policy { permissions, principals, ..Default::default() })
+        Ok(Policy {
+            permissions,
+            principals,
+            ..Default::default()
+        })
     }
 }
 
 fn perm_or(rules: Vec<Permission>) -> Permission {
-    Permission { rule: Some(permission::Rule::OrRules(permission::Set { rules })) }
+    Permission {
+        rule: Some(permission::Rule::OrRules(permission::Set { rules })),
+    }
 }
 fn perm_not(p: Permission) -> Permission {
-    Permission { rule: Some(permission::Rule::NotRule(Box::new(p))) }
+    Permission {
+        rule: Some(permission::Rule::NotRule(Box::new(p))),
+    }
 }
 fn princ_or(ids: Vec<Principal>) -> Principal {
-    Principal { identifier: Some(principal::Identifier::OrIds(principal::Set { ids })) }
+    Principal {
+        identifier: Some(principal::Identifier::OrIds(principal::Set { ids })),
+    }
 }
 fn princ_not(p: Principal) -> Principal {
-    Principal { identifier: Some(principal::Identifier::NotId(Box::new(p))) }
+    Principal {
+        identifier: Some(principal::Identifier::NotId(Box::new(p))),
+    }
 }
 
 /// Attributes matched against the whole value list at once.
 fn extended(a: &Attr) -> bool {
-    matches!(a, Attr::RequestPrincipal | Attr::RequestAudiences | Attr::RequestPresenter | Attr::RequestClaims(_))
+    matches!(
+        a,
+        Attr::RequestPrincipal
+            | Attr::RequestAudiences
+            | Attr::RequestPresenter
+            | Attr::RequestClaims(_)
+    )
 }
 
 /// Translates the values and not-values of one condition: `[OR(values), NOT(OR(not_values))]`.
@@ -238,170 +352,4 @@ fn conditions<T>(
         }
     }
     Ok(out)
-}
-
-/// Istio's `StringMatcherWithPrefix`: `*` any, `*x` suffix, `x*` prefix, else exact.
-fn wildcard_matcher(v: &str, pre: &str) -> StringMatcher {
-    if v == "*" {
-        regex(".+")
-    } else if let Some(s) = v.strip_prefix('*') {
-        if pre.is_empty() { suffix(s) } else { regex(&format!("{pre}.*{}", regex_syntax_escape(s))) }
-    } else if let Some(p) = v.strip_suffix('*') {
-        prefix(&format!("{pre}{p}"))
-    } else {
-        exact(&format!("{pre}{v}"))
-    }
-}
-
-fn regex_syntax_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn header(name: &str, v: &str, ignore_case: bool) -> HeaderMatcher {
-    let spec = if v == "*" {
-        HeaderMatchSpecifier::PresentMatch(true)
-    } else {
-        let mut m = if let Some(s) = v.strip_prefix('*') {
-            suffix(s)
-        } else if let Some(p) = v.strip_suffix('*') {
-            prefix(p)
-        } else {
-            exact(v)
-        };
-        m.ignore_case = ignore_case;
-        HeaderMatchSpecifier::StringMatch(m)
-    };
-    HeaderMatcher { name: name.into(), header_match_specifier: Some(spec), ..Default::default() }
-}
-
-fn bad(c: &Cond, v: &str) -> RuleError {
-    RuleError::BadValue { key: c.key.clone(), value: v.into() }
-}
-
-fn permission_of(c: &Cond, vals: &[String], tcp: bool) -> Result<Option<Permission>, RuleError> {
-    use permission::Rule as R;
-    let v = vals[0].as_str();
-    let http_only = || if tcp { Err(RuleError::HttpOnly(c.key.clone())) } else { Ok(()) };
-    let rule = match &c.attr {
-        Attr::DestIp => R::DestinationIp(cidr(v).ok_or_else(|| bad(c, v))?),
-        Attr::DestPort => R::DestinationPort(v.parse::<u16>().map_err(|_| bad(c, v))?.into()),
-        Attr::ConnSni => R::RequestedServerName(wildcard_matcher(v, "")),
-        Attr::Host => {
-            http_only()?;
-            R::Header(header(":authority", v, true))
-        }
-        Attr::Method => {
-            http_only()?;
-            R::Header(header(":method", v, false))
-        }
-        Attr::Path => {
-            http_only()?;
-            if v.contains("{*}") || v.contains("{**}") {
-                let template = v.replace("{**}", "**").replace("{*}", "*");
-                R::UriTemplate(TypedExtensionConfig { name: "uri-template".into(), typed_config: Some(pack_any(UriTemplateMatchConfig { path_template: template })) })
-            } else {
-                R::UrlPath(PathMatcher { rule: Some(path_matcher::Rule::Path(wildcard_matcher(v, ""))) })
-            }
-        }
-        _ => return Err(RuleError::Unknown(c.key.clone())),
-    };
-    Ok(Some(Permission { rule: Some(rule) }))
-}
-
-fn authenticated(m: StringMatcher) -> Principal {
-    Principal { identifier: Some(principal::Identifier::Authenticated(principal::Authenticated { principal_name: Some(m) })) }
-}
-
-/// Istio matches JWT claims with the `metadata` principal (deprecated in Envoy for
-/// `sourced_metadata`, still accepted).
-#[allow(deprecated)]
-fn metadata(m: MetadataMatcher) -> Principal {
-    Principal { identifier: Some(principal::Identifier::Metadata(m)) }
-}
-
-fn string_values(vals: &[String]) -> ValueMatcher {
-    or_values(vals.iter().map(|v| ValueMatcher { match_pattern: Some(value_matcher::MatchPattern::StringMatch(wildcard_matcher(v, ""))) }).collect())
-}
-
-fn claim(claim: &str, m: StringMatcher) -> Principal {
-    let value = ValueMatcher { match_pattern: Some(value_matcher::MatchPattern::StringMatch(m)) };
-    metadata(metadata_value_matcher(JWT_FILTER, &[JWT_PAYLOAD.to_string(), claim.to_string()], value))
-}
-
-fn request_principal(v: &str) -> Principal {
-    let any = || regex(".+");
-    let (iss, sub) = match v.rfind('/') {
-        Some(i) => (&v[..i], Some(&v[i + 1..])),
-        None => (v, None),
-    };
-    let (mi, ms) = if v == "*" {
-        (any(), any())
-    } else if v.starts_with('*') {
-        match sub {
-            Some(sub) => (if iss == "*" { any() } else { suffix(&iss[1..]) }, exact(sub)),
-            None => (any(), suffix(&v[1..])),
-        }
-    } else if v.ends_with('*') {
-        match sub {
-            Some(sub) => (exact(iss), if sub == "*" { any() } else { prefix(&sub[..sub.len() - 1]) }),
-            None => (prefix(&v[..v.len() - 1]), any()),
-        }
-    } else {
-        (exact(iss), exact(sub.unwrap_or_default()))
-    };
-    Principal { identifier: Some(principal::Identifier::AndIds(principal::Set { ids: vec![claim("iss", mi), claim("sub", ms)] })) }
-}
-
-fn principal_of(c: &Cond, vals: &[String], tcp: bool, namespace: &str) -> Result<Option<Principal>, RuleError> {
-    use principal::Identifier as I;
-    let v = vals[0].as_str();
-    let http_only = || if tcp { Err(RuleError::HttpOnly(c.key.clone())) } else { Ok(()) };
-    let p = match &c.attr {
-        Attr::SrcIp => Principal { identifier: Some(I::DirectRemoteIp(cidr(v).ok_or_else(|| bad(c, v))?)) },
-        Attr::RemoteIp => Principal { identifier: Some(I::RemoteIp(cidr(v).ok_or_else(|| bad(c, v))?)) },
-        Attr::SrcNamespace => {
-            let ns = v.split('*').map(regex_syntax_escape).collect::<Vec<_>>().join(".*");
-            authenticated(regex(&format!(".*/ns/{ns}/.*")))
-        }
-        Attr::SrcServiceAccount => {
-            let (ns, sa) = v.split_once('/').unwrap_or((namespace, v));
-            authenticated(regex(&format!("spiffe://.+/ns/{}/(.+/|)sa/{}(/.+)?", regex_syntax_escape(ns), regex_syntax_escape(sa))))
-        }
-        Attr::SrcTrustDomain => authenticated(if v == "*" {
-            prefix("spiffe://")
-        } else if !v.contains('*') {
-            prefix(&format!("spiffe://{v}/"))
-        } else {
-            let (a, b) = v.split_once('*').unwrap_or((v, ""));
-            regex(&format!("spiffe://{}[^/]*{}/.*", regex_syntax_escape(a), regex_syntax_escape(b)))
-        }),
-        Attr::SrcPrincipal => authenticated(wildcard_matcher(v, "spiffe://")),
-        Attr::RequestHeader(h) => {
-            http_only()?;
-            Principal { identifier: Some(I::Header(header(h, v, false))) }
-        }
-        Attr::RequestPrincipal => {
-            http_only()?;
-            let mut ids: Vec<Principal> = vals.iter().map(|v| request_principal(v)).collect();
-            if ids.len() == 1 { ids.remove(0) } else { princ_or(ids) }
-        }
-        Attr::RequestAudiences | Attr::RequestPresenter => {
-            http_only()?;
-            let claim = if c.attr == Attr::RequestAudiences { "aud" } else { "azp" };
-            metadata(jwt_claims_matcher(&[claim.to_string()], string_values(vals)))
-        }
-        Attr::RequestClaims(claims) => {
-            http_only()?;
-            metadata(jwt_claims_matcher(claims, string_values(vals)))
-        }
-        _ => return Err(RuleError::Unknown(c.key.clone())),
-    };
-    Ok(Some(p))
 }

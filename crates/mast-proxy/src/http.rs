@@ -1,0 +1,280 @@
+//! The HTTP connection manager: HTTP/1.1 and HTTP/2 (by preface or ALPN) on hyper, one
+//! connection at a time, each request run through the filter chain and the router against
+//! the current model.
+//!
+//! - [`body`]: the body type.
+//! - [`filter`]: the filter trait, following the request's phases.
+//! - [`router`]: route matching, upstream requests, retries.
+//! - [`reply`]: local replies with Envoy's codes and flags.
+//! - [`headers`]: hop-by-hop, `x-forwarded-*`, request ids, path normalization.
+
+pub mod body;
+pub mod filter;
+pub mod headers;
+pub mod reply;
+pub mod retry;
+pub mod router;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::drain::Drain;
+use crate::model::SharedModel;
+use crate::model::listener::{Codec, ForwardClientCert, Hcm, RouteSource, ServerHeader};
+use crate::model::route::{Action, RequestView};
+use body::Body;
+use filter::StreamInfo;
+use headers::{PeerCert, X_FORWARDED_FOR, X_FORWARDED_PROTO, X_REQUEST_ID, XFCC};
+use reply::{Flag, LocalReply};
+
+/// Whether the request is gRPC.
+pub fn is_grpc(h: &HeaderMap) -> bool {
+    h.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The request's authority: the URI's (HTTP/2) or the Host header.
+pub fn authority(p: &Parts) -> &str {
+    p.uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| p.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or("")
+}
+
+/// One downstream connection of an HTTP chain.
+#[derive(Debug)]
+pub struct Conn {
+    /// Its connection manager.
+    pub hcm: Arc<Hcm>,
+    /// The model.
+    pub model: SharedModel,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The peer's certificate (mTLS).
+    pub peer: Option<Arc<PeerCert>>,
+    /// Our own identity (the `By` of `x-forwarded-client-cert`).
+    pub local_identity: Option<Arc<str>>,
+}
+
+fn prepare(conn: &Conn, parts: &mut Parts) {
+    let hcm = &conn.hcm;
+    if (hcm.normalize_path || hcm.merge_slashes)
+        && let Some(pq) = parts.uri.path_and_query()
+        && let Some(p) = headers::normalize_path(pq.path(), hcm.merge_slashes)
+    {
+        let new = match pq.query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p,
+        };
+        let mut up = parts.uri.clone().into_parts();
+        if let Ok(v) = new.parse() {
+            up.path_and_query = Some(v);
+            if let Ok(u) = http::Uri::from_parts(up) {
+                parts.uri = u;
+            }
+        }
+    }
+    let h = &mut parts.headers;
+    if !h.contains_key(X_FORWARDED_PROTO) {
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(if conn.tls { "https" } else { "http" }));
+    }
+    if hcm.generate_request_id && !h.contains_key(X_REQUEST_ID) {
+        h.insert(X_REQUEST_ID, headers::request_id());
+    }
+    if hcm.use_remote_address {
+        let ip = conn.remote.ip().to_string();
+        let v = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev},{ip}"),
+            None => ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(X_FORWARDED_FOR, v);
+        }
+    }
+    match (hcm.forward_client_cert, &conn.peer) {
+        (ForwardClientCert::Sanitize, _) => {
+            h.remove(XFCC);
+        }
+        (ForwardClientCert::AppendForward | ForwardClientCert::SanitizeSet, Some(peer)) => {
+            let el = headers::xfcc_element(conn.local_identity.as_deref(), peer, hcm.client_cert_details);
+            let v = match (hcm.forward_client_cert, h.get(XFCC).and_then(|v| v.to_str().ok())) {
+                (ForwardClientCert::AppendForward, Some(prev)) => format!("{prev},{el}"),
+                _ => el,
+            };
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(XFCC, v);
+            }
+        }
+        (ForwardClientCert::AppendForward | ForwardClientCert::SanitizeSet | ForwardClientCert::ForwardOnly, None) if !conn.tls => {
+            h.remove(XFCC);
+        }
+        _ => {}
+    }
+}
+
+fn upgrade_type(h: &HeaderMap) -> Option<String> {
+    let conn_upgrade = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    if !conn_upgrade {
+        return None;
+    }
+    h.get(header::UPGRADE).and_then(|v| v.to_str().ok()).map(|v| v.to_ascii_lowercase())
+}
+
+async fn route(conn: &Conn, mut req: Request<Incoming>, info: &mut StreamInfo) -> Result<Response<Body>, LocalReply> {
+    let hcm = &conn.hcm;
+    let upgrade = upgrade_type(req.headers());
+    let down_upgrade = match &upgrade {
+        Some(t) if hcm.upgrades.iter().any(|u| u == t) => Some(hyper::upgrade::on(&mut req)),
+        Some(_) => return Err(LocalReply::new(403, "upgrade not allowed", Flag::LocalReply)),
+        None => None,
+    };
+    let (mut parts, body) = req.into_parts();
+    prepare(conn, &mut parts);
+    if let Some(r) = filter::request_headers(&hcm.filters, info, &mut parts, http_body::Body::is_end_stream(&body)) {
+        return Err(r);
+    }
+    let model = conn.model.load_full();
+    let table = match &hcm.routes {
+        RouteSource::Inline(t) => t.clone(),
+        RouteSource::Rds { slot, .. } => model.route(*slot).cloned().ok_or_else(LocalReply::no_route)?,
+    };
+    let scheme = if conn.tls { "https" } else { "http" };
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let view = RequestView { host: authority(&parts), path_and_query: &pq, method: &parts.method, scheme, headers: &parts.headers };
+    let (vh, r) = table.find(&view).ok_or_else(LocalReply::no_route)?;
+    info.route_name = Some(r.name.clone());
+    match &r.action {
+        Action::Direct(d) => {
+            info.flags.push(Flag::LocalReply);
+            Ok(router::direct(&table, vh, r, d.status, d.body.clone()))
+        }
+        Action::Redirect(rd) => {
+            let loc = router::redirect_location(rd, r, scheme, authority(&parts), &pq);
+            let mut resp = router::direct(&table, vh, r, rd.status, bytes::Bytes::new());
+            if let Ok(v) = HeaderValue::from_str(&loc) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(resp)
+        }
+        Action::Forward(f) => {
+            let (cref, wc) = f.clusters.pick(|t| fastrand::u32(..t.max(1)));
+            info.cluster = Some(cref.name.to_string());
+            let cluster = model.cluster(cref).cloned().ok_or_else(LocalReply::no_cluster)?;
+            headers::strip_hop_by_hop(&mut parts.headers);
+            if let Some(t) = &upgrade {
+                parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, HeaderValue::from_str(t).expect("came from a header"));
+            }
+            let mut resp = router::forward(hcm, &table, vh, r, f, &cluster, wc, parts, body, info).await?;
+            if let Some(down) = down_upgrade
+                && resp.status() == StatusCode::SWITCHING_PROTOCOLS
+            {
+                let up = hyper::upgrade::on(&mut resp);
+                tokio::spawn(async move {
+                    match tokio::try_join!(down, up) {
+                        Ok((d, u)) => {
+                            let (mut d, mut u) = (TokioIo::new(d), TokioIo::new(u));
+                            let _ = tokio::io::copy_bidirectional(&mut d, &mut u).await;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+                    }
+                });
+            }
+            Ok(resp)
+        }
+    }
+}
+
+/// Handles one request.
+pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let start = Instant::now();
+    let grpc = is_grpc(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut info = StreamInfo { peer_identity: conn.peer.as_ref().and_then(|p| p.uris.first().cloned()), ..Default::default() };
+    let hcm = &conn.hcm;
+    let mut resp = match route(&conn, req, &mut info).await {
+        Ok(r) => r,
+        Err(reply) => {
+            info.flags.push(reply.flag);
+            reply.into_response(grpc, &hcm.server_name)
+        }
+    };
+    match hcm.server_header {
+        ServerHeader::Overwrite => {
+            resp.headers_mut().insert(header::SERVER, hcm.server_name.clone());
+        }
+        ServerHeader::AppendIfAbsent if !resp.headers().contains_key(header::SERVER) => {
+            resp.headers_mut().insert(header::SERVER, hcm.server_name.clone());
+        }
+        _ => {}
+    }
+    let (mut parts, body) = resp.into_parts();
+    if let Some(r) = filter::response_headers(&hcm.filters, &mut info, &mut parts, http_body::Body::is_end_stream(&body)) {
+        info.flags.push(r.flag);
+        let r = r.into_response(grpc, &hcm.server_name);
+        (parts, _) = r.into_parts();
+    }
+    info.response_code = Some(parts.status.as_u16());
+    filter::log(&hcm.filters, &info);
+    tracing::debug!(
+        target: "access",
+        "\"{method} {path}\" {} {} {} {} {}ms \"{}\"",
+        parts.status.as_u16(),
+        if info.flags.is_empty() { "-".to_string() } else { info.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",") },
+        info.cluster.as_deref().unwrap_or("-"),
+        info.upstream_host.as_deref().unwrap_or("-"),
+        router::millis(start.elapsed()),
+        hcm.stat_prefix,
+    );
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Serves HTTP on one downstream connection until it closes or the drain ends it.
+pub async fn serve<I>(io: I, conn: Arc<Conn>, drain: Drain)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).preserve_header_case(false);
+    builder.http2().timer(TokioTimer::new());
+    let builder = match conn.hcm.codec {
+        Codec::Auto => builder,
+        Codec::Http1 => builder.http1_only(),
+        Codec::Http2 => builder.http2_only(),
+    };
+    let svc = hyper::service::service_fn(move |req| handle(conn.clone(), req));
+    let c = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    tokio::pin!(c);
+    let mut draining = std::pin::pin!(drain.signaled());
+    let mut drained = false;
+    loop {
+        tokio::select! {
+            r = c.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "downstream HTTP connection ended");
+                }
+                return;
+            }
+            _ = &mut draining, if !drained => {
+                drained = true;
+                c.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The router: matches the request on the compiled route table, picks the cluster (by weight)
+//! and a host, forwards over the host's pooled connection, retries as the route says, and
+//! answers failures with Envoy's codes and flags (NR 404, NC 503, UH 503, UF 503, UC 503,
+//! UT 504, URX). Adds `x-envoy-upstream-service-time`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::body::{Body, UpstreamBody};
+use super::filter::StreamInfo;
+use super::headers::{ATTEMPT_COUNT, GRPC_TIMEOUT, UPSTREAM_SERVICE_TIME, grpc_timeout};
+use super::reply::{Flag, LocalReply};
+use super::retry::{self, Outcome};
+use crate::model::cluster::UpstreamProtocol;
+use crate::model::listener::Hcm;
+use crate::model::route::{Action, Forward, PathMatch, Redirect, Route, RouteTable, VirtualHost};
+use crate::upstream::pool::{self, Checkout, SendError};
+use crate::upstream::{ClusterRt, Host};
+
+/// Request bodies up to this size are buffered so that they can be retried.
+pub const RETRY_BUFFER_LIMIT: u64 = 64 * 1024;
+
+/// What the router answers: a response, or a local reply to make.
+pub type Answer = Result<Response<Body>, LocalReply>;
+
+/// The request body, replayable or not.
+enum Replay {
+    Bytes(Bytes),
+    Stream(Option<Body>),
+}
+
+impl Replay {
+    fn take(&mut self) -> Option<Body> {
+        match self {
+            Replay::Bytes(b) => Some(Body::full(b.clone())),
+            Replay::Stream(s) => s.take(),
+        }
+    }
+
+    fn put_back(&mut self, b: Body) {
+        if let Replay::Stream(s) = self {
+            *s = Some(b);
+        }
+    }
+}
+
+/// The route's header changes, most specific first (Envoy applies the least specific last).
+fn levels<'a>(table: &'a RouteTable, vh: &'a VirtualHost, route: &'a Route, wc: Option<&'a crate::model::route::WeightedCluster>) -> impl Iterator<Item = &'a crate::model::route::HeaderOps> {
+    wc.map(|w| &w.headers).into_iter().chain([&route.headers, &vh.headers, &table.headers])
+}
+
+fn rewrite_path(route: &Route, f: &Forward, pq: &str) -> Option<String> {
+    let (path, query) = pq.split_once('?').map_or((pq, None), |(p, q)| (p, Some(q)));
+    let new_path = if let Some(pre) = &f.prefix_rewrite {
+        match &route.matcher.path {
+            PathMatch::Prefix(p) | PathMatch::SeparatedPrefix(p) if path.len() >= p.len() => format!("{pre}{}", &path[p.len()..]),
+            _ => pre.clone(),
+        }
+    } else if let Some((re, sub)) = &f.regex_rewrite {
+        re.replace_all(path, sub.as_str()).into_owned()
+    } else {
+        return None;
+    };
+    Some(match query {
+        Some(q) => format!("{new_path}?{q}"),
+        None => new_path,
+    })
+}
+
+/// Location of a redirect.
+pub fn redirect_location(r: &Redirect, route: &Route, scheme: &str, host: &str, pq: &str) -> String {
+    let scheme = r.scheme.as_deref().unwrap_or(scheme);
+    let (h, old_port) = host.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or((host, None), |(h, p)| (h, Some(p)));
+    let h = r.host.as_deref().unwrap_or(h);
+    let port = match (r.port, old_port) {
+        (Some(p), _) => format!(":{p}"),
+        (None, Some(p)) if r.host.is_none() && r.scheme.is_none() => format!(":{p}"),
+        _ => String::new(),
+    };
+    let (path, query) = pq.split_once('?').map_or((pq, None), |(p, q)| (p, Some(q)));
+    let path = match (&r.path, &r.prefix, &route.matcher.path) {
+        (Some(p), _, _) => p.clone(),
+        (None, Some(pre), PathMatch::Prefix(m)) if path.len() >= m.len() => format!("{pre}{}", &path[m.len()..]),
+        _ => path.to_string(),
+    };
+    match query.filter(|_| !r.strip_query) {
+        Some(q) => format!("{scheme}://{h}{port}{path}?{q}"),
+        None => format!("{scheme}://{h}{port}{path}"),
+    }
+}
+
+/// Builds the upstream URI for `version`: origin form for HTTP/1.1, absolute for HTTP/2.
+fn upstream_uri(parts: &Parts, h2: bool, authority: &str) -> Option<Uri> {
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    if h2 {
+        format!("http://{authority}{pq}").parse().ok()
+    } else {
+        pq.parse().ok()
+    }
+}
+
+/// Forwards a request along the route.
+#[allow(clippy::too_many_arguments)]
+pub async fn forward(
+    hcm: &Hcm,
+    table: &RouteTable,
+    vh: &VirtualHost,
+    route: &Route,
+    f: &Forward,
+    cluster: &Arc<ClusterRt>,
+    wc: Option<&crate::model::route::WeightedCluster>,
+    mut parts: Parts,
+    body: Incoming,
+    info: &mut StreamInfo,
+) -> Answer {
+    let grpc = super::is_grpc(&parts.headers);
+    for ops in levels(table, vh, route, wc).collect::<Vec<_>>().into_iter().rev() {
+        ops.apply_request(&mut parts.headers);
+    }
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    if let Some(new) = rewrite_path(route, f, &pq)
+        && let Ok(u) = new.parse::<Uri>()
+    {
+        parts.uri = u;
+    }
+    let mut authority = super::authority(&parts).to_string();
+    if let Some(h) = wc.and_then(|w| w.host_rewrite.as_ref()).or(f.host_rewrite.as_ref()) {
+        authority = h.to_str().unwrap_or_default().to_string();
+        parts.headers.insert(header::HOST, h.clone());
+    }
+    let mut timeout = f.timeout;
+    if grpc && let Some(max) = f.grpc_timeout_max {
+        let asked = parts.headers.get(GRPC_TIMEOUT).and_then(grpc_timeout);
+        timeout = match (asked, max) {
+            (Some(a), Some(m)) => Some(a.min(m)),
+            (a, m) => a.or(m),
+        };
+    }
+    let h2 = match cluster.spec.protocol {
+        UpstreamProtocol::Http1 => false,
+        UpstreamProtocol::Http2 => true,
+        UpstreamProtocol::Downstream => parts.version == Version::HTTP_2,
+    };
+    let Some(uri) = upstream_uri(&parts, h2, &authority) else {
+        return Err(LocalReply::new(400, "invalid path", Flag::LocalReply));
+    };
+    parts.uri = uri;
+    if h2 {
+        parts.headers.remove(header::HOST);
+        parts.version = Version::HTTP_2;
+    } else {
+        if !parts.headers.contains_key(header::HOST)
+            && let Ok(v) = HeaderValue::from_str(&authority)
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+        parts.version = Version::HTTP_11;
+    }
+    let policy = f.retry.as_deref();
+    let mut replay = if http_body::Body::is_end_stream(&body) {
+        Replay::Bytes(Bytes::new())
+    } else if policy.is_some_and(|p| p.num_retries > 0)
+        && http_body::Body::size_hint(&body).upper().is_some_and(|u| u <= RETRY_BUFFER_LIMIT)
+    {
+        match body.collect().await {
+            Ok(b) => Replay::Bytes(b.to_bytes()),
+            Err(_) => return Err(LocalReply::new(400, "downstream body error", Flag::DownstreamTermination)),
+        }
+    } else {
+        Replay::Stream(Some(Body::Incoming(body)))
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let max_attempts = 1 + policy.map_or(0, |p| p.num_retries);
+    let mut tried: Vec<Arc<Host>> = Vec::new();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        info.attempts = attempt;
+        let avoid: &[Arc<Host>] = if policy.is_some_and(|p| p.other_hosts) { &tried } else { &[] };
+        let Some(host) = cluster.pick(avoid, policy.map_or(1, |p| p.host_selection_attempts)) else {
+            return Err(LocalReply::no_healthy_upstream());
+        };
+        info.upstream_host = Some(host.addr.to_string());
+        let Some(body) = replay.take() else {
+            return Err(LocalReply::connection_termination());
+        };
+        let mut req = Request::from_parts(parts.clone(), body);
+        if vh.attempt_count {
+            req.headers_mut().insert(ATTEMPT_COUNT, HeaderValue::from(attempt));
+        }
+        host.stats.rq_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let per_try = policy.and_then(|p| p.per_try_timeout);
+        let now = Instant::now();
+        let left = deadline.map(|d| d.saturating_duration_since(now));
+        let limit = match (per_try, left) {
+            (Some(p), Some(l)) => Some(p.min(l)),
+            (a, b) => a.or(b),
+        };
+        let send = async {
+            if h2 { pool::send_h2(&host, &cluster.spec, req).await } else { pool::send_h1(&host, &cluster.spec, req).await }
+        };
+        let result = match limit {
+            Some(l) => tokio::time::timeout(l, send).await.ok(),
+            None => Some(send.await),
+        };
+        let global_timeout = deadline.is_some_and(|d| Instant::now() >= d);
+        let (outcome, answer): (Outcome, Answer) = match result {
+            None if global_timeout || per_try.is_none() => {
+                host.stats.rq_error.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(LocalReply::timeout());
+            }
+            None => (Outcome::PerTryTimeout, Err(LocalReply::timeout())),
+            Some(Ok((resp, checkout))) => {
+                let status = resp.status().as_u16();
+                let grpc_status = resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
+                if status >= 500 {
+                    host.stats.rq_error.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                (Outcome::Response(status, grpc_status), Ok(finish(hcm, table, vh, route, wc, resp, checkout, now, grpc)))
+            }
+            Some(Err((e, back))) => {
+                host.stats.rq_error.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(back) = back {
+                    replay.put_back(back.into_body());
+                }
+                match e {
+                    SendError::Connect(c) => (Outcome::ConnectFailure, Err(LocalReply::connect_failure(&c.to_string()))),
+                    SendError::Reset { sent, refused, source } => {
+                        tracing::debug!(error = %source, "upstream reset");
+                        (Outcome::Reset { sent, refused }, Err(LocalReply::connection_termination()))
+                    }
+                }
+            }
+        };
+        let more = attempt < max_attempts
+            && policy.is_some_and(|p| retry::retriable(p, outcome))
+            && !matches!(replay, Replay::Stream(None));
+        if !more {
+            if attempt > 1 && policy.is_some_and(|p| retry::retriable(p, outcome)) {
+                info.flags.push(Flag::RetryLimitExceeded);
+            }
+            return answer;
+        }
+        drop(answer);
+        tried.push(host);
+        let pause = retry::backoff(policy.expect("retrying has a policy"), attempt);
+        if deadline.is_some_and(|d| Instant::now() + pause >= d) {
+            return Err(LocalReply::timeout());
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Turns the upstream response into the downstream one.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    hcm: &Hcm,
+    table: &RouteTable,
+    vh: &VirtualHost,
+    route: &Route,
+    wc: Option<&crate::model::route::WeightedCluster>,
+    resp: Response<Incoming>,
+    checkout: Checkout,
+    sent_at: Instant,
+    _grpc: bool,
+) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    if parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+        // the connection now belongs to the upgraded stream
+        checkout.discard();
+        return Response::from_parts(parts, Body::Empty);
+    }
+    super::headers::strip_hop_by_hop(&mut parts.headers);
+    if !hcm.suppress_envoy_headers {
+        let ms = sent_at.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+        parts.headers.insert(UPSTREAM_SERVICE_TIME, HeaderValue::from(ms));
+    }
+    for ops in levels(table, vh, route, wc).collect::<Vec<_>>().into_iter().rev() {
+        ops.apply_response(&mut parts.headers);
+    }
+    parts.version = Version::HTTP_11;
+    Response::from_parts(parts, UpstreamBody::wrap(body, checkout))
+}
+
+/// The response of a direct-response route.
+pub fn direct(table: &RouteTable, vh: &VirtualHost, route: &Route, status: u16, body: Bytes) -> Response<Body> {
+    let mut r = Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::full(body))
+        .unwrap_or_else(|_| Response::new(Body::Empty));
+    if !r.body().is_end_stream_hint() {
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    }
+    for ops in levels(table, vh, route, None).collect::<Vec<_>>().into_iter().rev() {
+        ops.apply_response(r.headers_mut());
+    }
+    r
+}
+
+impl Body {
+    fn is_end_stream_hint(&self) -> bool {
+        http_body::Body::is_end_stream(self)
+    }
+}
+
+/// The time between two instants in whole milliseconds (for logs).
+pub fn millis(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}

@@ -1,0 +1,237 @@
+//! Bound listeners, reconciled with the model's: new addresses are bound before an LDS update
+//! is accepted (a bind failure NACKs it), listeners that stay keep their socket and get the
+//! new config for new connections, removed ones stop accepting while their connections run
+//! to completion. Each accepted connection is inspected if its listener asks, matched to a
+//! filter chain, TLS-terminated if the chain says, then handed to the TCP proxy or the HTTP
+//! connection manager.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::drain::Drain;
+use crate::http::headers::PeerCert;
+use crate::inspect::{Prefixed, Sniffed};
+use crate::model::SharedModel;
+use crate::model::listener::{ChainKind, ConnInfo, FilterChain, Listener};
+use crate::tls::CertSource;
+
+/// A listener that could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("listener {name:?}: cannot bind {addr}: {source}")]
+pub struct BindError {
+    /// The listener.
+    pub name: String,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+#[derive(Debug)]
+struct Bound {
+    addr: SocketAddr,
+    local: SocketAddr,
+    config: Arc<ArcSwap<Listener>>,
+    stop: watch::Sender<bool>,
+}
+
+/// What connections need besides their listener.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// The model.
+    pub model: SharedModel,
+    /// The workload identity (our SPIFFE ID for `x-forwarded-client-cert`).
+    pub certs: Arc<CertSource>,
+    /// The drain signal.
+    pub drain: Drain,
+}
+
+/// Listeners bound so far, by name. Only the xDS task changes it.
+#[derive(Debug)]
+pub struct Listeners {
+    env: Env,
+    bound: Mutex<HashMap<String, Bound>>,
+}
+
+/// Sockets bound for an update, not yet serving.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    fresh: Vec<(Arc<Listener>, TcpListener)>,
+}
+
+impl Listeners {
+    /// No listener yet.
+    pub fn new(env: Env) -> Listeners {
+        Listeners { env, bound: Mutex::new(HashMap::new()) }
+    }
+
+    /// The local address of a bound listener.
+    pub fn local_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.bound.lock().expect("listeners lock").get(name).map(|b| b.local)
+    }
+
+    /// Binds the sockets that `wanted` needs and are not bound yet.
+    pub async fn prepare(&self, wanted: &[Arc<Listener>]) -> Result<Prepared, BindError> {
+        let mut out = Prepared::default();
+        let current: HashMap<String, SocketAddr> =
+            self.bound.lock().expect("listeners lock").iter().map(|(n, b)| (n.clone(), b.addr)).collect();
+        for l in wanted.iter().filter(|l| l.bind_to_port) {
+            if current.get(&l.name) == Some(&l.address) {
+                continue;
+            }
+            let sock = bind(l.address).await.map_err(|source| BindError { name: l.name.clone(), addr: l.address, source })?;
+            out.fresh.push((l.clone(), sock));
+        }
+        Ok(out)
+    }
+
+    /// Serves `wanted`: starts the prepared sockets, updates the others, stops the rest.
+    pub fn commit(&self, wanted: &[Arc<Listener>], prepared: Prepared) {
+        let mut bound = self.bound.lock().expect("listeners lock");
+        let keep: HashMap<&str, &Arc<Listener>> = wanted.iter().filter(|l| l.bind_to_port).map(|l| (l.name.as_str(), l)).collect();
+        bound.retain(|name, b| match keep.get(name.as_str()) {
+            Some(l) if l.address == b.addr => {
+                b.config.store((*l).clone());
+                true
+            }
+            _ => {
+                tracing::info!(listener = %name, addr = %b.addr, "listener removed; existing connections continue");
+                b.stop.send_replace(true);
+                false
+            }
+        });
+        for (l, sock) in prepared.fresh {
+            let local = sock.local_addr().unwrap_or(l.address);
+            let config = Arc::new(ArcSwap::new(l.clone()));
+            let (stop, stop_rx) = watch::channel(false);
+            tracing::info!(listener = %l.name, %local, chains = l.chains.len(), "listening");
+            tokio::spawn(accept_loop(sock, config.clone(), self.env.clone(), stop_rx));
+            bound.insert(l.name.clone(), Bound { addr: l.address, local, config, stop });
+        }
+    }
+
+    /// Stops every accept loop (drain).
+    pub fn stop_all(&self) {
+        for b in self.bound.lock().expect("listeners lock").values() {
+            b.stop.send_replace(true);
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(1024)
+}
+
+async fn accept_loop(sock: TcpListener, config: Arc<ArcSwap<Listener>>, env: Env, mut stop: watch::Receiver<bool>) {
+    let mut draining = std::pin::pin!(env.drain.signaled());
+    loop {
+        tokio::select! {
+            r = sock.accept() => match r {
+                Ok((stream, remote)) => {
+                    let _ = stream.set_nodelay(true);
+                    let l = config.load_full();
+                    let env = env.clone();
+                    tokio::spawn(async move {
+                        let _open = env.drain.track();
+                        handle(stream, remote, l, env).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => return,
+            _ = &mut draining => return,
+        }
+    }
+}
+
+/// Inspects the connection as the listener asks and returns what chain selection needs.
+async fn inspect(io: &mut Prefixed, l: &Listener, info: &mut ConnInfo) -> Result<(), ()> {
+    let run = io.inspect(l.inspect_tls, l.inspect_http);
+    let sniffed = match l.inspect_timeout {
+        Some(t) => match tokio::time::timeout(t, run).await {
+            Ok(r) => r.map_err(|_| ())?,
+            Err(_) if l.continue_on_timeout => return Ok(()),
+            Err(_) => return Err(()),
+        },
+        None => run.await.map_err(|_| ())?,
+    };
+    match sniffed {
+        Sniffed::Tls { server_name, alpn } => {
+            info.transport = "tls";
+            info.server_name = server_name;
+            info.alpn = alpn;
+        }
+        Sniffed::Http(p) => info.alpn = vec![p.to_string()],
+        Sniffed::NeedMore | Sniffed::Other => {}
+    }
+    Ok(())
+}
+
+async fn handle(stream: TcpStream, remote: SocketAddr, l: Arc<Listener>, env: Env) {
+    let local = stream.local_addr().ok();
+    let mut io = Prefixed::new(stream);
+    let mut info = ConnInfo { local, transport: "raw_buffer", ..Default::default() };
+    if (l.inspect_tls || l.inspect_http) && inspect(&mut io, &l, &mut info).await.is_err() {
+        return;
+    }
+    let Some(chain) = l.select(&info).cloned() else {
+        tracing::debug!(listener = %l.name, ?info, "no filter chain matches; connection closed");
+        return;
+    };
+    let Some(tls) = chain.tls.clone() else {
+        serve(io, &chain, remote, false, None, &env).await;
+        return;
+    };
+    if info.transport != "tls" {
+        // the chain terminates TLS without a tls_inspector: read the ClientHello for its ALPN
+        match io.inspect(true, false).await {
+            Ok(Sniffed::Tls { alpn, .. }) => info.alpn = alpn,
+            _ => return,
+        }
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config_for(&info.alpn).clone());
+    let s = match acceptor.accept(io).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(listener = %l.name, %remote, error = %e, "TLS handshake failed");
+            return;
+        }
+    };
+    let peer = s.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(PeerCert::from_der(c.as_ref())));
+    serve(s, &chain, remote, true, peer, &env).await;
+}
+
+async fn serve<S>(io: S, chain: &FilterChain, remote: SocketAddr, tls: bool, peer: Option<Arc<PeerCert>>, env: &Env)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match &chain.kind {
+        ChainKind::Tcp(tp) => {
+            if let Err(e) = crate::tcp::proxy(io, tp, &env.model).await {
+                tracing::debug!(chain = %chain.name, error = %e, "TCP proxy ended");
+            }
+        }
+        ChainKind::Http(hcm) => {
+            let conn = crate::http::Conn {
+                hcm: hcm.clone(),
+                model: env.model.clone(),
+                remote,
+                tls,
+                peer,
+                local_identity: env.certs.current().and_then(|i| i.spiffe_id.clone()).map(Arc::from),
+            };
+            crate::http::serve(io, Arc::new(conn), env.drain.clone()).await;
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Compiled clusters (CDS) and endpoint assignments (EDS).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::compile::tls::UpstreamTls;
+
+/// How a cluster finds its endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// Endpoints in the cluster.
+    Static,
+    /// Endpoints from EDS.
+    Eds,
+    /// Host names resolved; every address is an endpoint.
+    StrictDns,
+    /// Host names resolved at connect time; one endpoint.
+    LogicalDns,
+    /// The connection's original destination.
+    OriginalDst,
+}
+
+/// Load balancing policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbPolicy {
+    /// Round robin (weighted).
+    RoundRobin,
+    /// The less loaded of two random hosts.
+    LeastRequest,
+    /// Random.
+    Random,
+    /// The cluster decides (original destination).
+    ClusterProvided,
+}
+
+/// Which HTTP version goes upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1.
+    Http1,
+    /// HTTP/2.
+    Http2,
+    /// The downstream request's version.
+    Downstream,
+}
+
+/// A transport socket match (auto mTLS): endpoints whose `envoy.transport_socket_match`
+/// metadata contains every key of `criteria` use `tls`.
+#[derive(Debug, Clone)]
+pub struct SocketMatch {
+    /// Name of the match.
+    pub name: String,
+    /// Required metadata.
+    pub criteria: Map<String, Value>,
+    /// TLS (`None`: plaintext).
+    pub tls: Option<Arc<UpstreamTls>>,
+}
+
+/// A cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Its name.
+    pub name: String,
+    /// Endpoint discovery.
+    pub discovery: Discovery,
+    /// The EDS resource name (`eds_cluster_config.service_name`, else the cluster name).
+    pub eds_name: Option<String>,
+    /// Connect timeout (Envoy's default 5 s).
+    pub connect_timeout: Duration,
+    /// Load balancing.
+    pub lb: LbPolicy,
+    /// Upstream HTTP version.
+    pub protocol: UpstreamProtocol,
+    /// The transport socket of endpoints no match selects (`None`: plaintext).
+    pub tls: Option<Arc<UpstreamTls>>,
+    /// Transport socket matches, in order.
+    pub socket_matches: Vec<SocketMatch>,
+    /// Source address of upstream connections.
+    pub bind_source: Option<IpAddr>,
+    /// Idle timeout of pooled connections (Envoy's default 1 h).
+    pub idle_timeout: Option<Duration>,
+    /// Requests per connection before it is closed (`None`: no limit).
+    pub max_requests_per_connection: Option<u32>,
+    /// Endpoints given in the cluster (static and DNS clusters).
+    pub load_assignment: Option<Assignment>,
+    /// The encoded proto, to tell an unchanged cluster from a changed one.
+    pub fingerprint: Vec<u8>,
+}
+
+impl Cluster {
+    /// The transport socket for an endpoint with `metadata`
+    /// (`envoy.transport_socket_match`).
+    pub fn tls_for(&self, metadata: &Map<String, Value>) -> Option<Arc<UpstreamTls>> {
+        for m in &self.socket_matches {
+            if m.criteria.iter().all(|(k, v)| metadata.get(k) == Some(v)) {
+                return m.tls.clone();
+            }
+        }
+        self.tls.clone()
+    }
+}
+
+/// Where an endpoint is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EndpointAddr {
+    /// An IP address and port.
+    Ip(SocketAddr),
+    /// A host name resolved at connect time (DNS clusters).
+    Dns(String, u16),
+}
+
+impl std::fmt::Display for EndpointAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndpointAddr::Ip(a) => write!(f, "{a}"),
+            EndpointAddr::Dns(h, p) => write!(f, "{h}:{p}"),
+        }
+    }
+}
+
+/// An endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its address.
+    pub addr: EndpointAddr,
+    /// Whether it may take traffic (health UNKNOWN or HEALTHY).
+    pub healthy: bool,
+    /// Load balancing weight (1 by default).
+    pub weight: u32,
+    /// Its `envoy.transport_socket_match` metadata.
+    pub socket_metadata: Map<String, Value>,
+    /// Locality `region/zone/subzone`.
+    pub locality: String,
+}
+
+/// The endpoints of a cluster by priority (0 first).
+#[derive(Debug, Clone, Default)]
+pub struct Assignment {
+    /// Endpoints per priority level.
+    pub priorities: Vec<Vec<Endpoint>>,
+}

@@ -1,0 +1,207 @@
+//! Clusters at runtime: their hosts (swapped whole on EDS updates, reusing the hosts and
+//! pooled connections of endpoints that stayed), load balancing, and per-host connection
+//! pools ([`pool`]) over plaintext or TLS connections ([`connect`]).
+
+pub mod connect;
+pub mod pool;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::model::cluster::{Assignment, Cluster, EndpointAddr, LbPolicy};
+use crate::model::compile::tls::UpstreamTls;
+use pool::Pool;
+
+/// Counters of one host, shown by `/clusters`.
+#[derive(Debug, Default)]
+pub struct HostStats {
+    /// Requests sent.
+    pub rq_total: AtomicU64,
+    /// Requests that failed or got a 5xx.
+    pub rq_error: AtomicU64,
+    /// Connections opened.
+    pub cx_total: AtomicU64,
+    /// Connections that failed to open.
+    pub cx_connect_fail: AtomicU64,
+}
+
+/// One endpoint of a cluster.
+#[derive(Debug)]
+pub struct Host {
+    /// Where it is.
+    pub addr: EndpointAddr,
+    /// Whether it takes traffic.
+    pub healthy: bool,
+    /// Load balancing weight.
+    pub weight: u32,
+    /// Priority level.
+    pub priority: usize,
+    /// Locality.
+    pub locality: String,
+    /// TLS towards it (`None`: plaintext).
+    pub tls: Option<Arc<UpstreamTls>>,
+    /// Its connections.
+    pub pool: Pool,
+    /// Requests in flight (least-request balancing).
+    pub active: AtomicUsize,
+    /// Counters.
+    pub stats: HostStats,
+}
+
+/// The hosts of a cluster at one moment.
+#[derive(Debug, Default)]
+pub struct HostSet {
+    /// Every host.
+    pub all: Vec<Arc<Host>>,
+    /// Healthy hosts of the first priority that has any.
+    pub active: Vec<Arc<Host>>,
+    /// Weighted round-robin order over `active` (empty: plain round robin).
+    schedule: Vec<u32>,
+    next: AtomicUsize,
+}
+
+/// Smooth weighted round robin: an order over indexes where each appears `weight` times,
+/// spread out.
+fn schedule(weights: &[u32]) -> Vec<u32> {
+    if weights.iter().all(|w| *w == weights[0]) {
+        return Vec::new();
+    }
+    let total: i64 = weights.iter().map(|w| i64::from(*w)).sum();
+    let len = total.min(10_000) as usize;
+    let mut current = vec![0i64; weights.len()];
+    let mut out = Vec::with_capacity(len);
+    for _ in 0..len {
+        for (c, w) in current.iter_mut().zip(weights) {
+            *c += i64::from(*w);
+        }
+        let (best, _) = current.iter().enumerate().max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i))).expect("hosts");
+        current[best] -= total;
+        out.push(best as u32);
+    }
+    out
+}
+
+impl HostSet {
+    fn build(all: Vec<Arc<Host>>) -> HostSet {
+        let levels = all.iter().map(|h| h.priority).max().map_or(0, |m| m + 1);
+        let active: Vec<Arc<Host>> = (0..levels)
+            .map(|p| all.iter().filter(|h| h.priority == p && h.healthy).cloned().collect::<Vec<_>>())
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
+        let weights: Vec<u32> = active.iter().map(|h| h.weight).collect();
+        let schedule = if weights.is_empty() { Vec::new() } else { schedule(&weights) };
+        HostSet { all, active, schedule, next: AtomicUsize::new(fastrand::usize(..usize::MAX / 2)) }
+    }
+}
+
+/// A cluster at runtime.
+#[derive(Debug)]
+pub struct ClusterRt {
+    /// Its compiled config.
+    pub spec: Arc<Cluster>,
+    hosts: ArcSwap<HostSet>,
+}
+
+impl ClusterRt {
+    /// A cluster with `assignment`'s endpoints (its own for static and DNS clusters).
+    pub fn new(spec: Arc<Cluster>, assignment: Option<&Assignment>) -> ClusterRt {
+        let rt = ClusterRt { spec, hosts: ArcSwap::from_pointee(HostSet::default()) };
+        if let Some(a) = assignment.or(rt.spec.load_assignment.as_ref()) {
+            rt.set_assignment(a);
+        }
+        rt
+    }
+
+    /// Replaces the endpoints; hosts with the same address and TLS keep their connections.
+    pub fn set_assignment(&self, a: &Assignment) {
+        let old = self.hosts.load();
+        let mut all = Vec::new();
+        for (priority, eps) in a.priorities.iter().enumerate() {
+            for e in eps {
+                let tls = self.spec.tls_for(&e.socket_metadata);
+                let reused = old.all.iter().find(|h| {
+                    h.addr == e.addr
+                        && h.healthy == e.healthy
+                        && h.weight == e.weight
+                        && h.priority == priority
+                        && match (&h.tls, &tls) {
+                            (None, None) => true,
+                            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                            _ => false,
+                        }
+                });
+                all.push(match reused {
+                    Some(h) => h.clone(),
+                    None => Arc::new(Host {
+                        addr: e.addr.clone(),
+                        healthy: e.healthy,
+                        weight: e.weight,
+                        priority,
+                        locality: e.locality.clone(),
+                        tls,
+                        pool: Pool::default(),
+                        active: AtomicUsize::new(0),
+                        stats: HostStats::default(),
+                    }),
+                });
+            }
+        }
+        self.hosts.store(Arc::new(HostSet::build(all)));
+    }
+
+    /// The current hosts.
+    pub fn hosts(&self) -> arc_swap::Guard<Arc<HostSet>> {
+        self.hosts.load()
+    }
+
+    /// Picks a host by the cluster's policy, avoiding `avoid` when another is available
+    /// (`attempts` picks at most). `None`: no healthy host (Envoy's UH).
+    pub fn pick(&self, avoid: &[Arc<Host>], attempts: u32) -> Option<Arc<Host>> {
+        let set = self.hosts.load();
+        let n = set.active.len();
+        if n == 0 {
+            return None;
+        }
+        let mut last = None;
+        for _ in 0..attempts.max(1) {
+            let h = match self.spec.lb {
+                LbPolicy::Random => &set.active[fastrand::usize(..n)],
+                LbPolicy::LeastRequest if n > 1 => {
+                    let a = &set.active[fastrand::usize(..n)];
+                    let b = &set.active[fastrand::usize(..n)];
+                    if b.active.load(Ordering::Relaxed) < a.active.load(Ordering::Relaxed) { b } else { a }
+                }
+                _ => {
+                    let i = set.next.fetch_add(1, Ordering::Relaxed);
+                    if set.schedule.is_empty() {
+                        &set.active[i % n]
+                    } else {
+                        &set.active[set.schedule[i % set.schedule.len()] as usize]
+                    }
+                }
+            };
+            if !avoid.iter().any(|a| Arc::ptr_eq(a, h)) {
+                return Some(h.clone());
+            }
+            last = Some(h.clone());
+        }
+        last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_schedule_is_proportional_and_spread() {
+        assert!(schedule(&[1, 1, 1]).is_empty());
+        let s = schedule(&[3, 1]);
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.iter().filter(|i| **i == 0).count(), 3);
+        let s = schedule(&[5, 1, 1]);
+        assert_eq!(s, vec![0, 0, 1, 0, 2, 0, 0]);
+    }
+}
