@@ -1,14 +1,40 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! mast-proxy: Mast's sidecar, Envoy and pilot-agent in one process.
+//!
+//! It fetches its configuration from mastd over ADS ([`xds`]), compiles it once into a
+//! runtime [`model`] that is swapped atomically, binds the listeners the model names
+//! ([`listener`]), and proxies HTTP/1.1 and HTTP/2 ([`http`]) and TCP ([`tcp`]) to clusters
+//! ([`upstream`]) with mTLS from the workload certificate ([`tls`]). Requests read the model
+//! without locks and do no work that could be done when the config was compiled.
+//!
+//! - [`config`]: flags, environment, node id and metadata.
+//! - [`admin`]: `/config_dump`, `/clusters`, `/ready`, `/quitquitquit`, `/healthz/ready`.
+//! - [`drain`]: graceful drain.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mast_proxy::RunError> {
+//! use clap::Parser;
+//! let config = mast_proxy::Config::try_parse_from(["mast-proxy", "--interceptionMode=NONE"]).unwrap();
+//! let proxy = mast_proxy::run(config).await?;
+//! proxy.quit_requested().await;
+//! proxy.drain().await;
+//! # Ok(())
+//! # }
+//! ```
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![forbid(unsafe_code)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod drain;
+pub mod http;
+pub mod inspect;
+pub mod listener;
+pub mod model;
+pub mod tcp;
+pub mod tls;
+pub mod upstream;
+pub mod xds;
+
+pub use app::{Handle, RunError, run, run_with_env};
+pub use config::Config;

@@ -268,13 +268,12 @@ impl Registry {
             if !s.visibility.visible_from(&s.namespace, namespace) {
                 continue;
             }
-            match by_host.get(s.hostname.as_str()) {
-                Some(existing) if existing.namespace == namespace => {}
-                _ => {
-                    if by_host.get(s.hostname.as_str()).is_none() || s.namespace == namespace {
-                        by_host.insert(&s.hostname, s.clone());
-                    }
-                }
+            let replace = match by_host.get(s.hostname.as_str()) {
+                None => true,
+                Some(existing) => existing.namespace != namespace && s.namespace == namespace,
+            };
+            if replace {
+                by_host.insert(&s.hostname, s.clone());
             }
         }
         by_host.into_values().collect()

@@ -317,12 +317,12 @@ impl Discovery {
                 tx.send(Ok(resp)).await.is_ok()
             }
             Request::Ack => {
-                if let Some(start) = awaiting.remove(&req.type_url) {
-                    if awaiting.is_empty() {
-                        self.metrics
-                            .convergence
-                            .observe(start.elapsed().as_secs_f64());
-                    }
+                if let Some(start) = awaiting.remove(&req.type_url)
+                    && awaiting.is_empty()
+                {
+                    self.metrics
+                        .convergence
+                        .observe(start.elapsed().as_secs_f64());
                 }
                 true
             }
@@ -404,10 +404,10 @@ impl Discovery {
                         if !push.full && *t != types::ENDPOINT {
                             continue;
                         }
-                        if let Some(resp) = self.delta_response(&conn, &mut state, t) {
-                            if tx.send(Ok(resp)).await.is_err() {
-                                break;
-                            }
+                        if let Some(resp) = self.delta_response(&conn, &mut state, t)
+                            && tx.send(Ok(resp)).await.is_err()
+                        {
+                            break;
                         }
                     }
                 }
@@ -460,10 +460,10 @@ impl Discovery {
         }
         let changed_subscription =
             !req.resource_names_subscribe.is_empty() || !req.resource_names_unsubscribe.is_empty();
-        if req.response_nonce.is_empty() || changed_subscription {
-            if let Some(resp) = self.delta_response(conn, state, &req.type_url) {
-                return tx.send(Ok(resp)).await.is_ok();
-            }
+        if (req.response_nonce.is_empty() || changed_subscription)
+            && let Some(resp) = self.delta_response(conn, state, &req.type_url)
+        {
+            return tx.send(Ok(resp)).await.is_ok();
         }
         true
     }

@@ -1,0 +1,229 @@
+//! Wiring: the workload certificate, the model, listeners, admin servers and the ADS client,
+//! and the drain that ends them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use envoy_types::pb::envoy::config::core::v3::Node;
+use mast_xds::types;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::admin::{self, Role};
+use crate::config::{Config, ConfigError, Env, ProcessEnv};
+use crate::drain::Drain;
+use crate::listener::{self, Listeners};
+use crate::model::{Model, SharedModel};
+use crate::tls::{self, CertSource};
+use crate::xds::state::Dump;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The workload certificate could not be loaded.
+    #[error("workload certificate: {0}")]
+    Cert(#[from] tls::TlsError),
+    /// An admin or status address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// What every part of a running proxy shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// The node sent to mastd.
+    pub node: Node,
+    /// The compiled model.
+    pub model: SharedModel,
+    /// The workload certificate.
+    pub certs: Arc<CertSource>,
+    /// The drain signal.
+    pub drain: Drain,
+    /// Bound listeners.
+    pub listeners: Listeners,
+    /// Accepted resources, for `/config_dump`.
+    pub dump: ArcSwap<Dump>,
+    clusters_ok: AtomicBool,
+    listeners_ok: AtomicBool,
+    nacks: Mutex<BTreeMap<String, String>>,
+    quit: Notify,
+}
+
+impl Shared {
+    /// Records an accepted update of `type_url`.
+    pub fn mark_accepted(&self, type_url: &str) {
+        match type_url {
+            types::CLUSTER => self.clusters_ok.store(true, Ordering::Release),
+            types::LISTENER => self.listeners_ok.store(true, Ordering::Release),
+            _ => {}
+        }
+        self.nacks.lock().expect("nacks lock").remove(types::short_name(type_url));
+    }
+
+    /// Records a rejected update.
+    pub fn record_nack(&self, type_url: &str, reason: &str) {
+        self.nacks.lock().expect("nacks lock").insert(types::short_name(type_url).to_string(), reason.to_string());
+    }
+
+    /// The last rejection per type (`CDS` → reason) since its last acceptance.
+    pub fn nacks(&self) -> BTreeMap<String, String> {
+        self.nacks.lock().expect("nacks lock").clone()
+    }
+
+    /// Whether clusters and listeners arrived (Envoy's `/ready` LIVE).
+    pub fn is_ready(&self) -> bool {
+        self.clusters_ok.load(Ordering::Acquire) && self.listeners_ok.load(Ordering::Acquire)
+    }
+
+    /// `/quitquitquit`.
+    pub fn request_quit(&self) {
+        self.quit.notify_waiters();
+        self.quit.notify_one();
+    }
+}
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct Handle {
+    shared: Arc<Shared>,
+    /// The bound admin address.
+    pub admin_addr: SocketAddr,
+    /// The bound status address.
+    pub status_addr: SocketAddr,
+    /// The bound readiness address.
+    pub ready_addr: SocketAddr,
+    /// The bound Prometheus address.
+    pub prometheus_addr: SocketAddr,
+}
+
+impl Handle {
+    /// The current model.
+    pub fn model(&self) -> Arc<Model> {
+        self.shared.model.load_full()
+    }
+
+    /// The local address of a bound listener.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.shared.listeners.local_addr(name)
+    }
+
+    /// Whether the first clusters and listeners were accepted.
+    pub fn is_ready(&self) -> bool {
+        self.shared.is_ready()
+    }
+
+    /// The last rejected update per type.
+    pub fn nacks(&self) -> BTreeMap<String, String> {
+        self.shared.nacks()
+    }
+
+    /// The workload certificate source (swap it to rotate).
+    pub fn certs(&self) -> &Arc<CertSource> {
+        &self.shared.certs
+    }
+
+    /// Resolves when `/quitquitquit` is called.
+    pub async fn quit_requested(&self) {
+        self.shared.quit.notified().await;
+    }
+
+    /// Drains: stops accepting, lets in-flight requests finish up to `--drainDuration`, stops
+    /// the xDS client. Returns whether every connection closed in time.
+    pub async fn drain(&self) -> bool {
+        tracing::info!(open = self.shared.drain.open(), "draining");
+        self.shared.drain.start();
+        self.shared.listeners.stop_all();
+        let clean = self.shared.drain.wait_closed(self.shared.config.drain_duration).await;
+        tracing::info!(clean, left = self.shared.drain.open(), "drained");
+        clean
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr).await.map_err(|source| RunError::Bind { addr, source })
+}
+
+fn modified(dir: &std::path::Path) -> Option<SystemTime> {
+    [tls::CERT_CHAIN_FILE, tls::KEY_FILE, tls::ROOT_FILE].iter().filter_map(|f| std::fs::metadata(dir.join(f)).and_then(|m| m.modified()).ok()).max()
+}
+
+/// Reloads the certificate directory when its files change (the rotation seam the CA client
+/// will replace).
+async fn watch_certs(dir: std::path::PathBuf, certs: Arc<CertSource>, drain: Drain) {
+    let mut last = modified(&dir);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = drain.signaled() => return,
+        }
+        let now = modified(&dir);
+        if now != last {
+            last = now;
+            match tls::load_dir(&dir) {
+                Ok(id) => certs.set(id),
+                Err(e) => tracing::warn!(error = %e, "workload certificate not reloaded"),
+            }
+        }
+    }
+}
+
+/// Starts a proxy, reading `ISTIO_META_*` from the process environment.
+pub async fn run(config: Config) -> Result<Handle, RunError> {
+    run_with_env(config, &ProcessEnv).await
+}
+
+/// Starts a proxy with `env` as its environment.
+pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunError> {
+    let proxy = config.proxy(env)?;
+    let node = proxy.to_node();
+    let certs = CertSource::empty();
+    if let Some(dir) = &config.cert_dir {
+        certs.set(tls::load_dir(dir)?);
+    }
+    let model: SharedModel = Arc::new(ArcSwap::from_pointee(Model::default()));
+    let drain = Drain::default();
+    let listeners = Listeners::new(listener::Env { model: model.clone(), certs: certs.clone(), drain: drain.clone() });
+    let socks = [
+        (bind(config.admin_addr).await?, Role::Admin),
+        (bind(config.status_addr).await?, Role::Status),
+        (bind(config.ready_addr).await?, Role::Ready),
+        (bind(config.prometheus_addr).await?, Role::Prometheus),
+    ];
+    let addrs: Vec<SocketAddr> = socks.iter().map(|(s, _)| s.local_addr().expect("bound")).collect();
+    let shared = Arc::new(Shared {
+        config,
+        node: node.clone(),
+        model,
+        certs,
+        drain,
+        listeners,
+        dump: ArcSwap::from_pointee(Dump::default()),
+        clusters_ok: AtomicBool::new(false),
+        listeners_ok: AtomicBool::new(false),
+        nacks: Mutex::new(BTreeMap::new()),
+        quit: Notify::new(),
+    });
+    for (sock, role) in socks {
+        tokio::spawn(admin::serve(sock, shared.clone(), role));
+    }
+    if let Some(dir) = shared.config.cert_dir.clone() {
+        tokio::spawn(watch_certs(dir, shared.certs.clone(), shared.drain.clone()));
+    }
+    tokio::spawn(crate::xds::client::run(shared.clone(), node));
+    tracing::info!(node = %shared.node.id, admin = %addrs[0], mastd = %shared.config.discovery_address, "mast-proxy started");
+    Ok(Handle { shared, admin_addr: addrs[0], status_addr: addrs[1], ready_addr: addrs[2], prometheus_addr: addrs[3] })
+}
