@@ -43,22 +43,42 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
 fn json_response(v: &Value) -> Response<Body> {
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::full(serde_json::to_string_pretty(v).unwrap_or_default()))
+        .body(Body::full(
+            serde_json::to_string_pretty(v).unwrap_or_default(),
+        ))
         .expect("valid response")
 }
 
 /// Envoy's `/config_dump`: the accepted xDS resources by type, as JSON.
 pub fn config_dump(shared: &Shared) -> Value {
     let dump = shared.dump.load();
-    let version = |t: &str| dump.versions.iter().find(|(k, _)| **k == t).map(|(_, v)| v.clone()).unwrap_or_default();
-    let items = |t: &str| dump.types.iter().find(|(k, _)| **k == t).map(|(_, m)| m.iter().collect::<Vec<_>>()).unwrap_or_default();
+    let version = |t: &str| {
+        dump.versions
+            .iter()
+            .find(|(k, _)| **k == t)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let items = |t: &str| {
+        dump.types
+            .iter()
+            .find(|(k, _)| **k == t)
+            .map(|(_, m)| m.iter().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
     let nacks = shared.nacks();
-    let clusters: Vec<Value> = items(types::CLUSTER).into_iter().map(|(_, a)| json!({"version_info": a.version, "cluster": any_to_json(&a.resource)})).collect();
+    let clusters: Vec<Value> = items(types::CLUSTER)
+        .into_iter()
+        .map(|(_, a)| json!({"version_info": a.version, "cluster": any_to_json(&a.resource)}))
+        .collect();
     let listeners: Vec<Value> = items(types::LISTENER)
         .into_iter()
         .map(|(n, a)| json!({"name": n, "active_state": {"version_info": a.version, "listener": any_to_json(&a.resource)}}))
         .collect();
-    let routes: Vec<Value> = items(types::ROUTE).into_iter().map(|(_, a)| json!({"version_info": a.version, "route_config": any_to_json(&a.resource)})).collect();
+    let routes: Vec<Value> = items(types::ROUTE)
+        .into_iter()
+        .map(|(_, a)| json!({"version_info": a.version, "route_config": any_to_json(&a.resource)}))
+        .collect();
     let endpoints: Vec<Value> =
         items(types::ENDPOINT).into_iter().map(|(_, a)| json!({"version_info": a.version, "endpoint_config": any_to_json(&a.resource)})).collect();
     json!({"configs": [
@@ -81,11 +101,23 @@ pub fn clusters_text(shared: &Shared) -> String {
             let p = format!("{}::{}", c.spec.name, h.addr);
             let s = &h.stats;
             let _ = writeln!(out, "{p}::cx_total::{}", s.cx_total.load(Ordering::Relaxed));
-            let _ = writeln!(out, "{p}::cx_connect_fail::{}", s.cx_connect_fail.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{p}::cx_connect_fail::{}",
+                s.cx_connect_fail.load(Ordering::Relaxed)
+            );
             let _ = writeln!(out, "{p}::rq_active::{}", h.active.load(Ordering::Relaxed));
             let _ = writeln!(out, "{p}::rq_total::{}", s.rq_total.load(Ordering::Relaxed));
             let _ = writeln!(out, "{p}::rq_error::{}", s.rq_error.load(Ordering::Relaxed));
-            let _ = writeln!(out, "{p}::health_flags::{}", if h.healthy { "healthy" } else { "/failed_eds_health" });
+            let _ = writeln!(
+                out,
+                "{p}::health_flags::{}",
+                if h.healthy {
+                    "healthy"
+                } else {
+                    "/failed_eds_health"
+                }
+            );
             let _ = writeln!(out, "{p}::weight::{}", h.weight);
             let _ = writeln!(out, "{p}::priority::{}", h.priority);
             let _ = writeln!(out, "{p}::locality::{}", h.locality);
@@ -98,8 +130,16 @@ pub fn clusters_text(shared: &Shared) -> String {
 pub fn prometheus(shared: &Shared) -> String {
     let model = shared.model.load();
     let mut out = String::new();
-    let _ = writeln!(out, "# TYPE envoy_server_live gauge\nenvoy_server_live {}", u8::from(!shared.drain.is_draining()));
-    let _ = writeln!(out, "# TYPE envoy_server_total_connections gauge\nenvoy_server_total_connections {}", shared.drain.open());
+    let _ = writeln!(
+        out,
+        "# TYPE envoy_server_live gauge\nenvoy_server_live {}",
+        u8::from(!shared.drain.is_draining())
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE envoy_server_total_connections gauge\nenvoy_server_total_connections {}",
+        shared.drain.open()
+    );
     for (metric, pick) in [
         ("envoy_cluster_upstream_rq_total", 0usize),
         ("envoy_cluster_upstream_cx_total", 1),
@@ -117,7 +157,11 @@ pub fn prometheus(shared: &Shared) -> String {
                     _ => h.stats.cx_connect_fail.load(Ordering::Relaxed),
                 })
                 .sum();
-            let _ = writeln!(out, "{metric}{{cluster_name=\"{}\"}} {sum}", c.spec.name.replace('"', "\\\""));
+            let _ = writeln!(
+                out,
+                "{metric}{{cluster_name=\"{}\"}} {sum}",
+                c.spec.name.replace('"', "\\\"")
+            );
         }
     }
     out
@@ -138,7 +182,8 @@ fn route(shared: &Arc<Shared>, role: Role, req: &Request<Incoming>) -> Response<
         (Role::Admin, _, "/config_dump") => json_response(&config_dump(shared)),
         (Role::Admin, _, "/clusters") => {
             if req.uri().query().is_some_and(|q| q.contains("format=json")) {
-                let lines: Vec<String> = clusters_text(shared).lines().map(str::to_string).collect();
+                let lines: Vec<String> =
+                    clusters_text(shared).lines().map(str::to_string).collect();
                 json_response(&json!({"lines": lines}))
             } else {
                 text(StatusCode::OK, clusters_text(shared))
@@ -150,7 +195,9 @@ fn route(shared: &Arc<Shared>, role: Role, req: &Request<Incoming>) -> Response<
             text(StatusCode::OK, "OK\n")
         }
         (Role::Status | Role::Ready, _, "/healthz/ready") => ready(),
-        (Role::Admin | Role::Status | Role::Prometheus, _, "/stats/prometheus") => text(StatusCode::OK, prometheus(shared)),
+        (Role::Admin | Role::Status | Role::Prometheus, _, "/stats/prometheus") => {
+            text(StatusCode::OK, prometheus(shared))
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
@@ -158,14 +205,18 @@ fn route(shared: &Arc<Shared>, role: Role, req: &Request<Incoming>) -> Response<
 /// Serves `role` on `sock` until the process ends.
 pub async fn serve(sock: TcpListener, shared: Arc<Shared>, role: Role) {
     loop {
-        let Ok((stream, _)) = sock.accept().await else { continue };
+        let Ok((stream, _)) = sock.accept().await else {
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let r = route(&shared, role, &req);
                 async move { Ok::<_, Infallible>(r) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }

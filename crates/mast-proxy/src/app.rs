@@ -71,12 +71,18 @@ impl Shared {
             types::LISTENER => self.listeners_ok.store(true, Ordering::Release),
             _ => {}
         }
-        self.nacks.lock().expect("nacks lock").remove(types::short_name(type_url));
+        self.nacks
+            .lock()
+            .expect("nacks lock")
+            .remove(types::short_name(type_url));
     }
 
     /// Records a rejected update.
     pub fn record_nack(&self, type_url: &str, reason: &str) {
-        self.nacks.lock().expect("nacks lock").insert(types::short_name(type_url).to_string(), reason.to_string());
+        self.nacks
+            .lock()
+            .expect("nacks lock")
+            .insert(types::short_name(type_url).to_string(), reason.to_string());
     }
 
     /// The last rejection per type (`CDS` → reason) since its last acceptance.
@@ -147,18 +153,31 @@ impl Handle {
         tracing::info!(open = self.shared.drain.open(), "draining");
         self.shared.drain.start();
         self.shared.listeners.stop_all();
-        let clean = self.shared.drain.wait_closed(self.shared.config.drain_duration).await;
+        let clean = self
+            .shared
+            .drain
+            .wait_closed(self.shared.config.drain_duration)
+            .await;
         tracing::info!(clean, left = self.shared.drain.open(), "drained");
         clean
     }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, RunError> {
-    TcpListener::bind(addr).await.map_err(|source| RunError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { addr, source })
 }
 
 fn modified(dir: &std::path::Path) -> Option<SystemTime> {
-    [tls::CERT_CHAIN_FILE, tls::KEY_FILE, tls::ROOT_FILE].iter().filter_map(|f| std::fs::metadata(dir.join(f)).and_then(|m| m.modified()).ok()).max()
+    [tls::CERT_CHAIN_FILE, tls::KEY_FILE, tls::ROOT_FILE]
+        .iter()
+        .filter_map(|f| {
+            std::fs::metadata(dir.join(f))
+                .and_then(|m| m.modified())
+                .ok()
+        })
+        .max()
 }
 
 /// Reloads the certificate directory when its files change (the rotation seam the CA client
@@ -196,14 +215,21 @@ pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunEr
     }
     let model: SharedModel = Arc::new(ArcSwap::from_pointee(Model::default()));
     let drain = Drain::default();
-    let listeners = Listeners::new(listener::Env { model: model.clone(), certs: certs.clone(), drain: drain.clone() });
+    let listeners = Listeners::new(listener::Env {
+        model: model.clone(),
+        certs: certs.clone(),
+        drain: drain.clone(),
+    });
     let socks = [
         (bind(config.admin_addr).await?, Role::Admin),
         (bind(config.status_addr).await?, Role::Status),
         (bind(config.ready_addr).await?, Role::Ready),
         (bind(config.prometheus_addr).await?, Role::Prometheus),
     ];
-    let addrs: Vec<SocketAddr> = socks.iter().map(|(s, _)| s.local_addr().expect("bound")).collect();
+    let addrs: Vec<SocketAddr> = socks
+        .iter()
+        .map(|(s, _)| s.local_addr().expect("bound"))
+        .collect();
     let shared = Arc::new(Shared {
         config,
         node: node.clone(),
@@ -225,5 +251,11 @@ pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunEr
     }
     tokio::spawn(crate::xds::client::run(shared.clone(), node));
     tracing::info!(node = %shared.node.id, admin = %addrs[0], mastd = %shared.config.discovery_address, "mast-proxy started");
-    Ok(Handle { shared, admin_addr: addrs[0], status_addr: addrs[1], ready_addr: addrs[2], prometheus_addr: addrs[3] })
+    Ok(Handle {
+        shared,
+        admin_addr: addrs[0],
+        status_addr: addrs[1],
+        ready_addr: addrs[2],
+        prometheus_addr: addrs[3],
+    })
 }

@@ -80,7 +80,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }
@@ -125,36 +129,73 @@ pub struct Config {
     #[arg(long = "serviceAccount", env = ENV_SERVICE_ACCOUNT, default_value = "default")]
     pub service_account: String,
     /// DNS domain of the cluster (`NAMESPACE.svc.DOMAIN` in the node id).
-    #[arg(long = "domain", env = "DOMAIN_SUFFIX", default_value = "cluster.local")]
+    #[arg(
+        long = "domain",
+        env = "DOMAIN_SUFFIX",
+        default_value = "cluster.local"
+    )]
     pub domain: String,
     /// Workload labels as `key=value`, comma separated (also `ISTIO_METAJSON_LABELS`).
     #[arg(long = "labels", env = "ISTIO_META_LABELS_LIST", value_delimiter = ',')]
     pub labels: Vec<String>,
     /// Workload name (Deployment or WorkloadEntry name).
-    #[arg(long = "workloadName", env = "ISTIO_META_WORKLOAD_NAME", default_value = "")]
+    #[arg(
+        long = "workloadName",
+        env = "ISTIO_META_WORKLOAD_NAME",
+        default_value = ""
+    )]
     pub workload_name: String,
     /// Cluster id of the workload.
-    #[arg(long = "clusterId", env = "ISTIO_META_CLUSTER_ID", default_value = "Kubernetes")]
+    #[arg(
+        long = "clusterId",
+        env = "ISTIO_META_CLUSTER_ID",
+        default_value = "Kubernetes"
+    )]
     pub cluster_id: String,
     /// How traffic reaches the proxy. Transparent capture (REDIRECT, TPROXY) needs iptables
     /// rules; NONE uses only the explicit listeners of the workload's Sidecar.
-    #[arg(long = "interceptionMode", env = "ISTIO_META_INTERCEPTION_MODE", value_enum, default_value = "REDIRECT")]
+    #[arg(
+        long = "interceptionMode",
+        env = "ISTIO_META_INTERCEPTION_MODE",
+        value_enum,
+        default_value = "REDIRECT"
+    )]
     pub interception_mode: InterceptionMode,
     /// mastd's plaintext xDS address.
-    #[arg(long = "discoveryAddress", env = "DISCOVERY_ADDRESS", default_value = "127.0.0.1:15010")]
+    #[arg(
+        long = "discoveryAddress",
+        env = "DISCOVERY_ADDRESS",
+        default_value = "127.0.0.1:15010"
+    )]
     pub discovery_address: String,
     /// Admin address (`/config_dump`, `/clusters`, `/ready`, `/quitquitquit`); keep it on
     /// loopback.
-    #[arg(long = "adminAddr", env = "MAST_ADMIN_ADDR", default_value = "127.0.0.1:15000")]
+    #[arg(
+        long = "adminAddr",
+        env = "MAST_ADMIN_ADDR",
+        default_value = "127.0.0.1:15000"
+    )]
     pub admin_addr: SocketAddr,
     /// Status address: `/healthz/ready` and merged `/stats/prometheus` (Istio's 15020).
-    #[arg(long = "statusAddr", env = "MAST_STATUS_ADDR", default_value = "0.0.0.0:15020")]
+    #[arg(
+        long = "statusAddr",
+        env = "MAST_STATUS_ADDR",
+        default_value = "0.0.0.0:15020"
+    )]
     pub status_addr: SocketAddr,
     /// Readiness address: `/healthz/ready` (Istio's 15021).
-    #[arg(long = "readyAddr", env = "MAST_READY_ADDR", default_value = "0.0.0.0:15021")]
+    #[arg(
+        long = "readyAddr",
+        env = "MAST_READY_ADDR",
+        default_value = "0.0.0.0:15021"
+    )]
     pub ready_addr: SocketAddr,
     /// Prometheus address: `/stats/prometheus` (Istio's 15090).
-    #[arg(long = "prometheusAddr", env = "MAST_PROMETHEUS_ADDR", default_value = "0.0.0.0:15090")]
+    #[arg(
+        long = "prometheusAddr",
+        env = "MAST_PROMETHEUS_ADDR",
+        default_value = "0.0.0.0:15090"
+    )]
     pub prometheus_addr: SocketAddr,
     /// Directory with the workload certificate: `cert-chain.pem`, `key.pem`, `root-cert.pem`.
     /// Without it, mTLS clusters and listeners fail their handshakes.
@@ -170,7 +211,11 @@ pub struct Config {
     #[arg(long = "xdsRetryMax", default_value = "30s", value_parser = parse_duration)]
     pub xds_retry_max: Duration,
     /// Istio version reported in the node metadata.
-    #[arg(long = "istioVersion", env = "ISTIO_META_ISTIO_VERSION", default_value = "1.5.10")]
+    #[arg(
+        long = "istioVersion",
+        env = "ISTIO_META_ISTIO_VERSION",
+        default_value = "1.5.10"
+    )]
     pub istio_version: String,
 }
 
@@ -194,7 +239,12 @@ impl Config {
 
     /// The node id: `sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.DOMAIN`.
     pub fn node_id(&self) -> String {
-        sidecar_id(self.instance_ip, &self.pod_name, &self.pod_namespace, &self.domain)
+        sidecar_id(
+            self.instance_ip,
+            &self.pod_name,
+            &self.pod_namespace,
+            &self.domain,
+        )
     }
 
     /// The labels from `--labels`, overlaid by `ISTIO_METAJSON_LABELS`.
@@ -208,7 +258,11 @@ impl Config {
             })?;
             out.insert(k.trim().into(), Value::String(v.trim().into()));
         }
-        if let Some((_, v)) = env.vars().into_iter().find(|(k, _)| k == "ISTIO_METAJSON_LABELS") {
+        if let Some((_, v)) = env
+            .vars()
+            .into_iter()
+            .find(|(k, _)| k == "ISTIO_METAJSON_LABELS")
+        {
             let parsed: Map<String, Value> =
                 serde_json::from_str(&v).map_err(|e| ConfigError::BadValue {
                     name: "ISTIO_METAJSON_LABELS".into(),
@@ -227,11 +281,12 @@ impl Config {
         let mut md = Map::new();
         for (k, v) in env.vars() {
             if let Some(name) = k.strip_prefix(ENV_METAJSON_PREFIX) {
-                let parsed: Value = serde_json::from_str(&v).map_err(|e| ConfigError::BadValue {
-                    name: k.clone(),
-                    value: v.clone(),
-                    reason: e.to_string(),
-                })?;
+                let parsed: Value =
+                    serde_json::from_str(&v).map_err(|e| ConfigError::BadValue {
+                        name: k.clone(),
+                        value: v.clone(),
+                        reason: e.to_string(),
+                    })?;
                 md.insert(name.into(), parsed);
             } else if let Some(name) = k.strip_prefix(ENV_META_PREFIX) {
                 md.insert(name.into(), Value::String(v));
@@ -243,7 +298,10 @@ impl Config {
         md.insert("SERVICE_ACCOUNT".into(), s(&self.service_account));
         md.insert("LABELS".into(), Value::Object(self.labels(env)?));
         md.insert("CLUSTER_ID".into(), s(&self.cluster_id));
-        md.insert("INTERCEPTION_MODE".into(), s(self.interception_mode.as_str()));
+        md.insert(
+            "INTERCEPTION_MODE".into(),
+            s(self.interception_mode.as_str()),
+        );
         md.insert("INSTANCE_IPS".into(), s(&self.instance_ip.to_string()));
         md.insert("ISTIO_VERSION".into(), s(&self.istio_version));
         md.remove("LABELS_LIST");
@@ -265,7 +323,10 @@ mod tests {
     use mast_xds::node::InterceptionMode as NodeMode;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -286,7 +347,10 @@ mod tests {
             ("ISTIO_METAJSON_LABELS", r#"{"tier":"backend"}"#),
             ("PATH", "/bin"),
         ]);
-        assert_eq!(c.node_id(), "sidecar~10.0.0.7~reviews-v1-abc.bookinfo~bookinfo.svc.cluster.local");
+        assert_eq!(
+            c.node_id(),
+            "sidecar~10.0.0.7~reviews-v1-abc.bookinfo~bookinfo.svc.cluster.local"
+        );
         let p = c.proxy(&e).unwrap();
         assert_eq!(p.namespace, "bookinfo");
         assert_eq!(p.service_account, "reviews");
@@ -305,7 +369,10 @@ mod tests {
         let e = c.proxy(&env(&[])).unwrap_err().to_string();
         assert!(e.contains("--labels") && e.contains("noequals"), "{e}");
         let c = Config::try_parse_from(["mast-proxy"]).unwrap();
-        let e = c.proxy(&env(&[("ISTIO_METAJSON_LABELS", "{")])).unwrap_err().to_string();
+        let e = c
+            .proxy(&env(&[("ISTIO_METAJSON_LABELS", "{")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ISTIO_METAJSON_LABELS"), "{e}");
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("5").is_err());

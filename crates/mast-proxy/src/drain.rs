@@ -18,7 +18,11 @@ pub struct Drain {
 
 impl Default for Drain {
     fn default() -> Drain {
-        Drain { tx: Arc::new(watch::channel(false).0), open: Arc::default(), idle: Arc::default() }
+        Drain {
+            tx: Arc::new(watch::channel(false).0),
+            open: Arc::default(),
+            idle: Arc::default(),
+        }
     }
 }
 
@@ -30,6 +34,18 @@ impl Drop for Tracked {
     fn drop(&mut self) {
         if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Resolves when the watched flag is `true` (or its sender is gone).
+pub async fn wait_true(mut rx: watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }
@@ -47,8 +63,7 @@ impl Drain {
 
     /// Resolves when draining starts.
     pub async fn signaled(&self) {
-        let mut rx = self.tx.subscribe();
-        let _ = rx.wait_for(|d| *d).await;
+        wait_true(self.tx.subscribe()).await;
     }
 
     /// Counts a connection as open.

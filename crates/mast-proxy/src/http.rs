@@ -38,7 +38,8 @@ use reply::{Flag, LocalReply};
 
 /// Whether the request is gRPC.
 pub fn is_grpc(h: &HeaderMap) -> bool {
-    h.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    h.get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// The request's authority: the URI's (HTTP/2) or the Host header.
@@ -87,7 +88,10 @@ fn prepare(conn: &Conn, parts: &mut Parts) {
     }
     let h = &mut parts.headers;
     if !h.contains_key(X_FORWARDED_PROTO) {
-        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(if conn.tls { "https" } else { "http" }));
+        h.insert(
+            X_FORWARDED_PROTO,
+            HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
+        );
     }
     if hcm.generate_request_id && !h.contains_key(X_REQUEST_ID) {
         h.insert(X_REQUEST_ID, headers::request_id());
@@ -107,8 +111,15 @@ fn prepare(conn: &Conn, parts: &mut Parts) {
             h.remove(XFCC);
         }
         (ForwardClientCert::AppendForward | ForwardClientCert::SanitizeSet, Some(peer)) => {
-            let el = headers::xfcc_element(conn.local_identity.as_deref(), peer, hcm.client_cert_details);
-            let v = match (hcm.forward_client_cert, h.get(XFCC).and_then(|v| v.to_str().ok())) {
+            let el = headers::xfcc_element(
+                conn.local_identity.as_deref(),
+                peer,
+                hcm.client_cert_details,
+            );
+            let v = match (
+                hcm.forward_client_cert,
+                h.get(XFCC).and_then(|v| v.to_str().ok()),
+            ) {
                 (ForwardClientCert::AppendForward, Some(prev)) => format!("{prev},{el}"),
                 _ => el,
             };
@@ -116,7 +127,12 @@ fn prepare(conn: &Conn, parts: &mut Parts) {
                 h.insert(XFCC, v);
             }
         }
-        (ForwardClientCert::AppendForward | ForwardClientCert::SanitizeSet | ForwardClientCert::ForwardOnly, None) if !conn.tls => {
+        (
+            ForwardClientCert::AppendForward
+            | ForwardClientCert::SanitizeSet
+            | ForwardClientCert::ForwardOnly,
+            None,
+        ) if !conn.tls => {
             h.remove(XFCC);
         }
         _ => {}
@@ -128,34 +144,67 @@ fn upgrade_type(h: &HeaderMap) -> Option<String> {
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
     if !conn_upgrade {
         return None;
     }
-    h.get(header::UPGRADE).and_then(|v| v.to_str().ok()).map(|v| v.to_ascii_lowercase())
+    h.get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_ascii_lowercase())
 }
 
-async fn route(conn: &Conn, mut req: Request<Incoming>, info: &mut StreamInfo) -> Result<Response<Body>, LocalReply> {
+async fn route(
+    conn: &Conn,
+    mut req: Request<Incoming>,
+    info: &mut StreamInfo,
+) -> Result<Response<Body>, LocalReply> {
     let hcm = &conn.hcm;
     let upgrade = upgrade_type(req.headers());
     let down_upgrade = match &upgrade {
         Some(t) if hcm.upgrades.iter().any(|u| u == t) => Some(hyper::upgrade::on(&mut req)),
-        Some(_) => return Err(LocalReply::new(403, "upgrade not allowed", Flag::LocalReply)),
+        Some(_) => {
+            return Err(LocalReply::new(
+                403,
+                "upgrade not allowed",
+                Flag::LocalReply,
+            ));
+        }
         None => None,
     };
     let (mut parts, body) = req.into_parts();
     prepare(conn, &mut parts);
-    if let Some(r) = filter::request_headers(&hcm.filters, info, &mut parts, http_body::Body::is_end_stream(&body)) {
+    if let Some(r) = filter::request_headers(
+        &hcm.filters,
+        info,
+        &mut parts,
+        http_body::Body::is_end_stream(&body),
+    ) {
         return Err(r);
     }
     let model = conn.model.load_full();
     let table = match &hcm.routes {
         RouteSource::Inline(t) => t.clone(),
-        RouteSource::Rds { slot, .. } => model.route(*slot).cloned().ok_or_else(LocalReply::no_route)?,
+        RouteSource::Rds { slot, .. } => model
+            .route(*slot)
+            .cloned()
+            .ok_or_else(LocalReply::no_route)?,
     };
     let scheme = if conn.tls { "https" } else { "http" };
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let view = RequestView { host: authority(&parts), path_and_query: &pq, method: &parts.method, scheme, headers: &parts.headers };
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let view = RequestView {
+        host: authority(&parts),
+        path_and_query: &pq,
+        method: &parts.method,
+        scheme,
+        headers: &parts.headers,
+    };
     let (vh, r) = table.find(&view).ok_or_else(LocalReply::no_route)?;
     info.route_name = Some(r.name.clone());
     match &r.action {
@@ -174,13 +223,22 @@ async fn route(conn: &Conn, mut req: Request<Incoming>, info: &mut StreamInfo) -
         Action::Forward(f) => {
             let (cref, wc) = f.clusters.pick(|t| fastrand::u32(..t.max(1)));
             info.cluster = Some(cref.name.to_string());
-            let cluster = model.cluster(cref).cloned().ok_or_else(LocalReply::no_cluster)?;
+            let cluster = model
+                .cluster(cref)
+                .cloned()
+                .ok_or_else(LocalReply::no_cluster)?;
             headers::strip_hop_by_hop(&mut parts.headers);
             if let Some(t) = &upgrade {
-                parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-                parts.headers.insert(header::UPGRADE, HeaderValue::from_str(t).expect("came from a header"));
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(
+                    header::UPGRADE,
+                    HeaderValue::from_str(t).expect("came from a header"),
+                );
             }
-            let mut resp = router::forward(hcm, &table, vh, r, f, &cluster, wc, parts, body, info).await?;
+            let mut resp =
+                router::forward(hcm, &table, vh, r, f, &cluster, wc, parts, body, info).await?;
             if let Some(down) = down_upgrade
                 && resp.status() == StatusCode::SWITCHING_PROTOCOLS
             {
@@ -206,7 +264,10 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
     let grpc = is_grpc(req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let mut info = StreamInfo { peer_identity: conn.peer.as_ref().and_then(|p| p.uris.first().cloned()), ..Default::default() };
+    let mut info = StreamInfo {
+        peer_identity: conn.peer.as_ref().and_then(|p| p.uris.first().cloned()),
+        ..Default::default()
+    };
     let hcm = &conn.hcm;
     let mut resp = match route(&conn, req, &mut info).await {
         Ok(r) => r,
@@ -217,15 +278,22 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
     };
     match hcm.server_header {
         ServerHeader::Overwrite => {
-            resp.headers_mut().insert(header::SERVER, hcm.server_name.clone());
+            resp.headers_mut()
+                .insert(header::SERVER, hcm.server_name.clone());
         }
         ServerHeader::AppendIfAbsent if !resp.headers().contains_key(header::SERVER) => {
-            resp.headers_mut().insert(header::SERVER, hcm.server_name.clone());
+            resp.headers_mut()
+                .insert(header::SERVER, hcm.server_name.clone());
         }
         _ => {}
     }
     let (mut parts, body) = resp.into_parts();
-    if let Some(r) = filter::response_headers(&hcm.filters, &mut info, &mut parts, http_body::Body::is_end_stream(&body)) {
+    if let Some(r) = filter::response_headers(
+        &hcm.filters,
+        &mut info,
+        &mut parts,
+        http_body::Body::is_end_stream(&body),
+    ) {
         info.flags.push(r.flag);
         let r = r.into_response(grpc, &hcm.server_name);
         (parts, _) = r.into_parts();
@@ -251,7 +319,10 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).preserve_header_case(false);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .preserve_header_case(false);
     builder.http2().timer(TokioTimer::new());
     let builder = match conn.hcm.codec {
         Codec::Auto => builder,

@@ -47,7 +47,8 @@ impl<'a> Reader<'a> {
     }
 
     fn u16(&mut self) -> Option<usize> {
-        self.take(2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        self.take(2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
     }
 
     fn vec8(&mut self) -> Option<&'a [u8]> {
@@ -69,7 +70,9 @@ fn client_hello(body: &[u8]) -> Option<(Option<String>, Vec<String>)> {
     r.vec8()?; // compression
     let mut sni = None;
     let mut alpn = Vec::new();
-    let Some(exts) = r.vec16() else { return Some((sni, alpn)) };
+    let Some(exts) = r.vec16() else {
+        return Some((sni, alpn));
+    };
     let mut e = Reader(exts);
     while let (Some(kind), Some(data)) = (e.u16(), e.vec16()) {
         let mut d = Reader(data);
@@ -113,14 +116,20 @@ pub fn sniff(buf: &[u8], tls: bool, http: bool) -> Sniffed {
         let hs_len = (usize::from(buf[6]) << 16) | (usize::from(buf[7]) << 8) | usize::from(buf[8]);
         if hs_len + 4 > len {
             // a ClientHello over several records: take the transport as TLS, without SNI/ALPN
-            return Sniffed::Tls { server_name: None, alpn: Vec::new() };
+            return Sniffed::Tls {
+                server_name: None,
+                alpn: Vec::new(),
+            };
         }
         if buf.len() < 5 + len {
             return Sniffed::NeedMore;
         }
         return match client_hello(&buf[9..9 + hs_len]) {
             Some((server_name, alpn)) => Sniffed::Tls { server_name, alpn },
-            None => Sniffed::Tls { server_name: None, alpn: Vec::new() },
+            None => Sniffed::Tls {
+                server_name: None,
+                alpn: Vec::new(),
+            },
         };
     }
     if !http {
@@ -129,7 +138,11 @@ pub fn sniff(buf: &[u8], tls: bool, http: bool) -> Sniffed {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let n = buf.len().min(PREFACE.len());
     if buf[..n] == PREFACE[..n] {
-        return if n == PREFACE.len() { Sniffed::Http("h2c") } else { Sniffed::NeedMore };
+        return if n == PREFACE.len() {
+            Sniffed::Http("h2c")
+        } else {
+            Sniffed::NeedMore
+        };
     }
     match buf.windows(2).position(|w| w == b"\r\n") {
         Some(end) => {
@@ -142,7 +155,9 @@ pub fn sniff(buf: &[u8], tls: bool, http: bool) -> Sniffed {
                 Sniffed::Other
             }
         }
-        None if buf.len() < 8192 && buf.iter().all(|b| b.is_ascii() && !b.is_ascii_control()) => Sniffed::NeedMore,
+        None if buf.len() < 8192 && buf.iter().all(|b| b.is_ascii() && !b.is_ascii_control()) => {
+            Sniffed::NeedMore
+        }
         None => Sniffed::Other,
     }
 }
@@ -158,7 +173,11 @@ pub struct Prefixed {
 impl Prefixed {
     /// Wraps a fresh connection.
     pub fn new(inner: TcpStream) -> Prefixed {
-        Prefixed { buf: Vec::new(), pos: 0, inner }
+        Prefixed {
+            buf: Vec::new(),
+            pos: 0,
+            inner,
+        }
     }
 
     /// Reads more bytes into the replay buffer; `0` at end of stream.
@@ -194,7 +213,11 @@ impl Prefixed {
 }
 
 impl AsyncRead for Prefixed {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
         if me.pos < me.buf.len() {
             let n = (me.buf.len() - me.pos).min(out.remaining());
@@ -211,7 +234,11 @@ impl AsyncRead for Prefixed {
 }
 
 impl AsyncWrite for Prefixed {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
@@ -223,7 +250,11 @@ impl AsyncWrite for Prefixed {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
     }
 
@@ -247,7 +278,12 @@ mod tests {
             (b"\x00\x01binary", Sniffed::Other),
         ];
         for (bytes, want) in cases {
-            assert_eq!(sniff(bytes, true, true), want, "{:?}", String::from_utf8_lossy(bytes));
+            assert_eq!(
+                sniff(bytes, true, true),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
         }
         assert_eq!(sniff(b"GET / HTTP/1.1\r\n", true, false), Sniffed::Other);
     }
@@ -262,13 +298,21 @@ mod tests {
             .with_root_certificates(roots)
             .with_no_client_auth();
         cfg.alpn_protocols = vec![b"istio-peer-exchange".to_vec(), b"istio".to_vec()];
-        let name = rustls::pki_types::ServerName::try_from("outbound_.9080_._.reviews.default.svc.cluster.local").unwrap();
+        let name = rustls::pki_types::ServerName::try_from(
+            "outbound_.9080_._.reviews.default.svc.cluster.local",
+        )
+        .unwrap();
         let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
         let mut out = Vec::new();
         conn.write_tls(&mut out).unwrap();
         assert_eq!(sniff(&out[..20], true, true), Sniffed::NeedMore);
-        let Sniffed::Tls { server_name, alpn } = sniff(&out, true, true) else { panic!("not TLS") };
-        assert_eq!(server_name.as_deref(), Some("outbound_.9080_._.reviews.default.svc.cluster.local"));
+        let Sniffed::Tls { server_name, alpn } = sniff(&out, true, true) else {
+            panic!("not TLS")
+        };
+        assert_eq!(
+            server_name.as_deref(),
+            Some("outbound_.9080_._.reviews.default.svc.cluster.local")
+        );
         assert_eq!(alpn, vec!["istio-peer-exchange", "istio"]);
     }
 }

@@ -67,24 +67,40 @@ pub struct Prepared {
 impl Listeners {
     /// No listener yet.
     pub fn new(env: Env) -> Listeners {
-        Listeners { env, bound: Mutex::new(HashMap::new()) }
+        Listeners {
+            env,
+            bound: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The local address of a bound listener.
     pub fn local_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.bound.lock().expect("listeners lock").get(name).map(|b| b.local)
+        self.bound
+            .lock()
+            .expect("listeners lock")
+            .get(name)
+            .map(|b| b.local)
     }
 
     /// Binds the sockets that `wanted` needs and are not bound yet.
     pub async fn prepare(&self, wanted: &[Arc<Listener>]) -> Result<Prepared, BindError> {
         let mut out = Prepared::default();
-        let current: HashMap<String, SocketAddr> =
-            self.bound.lock().expect("listeners lock").iter().map(|(n, b)| (n.clone(), b.addr)).collect();
+        let current: HashMap<String, SocketAddr> = self
+            .bound
+            .lock()
+            .expect("listeners lock")
+            .iter()
+            .map(|(n, b)| (n.clone(), b.addr))
+            .collect();
         for l in wanted.iter().filter(|l| l.bind_to_port) {
             if current.get(&l.name) == Some(&l.address) {
                 continue;
             }
-            let sock = bind(l.address).await.map_err(|source| BindError { name: l.name.clone(), addr: l.address, source })?;
+            let sock = bind(l.address).await.map_err(|source| BindError {
+                name: l.name.clone(),
+                addr: l.address,
+                source,
+            })?;
             out.fresh.push((l.clone(), sock));
         }
         Ok(out)
@@ -93,7 +109,11 @@ impl Listeners {
     /// Serves `wanted`: starts the prepared sockets, updates the others, stops the rest.
     pub fn commit(&self, wanted: &[Arc<Listener>], prepared: Prepared) {
         let mut bound = self.bound.lock().expect("listeners lock");
-        let keep: HashMap<&str, &Arc<Listener>> = wanted.iter().filter(|l| l.bind_to_port).map(|l| (l.name.as_str(), l)).collect();
+        let keep: HashMap<&str, &Arc<Listener>> = wanted
+            .iter()
+            .filter(|l| l.bind_to_port)
+            .map(|l| (l.name.as_str(), l))
+            .collect();
         bound.retain(|name, b| match keep.get(name.as_str()) {
             Some(l) if l.address == b.addr => {
                 b.config.store((*l).clone());
@@ -111,7 +131,15 @@ impl Listeners {
             let (stop, stop_rx) = watch::channel(false);
             tracing::info!(listener = %l.name, %local, chains = l.chains.len(), "listening");
             tokio::spawn(accept_loop(sock, config.clone(), self.env.clone(), stop_rx));
-            bound.insert(l.name.clone(), Bound { addr: l.address, local, config, stop });
+            bound.insert(
+                l.name.clone(),
+                Bound {
+                    addr: l.address,
+                    local,
+                    config,
+                    stop,
+                },
+            );
         }
     }
 
@@ -124,14 +152,24 @@ impl Listeners {
 }
 
 async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     sock.set_reuseaddr(true)?;
     sock.bind(addr)?;
     sock.listen(1024)
 }
 
-async fn accept_loop(sock: TcpListener, config: Arc<ArcSwap<Listener>>, env: Env, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    sock: TcpListener,
+    config: Arc<ArcSwap<Listener>>,
+    env: Env,
+    stop: watch::Receiver<bool>,
+) {
     let mut draining = std::pin::pin!(env.drain.signaled());
+    let mut stopped = std::pin::pin!(crate::drain::wait_true(stop));
     loop {
         tokio::select! {
             r = sock.accept() => match r {
@@ -149,7 +187,7 @@ async fn accept_loop(sock: TcpListener, config: Arc<ArcSwap<Listener>>, env: Env
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             },
-            _ = stop.wait_for(|s| *s) => return,
+            _ = &mut stopped => return,
             _ = &mut draining => return,
         }
     }
@@ -181,7 +219,11 @@ async fn inspect(io: &mut Prefixed, l: &Listener, info: &mut ConnInfo) -> Result
 async fn handle(stream: TcpStream, remote: SocketAddr, l: Arc<Listener>, env: Env) {
     let local = stream.local_addr().ok();
     let mut io = Prefixed::new(stream);
-    let mut info = ConnInfo { local, transport: "raw_buffer", ..Default::default() };
+    let mut info = ConnInfo {
+        local,
+        transport: "raw_buffer",
+        ..Default::default()
+    };
     if (l.inspect_tls || l.inspect_http) && inspect(&mut io, &l, &mut info).await.is_err() {
         return;
     }
@@ -208,12 +250,23 @@ async fn handle(stream: TcpStream, remote: SocketAddr, l: Arc<Listener>, env: En
             return;
         }
     };
-    let peer = s.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(PeerCert::from_der(c.as_ref())));
+    let peer = s
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| Arc::new(PeerCert::from_der(c.as_ref())));
     serve(s, &chain, remote, true, peer, &env).await;
 }
 
-async fn serve<S>(io: S, chain: &FilterChain, remote: SocketAddr, tls: bool, peer: Option<Arc<PeerCert>>, env: &Env)
-where
+async fn serve<S>(
+    io: S,
+    chain: &FilterChain,
+    remote: SocketAddr,
+    tls: bool,
+    peer: Option<Arc<PeerCert>>,
+    env: &Env,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     match &chain.kind {
@@ -229,7 +282,11 @@ where
                 remote,
                 tls,
                 peer,
-                local_identity: env.certs.current().and_then(|i| i.spiffe_id.clone()).map(Arc::from),
+                local_identity: env
+                    .certs
+                    .current()
+                    .and_then(|i| i.spiffe_id.clone())
+                    .map(Arc::from),
             };
             crate::http::serve(io, Arc::new(conn), env.drain.clone()).await;
         }

@@ -39,7 +39,11 @@ struct Activity<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Activity<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
         let r = Pin::new(&mut me.inner).poll_read(cx, buf);
         if r.is_ready() {
@@ -50,7 +54,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Activity<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Activity<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
@@ -80,15 +88,29 @@ pub async fn proxy<S>(down: S, tp: &TcpProxy, model: &SharedModel) -> Result<(u6
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let cluster = model.load().cluster(&tp.cluster).cloned().ok_or_else(|| TcpError::NoCluster(tp.cluster.name.to_string()))?;
-    let host = cluster.pick(&[], 1).ok_or_else(|| TcpError::NoHealthyUpstream(tp.cluster.name.to_string()))?;
+    let cluster = model
+        .load()
+        .cluster(&tp.cluster)
+        .cloned()
+        .ok_or_else(|| TcpError::NoCluster(tp.cluster.name.to_string()))?;
+    let host = cluster
+        .pick(&[], 1)
+        .ok_or_else(|| TcpError::NoHealthyUpstream(tp.cluster.name.to_string()))?;
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-    let up = connect::connect(&host.addr, &cluster.spec, host.tls.as_ref(), Use::Raw).await.inspect_err(|_| {
-        host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-    })?;
+    let up = connect::connect(&host.addr, &cluster.spec, host.tls.as_ref(), Use::Raw)
+        .await
+        .inspect_err(|_| {
+            host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+        })?;
     let seen = Arc::new(AtomicU64::new(0));
-    let mut down = Activity { inner: down, seen: seen.clone() };
-    let mut up = Activity { inner: up, seen: seen.clone() };
+    let mut down = Activity {
+        inner: down,
+        seen: seen.clone(),
+    };
+    let mut up = Activity {
+        inner: up,
+        seen: seen.clone(),
+    };
     let copy = tokio::io::copy_bidirectional(&mut down, &mut up);
     match tp.idle_timeout {
         None => Ok(copy.await?),

@@ -100,7 +100,9 @@ fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 pub fn root_store(pem: &[u8]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for c in parse_certs(pem)? {
-        store.add(c).map_err(|e| TlsError::Material(format!("root certificate: {e}")))?;
+        store
+            .add(c)
+            .map_err(|e| TlsError::Material(format!("root certificate: {e}")))?;
     }
     Ok(store)
 }
@@ -112,7 +114,10 @@ fn client_verifier(roots: &Arc<RootCertStore>) -> Result<Arc<dyn ClientCertVerif
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::File { path: path.to_path_buf(), reason: e.to_string() })
+    std::fs::read(path).map_err(|e| TlsError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// Loads `cert-chain.pem`, `key.pem` and `root-cert.pem` from `dir`.
@@ -169,12 +174,15 @@ impl KeySource {
     /// A static certificate from PEM text.
     pub fn from_pem(chain: &[u8], key: &[u8]) -> Result<KeySource, TlsError> {
         let certs = parse_certs(chain)?;
-        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| TlsError::Material(format!("private key: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| TlsError::Material(format!("private key: {e}")))?;
         let signer = provider()
             .key_provider
             .load_private_key(key)
             .map_err(|e| TlsError::Material(format!("private key: {e}")))?;
-        Ok(KeySource::Static(Arc::new(CertifiedKey::new(certs, signer))))
+        Ok(KeySource::Static(Arc::new(CertifiedKey::new(
+            certs, signer,
+        ))))
     }
 
     /// Loads `file-cert:CERT~KEY` material.
@@ -257,7 +265,10 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Params {
-        Params { versions: vec![&rustls::version::TLS13, &rustls::version::TLS12], tls12_ciphers: Vec::new() }
+        Params {
+            versions: vec![&rustls::version::TLS13, &rustls::version::TLS12],
+            tls12_ciphers: Vec::new(),
+        }
     }
 }
 
@@ -284,8 +295,14 @@ impl Params {
                 rustls::SupportedCipherSuite::Tls12(_) => openssl_name(s.suite())
                     .is_some_and(|n| self.tls12_ciphers.iter().any(|c| c == n)),
             });
-            let tls12_left = p.cipher_suites.iter().any(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_)));
-            let only12 = self.versions.iter().all(|v| v.version == rustls::ProtocolVersion::TLSv1_2);
+            let tls12_left = p
+                .cipher_suites
+                .iter()
+                .any(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_)));
+            let only12 = self
+                .versions
+                .iter()
+                .all(|v| v.version == rustls::ProtocolVersion::TLSv1_2);
             if only12 && !tls12_left {
                 return Err(TlsError::Params(format!(
                     "none of the cipher suites {:?} is supported",
@@ -380,7 +397,10 @@ mod tests {
     fn identity_from_pem_reads_spiffe_id() {
         let (c, k, r) = testing::identity_pem("spiffe://cluster.local/ns/default/sa/app");
         let id = Identity::from_pem(c.as_bytes(), k.as_bytes(), r.as_bytes()).unwrap();
-        assert_eq!(id.spiffe_id.as_deref(), Some("spiffe://cluster.local/ns/default/sa/app"));
+        assert_eq!(
+            id.spiffe_id.as_deref(),
+            Some("spiffe://cluster.local/ns/default/sa/app")
+        );
         let src = CertSource::empty();
         assert!(src.current().is_none());
         src.set(id);
@@ -390,9 +410,23 @@ mod tests {
 
     #[test]
     fn cipher_filter_refuses_nothing_supported() {
-        let p = Params { versions: vec![&rustls::version::TLS12], tls12_ciphers: vec!["AES256-GCM-SHA384".into()] };
+        let p = Params {
+            versions: vec![&rustls::version::TLS12],
+            tls12_ciphers: vec!["AES256-GCM-SHA384".into()],
+        };
         assert!(p.provider().is_err());
-        let p = Params { versions: vec![&rustls::version::TLS12], tls12_ciphers: vec!["ECDHE-ECDSA-AES128-GCM-SHA256".into()] };
-        assert_eq!(p.provider().unwrap().cipher_suites.iter().filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_))).count(), 1);
+        let p = Params {
+            versions: vec![&rustls::version::TLS12],
+            tls12_ciphers: vec!["ECDHE-ECDSA-AES128-GCM-SHA256".into()],
+        };
+        assert_eq!(
+            p.provider()
+                .unwrap()
+                .cipher_suites
+                .iter()
+                .filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_)))
+                .count(),
+            1
+        );
     }
 }

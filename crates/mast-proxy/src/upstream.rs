@@ -76,7 +76,11 @@ fn schedule(weights: &[u32]) -> Vec<u32> {
         for (c, w) in current.iter_mut().zip(weights) {
             *c += i64::from(*w);
         }
-        let (best, _) = current.iter().enumerate().max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i))).expect("hosts");
+        let (best, _) = current
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i)))
+            .expect("hosts");
         current[best] -= total;
         out.push(best as u32);
     }
@@ -87,12 +91,26 @@ impl HostSet {
     fn build(all: Vec<Arc<Host>>) -> HostSet {
         let levels = all.iter().map(|h| h.priority).max().map_or(0, |m| m + 1);
         let active: Vec<Arc<Host>> = (0..levels)
-            .map(|p| all.iter().filter(|h| h.priority == p && h.healthy).cloned().collect::<Vec<_>>())
+            .map(|p| {
+                all.iter()
+                    .filter(|h| h.priority == p && h.healthy)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
             .find(|v| !v.is_empty())
             .unwrap_or_default();
         let weights: Vec<u32> = active.iter().map(|h| h.weight).collect();
-        let schedule = if weights.is_empty() { Vec::new() } else { schedule(&weights) };
-        HostSet { all, active, schedule, next: AtomicUsize::new(fastrand::usize(..usize::MAX / 2)) }
+        let schedule = if weights.is_empty() {
+            Vec::new()
+        } else {
+            schedule(&weights)
+        };
+        HostSet {
+            all,
+            active,
+            schedule,
+            next: AtomicUsize::new(fastrand::usize(..usize::MAX / 2)),
+        }
     }
 }
 
@@ -107,7 +125,10 @@ pub struct ClusterRt {
 impl ClusterRt {
     /// A cluster with `assignment`'s endpoints (its own for static and DNS clusters).
     pub fn new(spec: Arc<Cluster>, assignment: Option<&Assignment>) -> ClusterRt {
-        let rt = ClusterRt { spec, hosts: ArcSwap::from_pointee(HostSet::default()) };
+        let rt = ClusterRt {
+            spec,
+            hosts: ArcSwap::from_pointee(HostSet::default()),
+        };
         if let Some(a) = assignment.or(rt.spec.load_assignment.as_ref()) {
             rt.set_assignment(a);
         }
@@ -171,7 +192,11 @@ impl ClusterRt {
                 LbPolicy::LeastRequest if n > 1 => {
                     let a = &set.active[fastrand::usize(..n)];
                     let b = &set.active[fastrand::usize(..n)];
-                    if b.active.load(Ordering::Relaxed) < a.active.load(Ordering::Relaxed) { b } else { a }
+                    if b.active.load(Ordering::Relaxed) < a.active.load(Ordering::Relaxed) {
+                        b
+                    } else {
+                        a
+                    }
                 }
                 _ => {
                     let i = set.next.fetch_add(1, Ordering::Relaxed);

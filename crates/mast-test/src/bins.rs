@@ -32,6 +32,10 @@ pub fn bin(package: &str, name: &str) -> PathBuf {
             .expect("cargo runs");
         assert!(status.success(), "building {package}/{name} failed");
     }
-    assert!(path.exists(), "{} still missing after the build", path.display());
+    assert!(
+        path.exists(),
+        "{} still missing after the build",
+        path.display()
+    );
     path
 }

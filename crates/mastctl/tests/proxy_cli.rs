@@ -22,7 +22,10 @@ spec:
 ";
 
 fn mastctl(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_mastctl")).args(args).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mastctl"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -50,7 +53,9 @@ fn status_and_config_of_a_connected_proxy() {
     )
     .unwrap();
     mast_test::wait_for(Duration::from_secs(20), || {
-        mast_test::http::get(mon, "/ready").ok().filter(|r| r.status == 200)
+        mast_test::http::get(mon, "/ready")
+            .ok()
+            .filter(|r| r.status == 200)
     })
     .expect("mastd ready");
     assert!(mastd.running());
@@ -92,7 +97,9 @@ fn status_and_config_of_a_connected_proxy() {
     });
     let row = mast_test::wait_for(Duration::from_secs(10), || {
         let (_, out, _) = mastctl(&["proxy-status", "--mastd", &m]);
-        out.lines().find(|l| l.starts_with("web-1.default") && l.contains("SYNCED")).map(str::to_string)
+        out.lines()
+            .find(|l| l.starts_with("web-1.default") && l.contains("SYNCED"))
+            .map(str::to_string)
     })
     .expect("the proxy shows as SYNCED");
     let cells: Vec<&str> = row.split_whitespace().collect();

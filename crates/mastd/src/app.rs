@@ -193,10 +193,22 @@ pub async fn start(args: Args) -> Result<Running, StartError> {
                     continue;
                 }
                 tracing::info!(kinds = ?r.changed_kinds, "configuration changed");
-                let event = if r.changed_kinds.iter().all(|k| ENDPOINT_KINDS.contains(&k.as_str())) {
-                    let objects: Vec<_> = store.lock().expect("store lock").objects().cloned().collect();
+                let event = if r
+                    .changed_kinds
+                    .iter()
+                    .all(|k| ENDPOINT_KINDS.contains(&k.as_str()))
+                {
+                    let objects: Vec<_> = store
+                        .lock()
+                        .expect("store lock")
+                        .objects()
+                        .cloned()
+                        .collect();
                     let new = crate::registry::Registry::build(&objects, &mesh);
-                    match crate::registry::endpoint_only_change(&discovery.snapshot().registry, &new) {
+                    match crate::registry::endpoint_only_change(
+                        &discovery.snapshot().registry,
+                        &new,
+                    ) {
                         Some(hosts) => Event::Endpoints(hosts),
                         None => Event::Full,
                     }

@@ -96,7 +96,11 @@ pub struct Args {
     pub ca_cert_dir: Option<PathBuf>,
     /// More names for the TLS server certificate, besides istiod.<istioNamespace>.svc
     /// (comma-separated; IP addresses become IP SANs).
-    #[arg(long = "caHostnames", env = "ISTIOD_CUSTOM_HOST", value_delimiter = ',')]
+    #[arg(
+        long = "caHostnames",
+        env = "ISTIOD_CUSTOM_HOST",
+        value_delimiter = ','
+    )]
     pub ca_hostnames: Vec<String>,
     /// The control plane's namespace (names the TLS server certificate).
     #[arg(

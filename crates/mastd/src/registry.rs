@@ -310,14 +310,18 @@ impl Registry {
 
 /// When `new` differs from `old` only in endpoints (the same services with the same ports),
 /// the hostnames whose endpoints changed; `None` when services changed too (a full push).
-pub fn endpoint_only_change(old: &Registry, new: &Registry) -> Option<std::collections::BTreeSet<String>> {
+pub fn endpoint_only_change(
+    old: &Registry,
+    new: &Registry,
+) -> Option<std::collections::BTreeSet<String>> {
     if old.services.len() != new.services.len()
         || old.services.iter().zip(&new.services).any(|(a, b)| a != b)
     {
         return None;
     }
     let mut hosts = std::collections::BTreeSet::new();
-    let keys: std::collections::BTreeSet<&(String, String, u16)> = old.endpoints.keys().chain(new.endpoints.keys()).collect();
+    let keys: std::collections::BTreeSet<&(String, String, u16)> =
+        old.endpoints.keys().chain(new.endpoints.keys()).collect();
     for k in keys {
         if old.endpoints.get(k) != new.endpoints.get(k) {
             hosts.insert(k.0.clone());
@@ -334,7 +338,11 @@ mod tests {
         Arc::new(Service {
             hostname: host.into(),
             namespace: "default".into(),
-            ports: vec![ServicePort { name: "http".into(), port: 80, protocol: Protocol::Http }],
+            ports: vec![ServicePort {
+                name: "http".into(),
+                port: 80,
+                protocol: Protocol::Http,
+            }],
             addresses: vec![],
             resolution: Resolution::ClientSideLb,
             mesh_external: false,
@@ -362,13 +370,22 @@ mod tests {
 
     #[test]
     fn endpoint_only_changes() {
-        let mut old = Registry { services: vec![svc("a"), svc("b")], ..Default::default() };
-        old.endpoints.insert(("a".into(), "default".into(), 80), vec![ep("10.0.0.1")]);
+        let mut old = Registry {
+            services: vec![svc("a"), svc("b")],
+            ..Default::default()
+        };
+        old.endpoints
+            .insert(("a".into(), "default".into(), 80), vec![ep("10.0.0.1")]);
         let mut new = old.clone();
         assert_eq!(endpoint_only_change(&old, &new), Some(Default::default()));
-        new.endpoints.insert(("a".into(), "default".into(), 80), vec![ep("10.0.0.2")]);
-        new.endpoints.insert(("b".into(), "default".into(), 80), vec![ep("10.0.0.3")]);
-        assert_eq!(endpoint_only_change(&old, &new), Some(["a".to_string(), "b".to_string()].into()));
+        new.endpoints
+            .insert(("a".into(), "default".into(), 80), vec![ep("10.0.0.2")]);
+        new.endpoints
+            .insert(("b".into(), "default".into(), 80), vec![ep("10.0.0.3")]);
+        assert_eq!(
+            endpoint_only_change(&old, &new),
+            Some(["a".to_string(), "b".to_string()].into())
+        );
         new.services.push(svc("c"));
         assert_eq!(endpoint_only_change(&old, &new), None);
     }

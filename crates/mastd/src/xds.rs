@@ -39,11 +39,10 @@ pub fn generate(
     type_url: &str,
     names: &[String],
 ) -> Result<Vec<NamedResource>, GenerateError> {
-    let _ = (snap, proxy, names);
     match type_url {
         types::LISTENER => Ok(lds::generate(snap, proxy, names)),
         types::ROUTE => Ok(rds::generate(snap, proxy, names)),
-        types::CLUSTER => Ok(cds::generate(snap, proxy)),
+        types::CLUSTER => Ok(cds::generate(snap, proxy, names)),
         types::ENDPOINT => Ok(eds::generate(snap, proxy, names)),
         other => Err(GenerateError::UnknownType(other.to_string())),
     }

@@ -120,7 +120,10 @@ fn bootstrap(xds: std::net::SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_resolves_and_splits_through_mastd() {
     if !grpcio_available() {
-        assert!(std::env::var_os("CI").is_none(), "python3 with grpcio is required in CI (.ci/run installs it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with grpcio is required in CI (.ci/run installs it)"
+        );
         println!("SKIP: python3 with grpcio is not installed (pip install grpcio)");
         return;
     }
@@ -128,7 +131,17 @@ async fn grpcio_resolves_and_splits_through_mastd() {
     let (a1, a2) = (free_addr(), free_addr());
     let py = Path::new("python3");
     let server = |name: &str, port: u16| {
-        Proc::spawn(&format!("grpc-{name}"), py, &[scripts.join("server.py").display().to_string(), name.into(), port.to_string()], &[]).unwrap()
+        Proc::spawn(
+            &format!("grpc-{name}"),
+            py,
+            &[
+                scripts.join("server.py").display().to_string(),
+                name.into(),
+                port.to_string(),
+            ],
+            &[],
+        )
+        .unwrap()
     };
     let _s1 = server("v1", a1.port());
     let _s2 = server("v2", a2.port());
@@ -157,11 +170,15 @@ async fn grpcio_resolves_and_splits_through_mastd() {
             .output()
             .unwrap()
     });
-    let out = tokio::time::timeout(Duration::from_secs(120), out).await.expect("client finished").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("client finished")
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "client failed:\n{stdout}\n{stderr}");
-    let counts: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    let counts: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     let v1 = counts["v1"].as_u64().unwrap_or(0);
     let v2 = counts["v2"].as_u64().unwrap_or(0);
     assert_eq!(v1 + v2, 200, "{counts}");

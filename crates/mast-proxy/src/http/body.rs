@@ -28,7 +28,11 @@ impl Body {
     /// A buffered body.
     pub fn full(b: impl Into<Bytes>) -> Body {
         let b = b.into();
-        if b.is_empty() { Body::Empty } else { Body::Full(Some(b)) }
+        if b.is_empty() {
+            Body::Empty
+        } else {
+            Body::Full(Some(b))
+        }
     }
 }
 
@@ -47,7 +51,10 @@ impl UpstreamBody {
             checkout.release();
             return Body::Incoming(inner);
         }
-        Body::Upstream(UpstreamBody { inner, checkout: Some(checkout) })
+        Body::Upstream(UpstreamBody {
+            inner,
+            checkout: Some(checkout),
+        })
     }
 }
 
@@ -55,7 +62,10 @@ impl HttpBody for Body {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),

@@ -51,7 +51,12 @@ pub trait HttpFilter: std::fmt::Debug + Send + Sync {
 
     /// Request headers arrived (`end_stream`: there is no body). May rewrite them, answer
     /// locally, or stop the phase.
-    fn on_request_headers(&self, _info: &mut StreamInfo, _req: &mut request::Parts, _end_stream: bool) -> Status {
+    fn on_request_headers(
+        &self,
+        _info: &mut StreamInfo,
+        _req: &mut request::Parts,
+        _end_stream: bool,
+    ) -> Status {
         Status::Continue
     }
 
@@ -61,7 +66,12 @@ pub trait HttpFilter: std::fmt::Debug + Send + Sync {
     }
 
     /// A chunk of the request body.
-    fn on_request_body(&self, _info: &mut StreamInfo, _chunk: &mut Bytes, _end_stream: bool) -> Status {
+    fn on_request_body(
+        &self,
+        _info: &mut StreamInfo,
+        _chunk: &mut Bytes,
+        _end_stream: bool,
+    ) -> Status {
         Status::Continue
     }
 
@@ -71,12 +81,22 @@ pub trait HttpFilter: std::fmt::Debug + Send + Sync {
     }
 
     /// Response headers, from upstream or from a local reply. May rewrite them.
-    fn on_response_headers(&self, _info: &mut StreamInfo, _resp: &mut response::Parts, _end_stream: bool) -> Status {
+    fn on_response_headers(
+        &self,
+        _info: &mut StreamInfo,
+        _resp: &mut response::Parts,
+        _end_stream: bool,
+    ) -> Status {
         Status::Continue
     }
 
     /// A chunk of the response body.
-    fn on_response_body(&self, _info: &mut StreamInfo, _chunk: &mut Bytes, _end_stream: bool) -> Status {
+    fn on_response_body(
+        &self,
+        _info: &mut StreamInfo,
+        _chunk: &mut Bytes,
+        _end_stream: bool,
+    ) -> Status {
         Status::Continue
     }
 
@@ -152,9 +172,18 @@ mod tests {
             "test.deny"
         }
 
-        fn on_request_headers(&self, _: &mut StreamInfo, req: &mut request::Parts, _: bool) -> Status {
+        fn on_request_headers(
+            &self,
+            _: &mut StreamInfo,
+            req: &mut request::Parts,
+            _: bool,
+        ) -> Status {
             if req.headers.contains_key("x-deny") {
-                return Status::Reply(LocalReply::new(403, "RBAC: access denied", Flag::LocalReply));
+                return Status::Reply(LocalReply::new(
+                    403,
+                    "RBAC: access denied",
+                    Flag::LocalReply,
+                ));
             }
             req.headers.insert("x-seen", "1".parse().unwrap());
             Status::Continue
@@ -170,7 +199,11 @@ mod tests {
         let deny = Arc::new(Deny::default());
         let filters: Vec<Arc<dyn HttpFilter>> = vec![deny.clone()];
         let mut info = StreamInfo::default();
-        let (mut parts, ()) = http::Request::builder().uri("/").body(()).unwrap().into_parts();
+        let (mut parts, ()) = http::Request::builder()
+            .uri("/")
+            .body(())
+            .unwrap()
+            .into_parts();
         assert!(request_headers(&filters, &mut info, &mut parts, true).is_none());
         assert_eq!(parts.headers["x-seen"], "1");
         parts.headers.insert("x-deny", "1".parse().unwrap());

@@ -14,7 +14,8 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 /// `x-forwarded-client-cert`.
 pub const XFCC: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
 /// `x-envoy-upstream-service-time`.
-pub const UPSTREAM_SERVICE_TIME: HeaderName = HeaderName::from_static("x-envoy-upstream-service-time");
+pub const UPSTREAM_SERVICE_TIME: HeaderName =
+    HeaderName::from_static("x-envoy-upstream-service-time");
 /// `x-envoy-attempt-count`.
 pub const ATTEMPT_COUNT: HeaderName = HeaderName::from_static("x-envoy-attempt-count");
 /// `grpc-timeout`.
@@ -32,7 +33,11 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 /// Removes hop-by-hop headers (and those the `Connection` header names); `te` survives only
 /// as `trailers`, which gRPC needs.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    if let Some(c) = h.get(header::CONNECTION).and_then(|v| v.to_str().ok()).map(str::to_string) {
+    if let Some(c) = h
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    {
         for name in c.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if let Ok(n) = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
                 && n != header::TE
@@ -44,7 +49,9 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in &HOP_BY_HOP {
         h.remove(n);
     }
-    if h.get(header::TE).is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers")) {
+    if h.get(header::TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
         h.remove(header::TE);
     }
 }
@@ -54,8 +61,16 @@ pub fn request_id() -> HeaderValue {
     let mut b = fastrand::u128(..).to_be_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let s = format!("{}-{}-{}-{}-{}", hex(0..4), hex(4..6), hex(6..8), hex(8..10), hex(10..16));
+    let hex =
+        |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let s = format!(
+        "{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    );
     HeaderValue::from_str(&s).expect("hex is a header value")
 }
 
@@ -77,14 +92,21 @@ impl PeerCert {
     pub fn from_der(der: &[u8]) -> PeerCert {
         let digest = ring::digest::digest(&ring::digest::SHA256, der);
         let hash = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        let mut out = PeerCert { hash, ..Default::default() };
+        let mut out = PeerCert {
+            hash,
+            ..Default::default()
+        };
         if let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) {
             out.subject = cert.subject().to_string();
             if let Ok(Some(san)) = cert.subject_alternative_name() {
                 for n in &san.value.general_names {
                     match n {
-                        x509_parser::extensions::GeneralName::URI(u) => out.uris.push(u.to_string()),
-                        x509_parser::extensions::GeneralName::DNSName(d) => out.dns.push(d.to_string()),
+                        x509_parser::extensions::GeneralName::URI(u) => {
+                            out.uris.push(u.to_string())
+                        }
+                        x509_parser::extensions::GeneralName::DNSName(d) => {
+                            out.dns.push(d.to_string())
+                        }
                         _ => {}
                     }
                 }
@@ -95,7 +117,11 @@ impl PeerCert {
 }
 
 /// The XFCC element for a peer: `By=...;Hash=...;Subject="...";URI=...;DNS=...`.
-pub fn xfcc_element(by: Option<&str>, peer: &PeerCert, d: crate::model::listener::ClientCertDetails) -> String {
+pub fn xfcc_element(
+    by: Option<&str>,
+    peer: &PeerCert,
+    d: crate::model::listener::ClientCertDetails,
+) -> String {
     let mut parts = Vec::new();
     if let Some(by) = by {
         parts.push(format!("By={by}"));
@@ -192,8 +218,14 @@ mod tests {
         assert!(h.get("x-private").is_none() && h.get(header::CONNECTION).is_none());
         assert_eq!(h[header::TE], "trailers");
         assert_eq!(h["x-kept"], "1");
-        assert_eq!(grpc_timeout(&"250m".parse().unwrap()), Some(Duration::from_millis(250)));
-        assert_eq!(grpc_timeout(&"2S".parse().unwrap()), Some(Duration::from_secs(2)));
+        assert_eq!(
+            grpc_timeout(&"250m".parse().unwrap()),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            grpc_timeout(&"2S".parse().unwrap()),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(grpc_timeout(&"x".parse().unwrap()), None);
         let id = request_id();
         assert_eq!(id.len(), 36);

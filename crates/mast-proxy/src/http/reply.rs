@@ -63,7 +63,11 @@ pub struct LocalReply {
 impl LocalReply {
     /// A reply.
     pub fn new(status: u16, body: impl Into<Bytes>, flag: Flag) -> LocalReply {
-        LocalReply { status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body: body.into(), flag }
+        LocalReply {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body: body.into(),
+            flag,
+        }
     }
 
     /// NR: 404, no body.
@@ -85,7 +89,9 @@ impl LocalReply {
     pub fn connect_failure(reason: &str) -> LocalReply {
         LocalReply::new(
             503,
-            format!("upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: {reason}"),
+            format!(
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: {reason}"
+            ),
             Flag::UpstreamConnectFailure,
         )
     }
@@ -123,7 +129,9 @@ impl LocalReply {
         }
         b = b.status(self.status);
         if !self.body.is_empty() {
-            b = b.header(header::CONTENT_TYPE, "text/plain").header(header::CONTENT_LENGTH, self.body.len());
+            b = b
+                .header(header::CONTENT_TYPE, "text/plain")
+                .header(header::CONTENT_LENGTH, self.body.len());
         } else {
             b = b.header(header::CONTENT_LENGTH, 0);
         }
@@ -169,6 +177,11 @@ mod tests {
         let r = LocalReply::timeout().into_response(false, &server);
         assert_eq!(r.status(), 504);
         assert_eq!(r.headers()["content-type"], "text/plain");
-        assert_eq!(LocalReply::no_route().into_response(false, &server).status(), 404);
+        assert_eq!(
+            LocalReply::no_route()
+                .into_response(false, &server)
+                .status(),
+            404
+        );
     }
 }

@@ -20,7 +20,7 @@ use super::reply::{Flag, LocalReply};
 use super::retry::{self, Outcome};
 use crate::model::cluster::UpstreamProtocol;
 use crate::model::listener::Hcm;
-use crate::model::route::{Action, Forward, PathMatch, Redirect, Route, RouteTable, VirtualHost};
+use crate::model::route::{Forward, PathMatch, Redirect, Route, RouteTable, VirtualHost};
 use crate::upstream::pool::{self, Checkout, SendError};
 use crate::upstream::{ClusterRt, Host};
 
@@ -52,15 +52,24 @@ impl Replay {
 }
 
 /// The route's header changes, most specific first (Envoy applies the least specific last).
-fn levels<'a>(table: &'a RouteTable, vh: &'a VirtualHost, route: &'a Route, wc: Option<&'a crate::model::route::WeightedCluster>) -> impl Iterator<Item = &'a crate::model::route::HeaderOps> {
-    wc.map(|w| &w.headers).into_iter().chain([&route.headers, &vh.headers, &table.headers])
+fn levels<'a>(
+    table: &'a RouteTable,
+    vh: &'a VirtualHost,
+    route: &'a Route,
+    wc: Option<&'a crate::model::route::WeightedCluster>,
+) -> impl Iterator<Item = &'a crate::model::route::HeaderOps> {
+    wc.map(|w| &w.headers)
+        .into_iter()
+        .chain([&route.headers, &vh.headers, &table.headers])
 }
 
 fn rewrite_path(route: &Route, f: &Forward, pq: &str) -> Option<String> {
     let (path, query) = pq.split_once('?').map_or((pq, None), |(p, q)| (p, Some(q)));
     let new_path = if let Some(pre) = &f.prefix_rewrite {
         match &route.matcher.path {
-            PathMatch::Prefix(p) | PathMatch::SeparatedPrefix(p) if path.len() >= p.len() => format!("{pre}{}", &path[p.len()..]),
+            PathMatch::Prefix(p) | PathMatch::SeparatedPrefix(p) if path.len() >= p.len() => {
+                format!("{pre}{}", &path[p.len()..])
+            }
             _ => pre.clone(),
         }
     } else if let Some((re, sub)) = &f.regex_rewrite {
@@ -75,9 +84,18 @@ fn rewrite_path(route: &Route, f: &Forward, pq: &str) -> Option<String> {
 }
 
 /// Location of a redirect.
-pub fn redirect_location(r: &Redirect, route: &Route, scheme: &str, host: &str, pq: &str) -> String {
+pub fn redirect_location(
+    r: &Redirect,
+    route: &Route,
+    scheme: &str,
+    host: &str,
+    pq: &str,
+) -> String {
     let scheme = r.scheme.as_deref().unwrap_or(scheme);
-    let (h, old_port) = host.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or((host, None), |(h, p)| (h, Some(p)));
+    let (h, old_port) = host
+        .rsplit_once(':')
+        .filter(|(_, p)| p.parse::<u16>().is_ok())
+        .map_or((host, None), |(h, p)| (h, Some(p)));
     let h = r.host.as_deref().unwrap_or(h);
     let port = match (r.port, old_port) {
         (Some(p), _) => format!(":{p}"),
@@ -87,7 +105,9 @@ pub fn redirect_location(r: &Redirect, route: &Route, scheme: &str, host: &str, 
     let (path, query) = pq.split_once('?').map_or((pq, None), |(p, q)| (p, Some(q)));
     let path = match (&r.path, &r.prefix, &route.matcher.path) {
         (Some(p), _, _) => p.clone(),
-        (None, Some(pre), PathMatch::Prefix(m)) if path.len() >= m.len() => format!("{pre}{}", &path[m.len()..]),
+        (None, Some(pre), PathMatch::Prefix(m)) if path.len() >= m.len() => {
+            format!("{pre}{}", &path[m.len()..])
+        }
         _ => path.to_string(),
     };
     match query.filter(|_| !r.strip_query) {
@@ -121,17 +141,28 @@ pub async fn forward(
     info: &mut StreamInfo,
 ) -> Answer {
     let grpc = super::is_grpc(&parts.headers);
-    for ops in levels(table, vh, route, wc).collect::<Vec<_>>().into_iter().rev() {
+    for ops in levels(table, vh, route, wc)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         ops.apply_request(&mut parts.headers);
     }
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     if let Some(new) = rewrite_path(route, f, &pq)
         && let Ok(u) = new.parse::<Uri>()
     {
         parts.uri = u;
     }
     let mut authority = super::authority(&parts).to_string();
-    if let Some(h) = wc.and_then(|w| w.host_rewrite.as_ref()).or(f.host_rewrite.as_ref()) {
+    if let Some(h) = wc
+        .and_then(|w| w.host_rewrite.as_ref())
+        .or(f.host_rewrite.as_ref())
+    {
         authority = h.to_str().unwrap_or_default().to_string();
         parts.headers.insert(header::HOST, h.clone());
     }
@@ -167,11 +198,19 @@ pub async fn forward(
     let mut replay = if http_body::Body::is_end_stream(&body) {
         Replay::Bytes(Bytes::new())
     } else if policy.is_some_and(|p| p.num_retries > 0)
-        && http_body::Body::size_hint(&body).upper().is_some_and(|u| u <= RETRY_BUFFER_LIMIT)
+        && http_body::Body::size_hint(&body)
+            .upper()
+            .is_some_and(|u| u <= RETRY_BUFFER_LIMIT)
     {
         match body.collect().await {
             Ok(b) => Replay::Bytes(b.to_bytes()),
-            Err(_) => return Err(LocalReply::new(400, "downstream body error", Flag::DownstreamTermination)),
+            Err(_) => {
+                return Err(LocalReply::new(
+                    400,
+                    "downstream body error",
+                    Flag::DownstreamTermination,
+                ));
+            }
         }
     } else {
         Replay::Stream(Some(Body::Incoming(body)))
@@ -183,8 +222,13 @@ pub async fn forward(
     loop {
         attempt += 1;
         info.attempts = attempt;
-        let avoid: &[Arc<Host>] = if policy.is_some_and(|p| p.other_hosts) { &tried } else { &[] };
-        let Some(host) = cluster.pick(avoid, policy.map_or(1, |p| p.host_selection_attempts)) else {
+        let avoid: &[Arc<Host>] = if policy.is_some_and(|p| p.other_hosts) {
+            &tried
+        } else {
+            &[]
+        };
+        let Some(host) = cluster.pick(avoid, policy.map_or(1, |p| p.host_selection_attempts))
+        else {
             return Err(LocalReply::no_healthy_upstream());
         };
         info.upstream_host = Some(host.addr.to_string());
@@ -193,9 +237,12 @@ pub async fn forward(
         };
         let mut req = Request::from_parts(parts.clone(), body);
         if vh.attempt_count {
-            req.headers_mut().insert(ATTEMPT_COUNT, HeaderValue::from(attempt));
+            req.headers_mut()
+                .insert(ATTEMPT_COUNT, HeaderValue::from(attempt));
         }
-        host.stats.rq_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        host.stats
+            .rq_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let per_try = policy.and_then(|p| p.per_try_timeout);
         let now = Instant::now();
         let left = deadline.map(|d| d.saturating_duration_since(now));
@@ -204,7 +251,11 @@ pub async fn forward(
             (a, b) => a.or(b),
         };
         let send = async {
-            if h2 { pool::send_h2(&host, &cluster.spec, req).await } else { pool::send_h1(&host, &cluster.spec, req).await }
+            if h2 {
+                pool::send_h2(&host, &cluster.spec, req).await
+            } else {
+                pool::send_h1(&host, &cluster.spec, req).await
+            }
         };
         let result = match limit {
             Some(l) => tokio::time::timeout(l, send).await.ok(),
@@ -213,28 +264,50 @@ pub async fn forward(
         let global_timeout = deadline.is_some_and(|d| Instant::now() >= d);
         let (outcome, answer): (Outcome, Answer) = match result {
             None if global_timeout || per_try.is_none() => {
-                host.stats.rq_error.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                host.stats
+                    .rq_error
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(LocalReply::timeout());
             }
             None => (Outcome::PerTryTimeout, Err(LocalReply::timeout())),
             Some(Ok((resp, checkout))) => {
                 let status = resp.status().as_u16();
-                let grpc_status = resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
+                let grpc_status = resp
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok()?.parse().ok());
                 if status >= 500 {
-                    host.stats.rq_error.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    host.stats
+                        .rq_error
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                (Outcome::Response(status, grpc_status), Ok(finish(hcm, table, vh, route, wc, resp, checkout, now, grpc)))
+                (
+                    Outcome::Response(status, grpc_status),
+                    Ok(finish(hcm, table, vh, route, wc, resp, checkout, now, grpc)),
+                )
             }
             Some(Err((e, back))) => {
-                host.stats.rq_error.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                host.stats
+                    .rq_error
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Some(back) = back {
                     replay.put_back(back.into_body());
                 }
                 match e {
-                    SendError::Connect(c) => (Outcome::ConnectFailure, Err(LocalReply::connect_failure(&c.to_string()))),
-                    SendError::Reset { sent, refused, source } => {
+                    SendError::Connect(c) => (
+                        Outcome::ConnectFailure,
+                        Err(LocalReply::connect_failure(&c.to_string())),
+                    ),
+                    SendError::Reset {
+                        sent,
+                        refused,
+                        source,
+                    } => {
                         tracing::debug!(error = %source, "upstream reset");
-                        (Outcome::Reset { sent, refused }, Err(LocalReply::connection_termination()))
+                        (
+                            Outcome::Reset { sent, refused },
+                            Err(LocalReply::connection_termination()),
+                        )
                     }
                 }
             }
@@ -280,9 +353,15 @@ fn finish(
     super::headers::strip_hop_by_hop(&mut parts.headers);
     if !hcm.suppress_envoy_headers {
         let ms = sent_at.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
-        parts.headers.insert(UPSTREAM_SERVICE_TIME, HeaderValue::from(ms));
+        parts
+            .headers
+            .insert(UPSTREAM_SERVICE_TIME, HeaderValue::from(ms));
     }
-    for ops in levels(table, vh, route, wc).collect::<Vec<_>>().into_iter().rev() {
+    for ops in levels(table, vh, route, wc)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         ops.apply_response(&mut parts.headers);
     }
     parts.version = Version::HTTP_11;
@@ -290,16 +369,27 @@ fn finish(
 }
 
 /// The response of a direct-response route.
-pub fn direct(table: &RouteTable, vh: &VirtualHost, route: &Route, status: u16, body: Bytes) -> Response<Body> {
+pub fn direct(
+    table: &RouteTable,
+    vh: &VirtualHost,
+    route: &Route,
+    status: u16,
+    body: Bytes,
+) -> Response<Body> {
     let mut r = Response::builder()
         .status(status)
         .header(header::CONTENT_LENGTH, body.len())
         .body(Body::full(body))
         .unwrap_or_else(|_| Response::new(Body::Empty));
     if !r.body().is_end_stream_hint() {
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     }
-    for ops in levels(table, vh, route, None).collect::<Vec<_>>().into_iter().rev() {
+    for ops in levels(table, vh, route, None)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         ops.apply_response(r.headers_mut());
     }
     r

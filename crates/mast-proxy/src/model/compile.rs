@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::HeaderValueOption;
-use envoy_types::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher::MatchPattern};
+use envoy_types::pb::envoy::r#type::matcher::v3::{
+    RegexMatcher, StringMatcher, string_matcher::MatchPattern,
+};
 use envoy_types::pb::google::protobuf::Any;
 use http::{HeaderName, HeaderValue};
 use regex::Regex;
@@ -36,7 +38,10 @@ pub struct FieldError {
 impl FieldError {
     /// An error at `field`.
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), reason: reason.into() }
+        FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// `field` is set but not supported.
@@ -88,9 +93,13 @@ pub struct Compiler<'a> {
 pub fn unpack<T: prost::Message + prost::Name + Default>(any: &Any) -> Result<T> {
     let want = T::type_url();
     if any.type_url != want {
-        return Err(FieldError::new("@type", format!("is {:?}, want {want:?}", any.type_url)));
+        return Err(FieldError::new(
+            "@type",
+            format!("is {:?}, want {want:?}", any.type_url),
+        ));
     }
-    T::decode(any.value.as_slice()).map_err(|e| FieldError::new("", format!("cannot decode {}: {e}", T::full_name())))
+    T::decode(any.value.as_slice())
+        .map_err(|e| FieldError::new("", format!("cannot decode {}: {e}", T::full_name())))
 }
 
 /// A proto duration (`None` when absent).
@@ -99,7 +108,10 @@ pub fn duration(d: Option<&envoy_types::pb::google::protobuf::Duration>) -> Opti
 }
 
 /// A timeout where zero disables it; `default` applies when absent.
-pub fn timeout(d: Option<&envoy_types::pb::google::protobuf::Duration>, default: Option<Duration>) -> Option<Duration> {
+pub fn timeout(
+    d: Option<&envoy_types::pb::google::protobuf::Duration>,
+    default: Option<Duration>,
+) -> Option<Duration> {
     match duration(d) {
         None => default,
         Some(d) if d.is_zero() => None,
@@ -109,19 +121,28 @@ pub fn timeout(d: Option<&envoy_types::pb::google::protobuf::Duration>, default:
 
 /// A regex matching the whole value (RE2 semantics, as Envoy's `safe_regex`).
 pub fn regex(r: &RegexMatcher) -> Result<Regex> {
-    Regex::new(&format!("^(?:{})$", r.regex)).map_err(|e| FieldError::new("regex", format!("{:?}: {e}", r.regex)))
+    Regex::new(&format!("^(?:{})$", r.regex))
+        .map_err(|e| FieldError::new("regex", format!("{:?}: {e}", r.regex)))
 }
 
 /// A `StringMatcher` and its `ignore_case`.
 pub fn string_match(m: &StringMatcher) -> Result<(StringMatch, bool)> {
     let ic = m.ignore_case;
-    let lower = |s: &String| if ic { s.to_ascii_lowercase() } else { s.clone() };
+    let lower = |s: &String| {
+        if ic {
+            s.to_ascii_lowercase()
+        } else {
+            s.clone()
+        }
+    };
     let out = match &m.match_pattern {
         Some(MatchPattern::Exact(s)) => StringMatch::Exact(lower(s)),
         Some(MatchPattern::Prefix(s)) => StringMatch::Prefix(lower(s)),
         Some(MatchPattern::Suffix(s)) => StringMatch::Suffix(lower(s)),
         Some(MatchPattern::Contains(s)) => StringMatch::Contains(lower(s)),
-        Some(MatchPattern::SafeRegex(r)) => StringMatch::Regex(regex(r).map_err(|e| e.at("safe_regex"))?),
+        Some(MatchPattern::SafeRegex(r)) => {
+            StringMatch::Regex(regex(r).map_err(|e| e.at("safe_regex"))?)
+        }
         Some(MatchPattern::Custom(_)) => return Err(FieldError::unsupported("custom")),
         None => return Err(FieldError::new("match_pattern", "is empty")),
     };
@@ -130,27 +151,48 @@ pub fn string_match(m: &StringMatcher) -> Result<(StringMatch, bool)> {
 
 /// A header name from config.
 pub fn header_name(s: &str) -> Result<HeaderName> {
-    HeaderName::from_bytes(s.to_ascii_lowercase().as_bytes()).map_err(|_| FieldError::new("", format!("{s:?} is not a header name")))
+    HeaderName::from_bytes(s.to_ascii_lowercase().as_bytes())
+        .map_err(|_| FieldError::new("", format!("{s:?} is not a header name")))
 }
 
 /// Header additions as `(name, value, append)`; Envoy's `%FORMATTER%` values are refused.
-pub fn header_adds(opts: &[HeaderValueOption], field: &str) -> Result<Vec<(HeaderName, HeaderValue, bool)>> {
+#[allow(deprecated)]
+pub fn header_adds(
+    opts: &[HeaderValueOption],
+    field: &str,
+) -> Result<Vec<(HeaderName, HeaderValue, bool)>> {
     opts.iter()
         .enumerate()
         .map(|(i, o)| {
             let at = |e: FieldError| e.at(format!("{field}[{i}]"));
-            let h = o.header.as_ref().ok_or_else(|| at(FieldError::new("header", "is missing")))?;
+            let h = o
+                .header
+                .as_ref()
+                .ok_or_else(|| at(FieldError::new("header", "is missing")))?;
             let name = header_name(&h.key).map_err(|e| at(e.at("header.key")))?;
-            let raw = if h.raw_value.is_empty() { h.value.as_bytes() } else { h.raw_value.as_slice() };
+            let raw = if h.raw_value.is_empty() {
+                h.value.as_bytes()
+            } else {
+                h.raw_value.as_slice()
+            };
             if raw.iter().filter(|b| **b == b'%').count() >= 2 {
-                return Err(at(FieldError::new("header.value", "command operators (%...%) are not supported by mast-proxy")));
+                return Err(at(FieldError::new(
+                    "header.value",
+                    "command operators (%...%) are not supported by mast-proxy",
+                )));
             }
-            let value = HeaderValue::from_bytes(raw).map_err(|_| at(FieldError::new("header.value", "is not a header value")))?;
+            let value = HeaderValue::from_bytes(raw)
+                .map_err(|_| at(FieldError::new("header.value", "is not a header value")))?;
             let append = match (&o.append, o.append_action) {
                 (Some(b), _) => b.value,
                 (None, 0) => true,
                 (None, 2) => false,
-                (None, a) => return Err(at(FieldError::new("append_action", format!("{a} is not supported by mast-proxy")))),
+                (None, a) => {
+                    return Err(at(FieldError::new(
+                        "append_action",
+                        format!("{a} is not supported by mast-proxy"),
+                    )));
+                }
             };
             Ok((name, value, append))
         })
@@ -159,40 +201,87 @@ pub fn header_adds(opts: &[HeaderValueOption], field: &str) -> Result<Vec<(Heade
 
 /// Header removals.
 pub fn header_removes(names: &[String], field: &str) -> Result<Vec<HeaderName>> {
-    names.iter().enumerate().map(|(i, n)| header_name(n).map_err(|e| e.at(format!("{field}[{i}]")))).collect()
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| header_name(n).map_err(|e| e.at(format!("{field}[{i}]"))))
+        .collect()
 }
 
 impl Compiler<'_> {
     /// Compiles a Listener.
-    pub fn listener(&mut self, any: &Any) -> std::result::Result<super::listener::Listener, CompileError> {
+    pub fn listener(
+        &mut self,
+        any: &Any,
+    ) -> std::result::Result<super::listener::Listener, CompileError> {
         let l: envoy_types::pb::envoy::config::listener::v3::Listener =
-            unpack(any).map_err(|error| CompileError { kind: "listener", name: String::new(), error })?;
+            unpack(any).map_err(|error| CompileError {
+                kind: "listener",
+                name: String::new(),
+                error,
+            })?;
         let name = l.name.clone();
-        listener::compile(self, l, any.value.clone()).map_err(|error| CompileError { kind: "listener", name, error })
+        listener::compile(self, l, any.value.clone()).map_err(|error| CompileError {
+            kind: "listener",
+            name,
+            error,
+        })
     }
 
     /// Compiles a RouteConfiguration.
-    pub fn route_table(&mut self, any: &Any) -> std::result::Result<super::route::RouteTable, CompileError> {
-        let rc: envoy_types::pb::envoy::config::route::v3::RouteConfiguration =
-            unpack(any).map_err(|error| CompileError { kind: "route configuration", name: String::new(), error })?;
+    pub fn route_table(
+        &mut self,
+        any: &Any,
+    ) -> std::result::Result<super::route::RouteTable, CompileError> {
+        let rc: envoy_types::pb::envoy::config::route::v3::RouteConfiguration = unpack(any)
+            .map_err(|error| CompileError {
+                kind: "route configuration",
+                name: String::new(),
+                error,
+            })?;
         let name = rc.name.clone();
-        route::compile(self, &rc).map_err(|error| CompileError { kind: "route configuration", name, error })
+        route::compile(self, &rc).map_err(|error| CompileError {
+            kind: "route configuration",
+            name,
+            error,
+        })
     }
 
     /// Compiles a Cluster.
-    pub fn cluster(&mut self, any: &Any) -> std::result::Result<super::cluster::Cluster, CompileError> {
+    pub fn cluster(
+        &mut self,
+        any: &Any,
+    ) -> std::result::Result<super::cluster::Cluster, CompileError> {
         let c: envoy_types::pb::envoy::config::cluster::v3::Cluster =
-            unpack(any).map_err(|error| CompileError { kind: "cluster", name: String::new(), error })?;
+            unpack(any).map_err(|error| CompileError {
+                kind: "cluster",
+                name: String::new(),
+                error,
+            })?;
         let name = c.name.clone();
-        cluster::compile(self, &c, any.value.clone()).map_err(|error| CompileError { kind: "cluster", name, error })
+        cluster::compile(self, &c, any.value.clone()).map_err(|error| CompileError {
+            kind: "cluster",
+            name,
+            error,
+        })
     }
 }
 
 /// Compiles a ClusterLoadAssignment into its cluster name and endpoints.
-pub fn assignment(any: &Any) -> std::result::Result<(String, super::cluster::Assignment), CompileError> {
-    let cla: envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment =
-        unpack(any).map_err(|error| CompileError { kind: "cluster load assignment", name: String::new(), error })?;
+pub fn assignment(
+    any: &Any,
+) -> std::result::Result<(String, super::cluster::Assignment), CompileError> {
+    let cla: envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment = unpack(any)
+        .map_err(|error| CompileError {
+            kind: "cluster load assignment",
+            name: String::new(),
+            error,
+        })?;
     let name = cla.cluster_name.clone();
-    let a = cluster::assignment(&cla).map_err(|error| CompileError { kind: "cluster load assignment", name: name.clone(), error })?;
+    let a = cluster::assignment(&cla).map_err(|error| CompileError {
+        kind: "cluster load assignment",
+        name: name.clone(),
+        error,
+    })?;
     Ok((name, a))
 }

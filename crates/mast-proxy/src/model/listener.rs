@@ -196,11 +196,19 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let mask = if self.len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.len.min(32))) };
+                let mask = if self.len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.len.min(32)))
+                };
                 u32::from(a) & mask == u32::from(b) & mask
             }
             (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let mask = if self.len == 0 { 0 } else { u128::MAX << (128 - u32::from(self.len.min(128))) };
+                let mask = if self.len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.len.min(128)))
+                };
                 u128::from(a) & mask == u128::from(b) & mask
             }
             _ => false,
@@ -251,10 +259,20 @@ fn narrow<'a>(
     unconstrained: impl Fn(&ChainMatch) -> bool,
     score: impl Fn(&ChainMatch) -> Option<usize>,
 ) -> Vec<&'a Arc<FilterChain>> {
-    let best = cands.iter().filter(|c| !unconstrained(&c.matcher)).filter_map(|c| score(&c.matcher)).max();
+    let best = cands
+        .iter()
+        .filter(|c| !unconstrained(&c.matcher))
+        .filter_map(|c| score(&c.matcher))
+        .max();
     match best {
-        Some(b) => cands.into_iter().filter(|c| !unconstrained(&c.matcher) && score(&c.matcher) == Some(b)).collect(),
-        None => cands.into_iter().filter(|c| unconstrained(&c.matcher)).collect(),
+        Some(b) => cands
+            .into_iter()
+            .filter(|c| !unconstrained(&c.matcher) && score(&c.matcher) == Some(b))
+            .collect(),
+        None => cands
+            .into_iter()
+            .filter(|c| unconstrained(&c.matcher))
+            .collect(),
     }
 }
 
@@ -264,21 +282,49 @@ impl Listener {
         let port = c.local.map(|a| a.port());
         let ip = c.local.map(|a| a.ip());
         let mut cands: Vec<&Arc<FilterChain>> = self.chains.iter().collect();
-        cands = narrow(cands, |m| m.destination_port.is_none(), |m| (m.destination_port == port).then_some(1));
-        cands = narrow(cands, |m| m.prefix_ranges.is_empty(), |m| {
-            let ip = ip?;
-            m.prefix_ranges.iter().filter(|r| r.contains(ip)).map(|r| usize::from(r.len)).max()
-        });
-        cands = narrow(cands, |m| m.server_names.is_empty(), |m| {
-            let sni = c.server_name.as_deref()?;
-            m.server_names.iter().filter_map(|p| sni_specificity(p, sni)).max()
-        });
-        cands = narrow(cands, |m| m.transport_protocol.is_none(), |m| {
-            (m.transport_protocol.as_deref() == Some(c.transport)).then_some(1)
-        });
-        cands = narrow(cands, |m| m.application_protocols.is_empty(), |m| {
-            m.application_protocols.iter().any(|a| c.alpn.contains(a)).then_some(1)
-        });
+        cands = narrow(
+            cands,
+            |m| m.destination_port.is_none(),
+            |m| (m.destination_port == port).then_some(1),
+        );
+        cands = narrow(
+            cands,
+            |m| m.prefix_ranges.is_empty(),
+            |m| {
+                let ip = ip?;
+                m.prefix_ranges
+                    .iter()
+                    .filter(|r| r.contains(ip))
+                    .map(|r| usize::from(r.len))
+                    .max()
+            },
+        );
+        cands = narrow(
+            cands,
+            |m| m.server_names.is_empty(),
+            |m| {
+                let sni = c.server_name.as_deref()?;
+                m.server_names
+                    .iter()
+                    .filter_map(|p| sni_specificity(p, sni))
+                    .max()
+            },
+        );
+        cands = narrow(
+            cands,
+            |m| m.transport_protocol.is_none(),
+            |m| (m.transport_protocol.as_deref() == Some(c.transport)).then_some(1),
+        );
+        cands = narrow(
+            cands,
+            |m| m.application_protocols.is_empty(),
+            |m| {
+                m.application_protocols
+                    .iter()
+                    .any(|a| c.alpn.contains(a))
+                    .then_some(1)
+            },
+        );
         cands.into_iter().next().or(self.default_chain.as_ref())
     }
 }

@@ -236,7 +236,10 @@ impl ClusterChoice {
             ClusterChoice::Single(c) => (c, None),
             ClusterChoice::Weighted { total, entries } => {
                 let r = roll(*total);
-                let e = entries.iter().find(|e| r < e.upper).unwrap_or(&entries[entries.len() - 1]);
+                let e = entries
+                    .iter()
+                    .find(|e| r < e.upper)
+                    .unwrap_or(&entries[entries.len() - 1]);
                 (&e.cluster, Some(e))
             }
         }
@@ -379,7 +382,9 @@ pub struct RequestView<'a> {
 
 impl RequestView<'_> {
     fn path(&self) -> &str {
-        self.path_and_query.split_once('?').map_or(self.path_and_query, |(p, _)| p)
+        self.path_and_query
+            .split_once('?')
+            .map_or(self.path_and_query, |(p, _)| p)
     }
 
     fn query(&self) -> &str {
@@ -417,8 +422,18 @@ impl RouteTable {
             .exact
             .get(host)
             .copied()
-            .or_else(|| self.suffixes.iter().find(|(s, _)| host.len() > s.len() && host.ends_with(s.as_str())).map(|(_, i)| *i))
-            .or_else(|| self.prefixes.iter().find(|(p, _)| host.len() > p.len() && host.starts_with(p.as_str())).map(|(_, i)| *i))
+            .or_else(|| {
+                self.suffixes
+                    .iter()
+                    .find(|(s, _)| host.len() > s.len() && host.ends_with(s.as_str()))
+                    .map(|(_, i)| *i)
+            })
+            .or_else(|| {
+                self.prefixes
+                    .iter()
+                    .find(|(p, _)| host.len() > p.len() && host.starts_with(p.as_str()))
+                    .map(|(_, i)| *i)
+            })
             .or(self.wildcard)?;
         self.vhosts.get(idx)
     }
@@ -432,11 +447,17 @@ impl RouteTable {
 }
 
 fn eq_ci(a: &str, b: &str, case_sensitive: bool) -> bool {
-    if case_sensitive { a == b } else { a.eq_ignore_ascii_case(b) }
+    if case_sensitive {
+        a == b
+    } else {
+        a.eq_ignore_ascii_case(b)
+    }
 }
 
 fn starts_ci(s: &str, prefix: &str, case_sensitive: bool) -> bool {
-    s.len() >= prefix.len() && s.is_char_boundary(prefix.len()) && eq_ci(&s[..prefix.len()], prefix, case_sensitive)
+    s.len() >= prefix.len()
+        && s.is_char_boundary(prefix.len())
+        && eq_ci(&s[..prefix.len()], prefix, case_sensitive)
 }
 
 impl RouteMatch {
@@ -448,24 +469,32 @@ impl RouteMatch {
             PathMatch::Exact(p) => eq_ci(path, p, self.case_sensitive),
             PathMatch::Regex(r) => r.is_match(path),
             PathMatch::SeparatedPrefix(p) => {
-                starts_ci(path, p, self.case_sensitive) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/')
+                starts_ci(path, p, self.case_sensitive)
+                    && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/')
             }
         };
         if !ok || (self.grpc && !req.is_grpc()) {
             return false;
         }
-        self.headers.iter().all(|h| h.matches(req)) && self.query.iter().all(|q| q.matches(req.query()))
+        self.headers.iter().all(|h| h.matches(req))
+            && self.query.iter().all(|q| q.matches(req.query()))
     }
 }
 
 impl HeaderMatch {
     fn matches(&self, req: &RequestView<'_>) -> bool {
-        let v = req.header(&self.key).or(if self.missing_as_empty { Some("") } else { None });
+        let v = req.header(&self.key).or(if self.missing_as_empty {
+            Some("")
+        } else {
+            None
+        });
         let hit = match (&self.value, v) {
             (ValueMatch::Present(want), v) => v.is_some() == *want,
             (_, None) => return false,
             (ValueMatch::String(m, ic), Some(v)) => m.matches(v, *ic),
-            (ValueMatch::Range(lo, hi), Some(v)) => v.parse::<i64>().is_ok_and(|n| *lo <= n && n < *hi),
+            (ValueMatch::Range(lo, hi), Some(v)) => {
+                v.parse::<i64>().is_ok_and(|n| *lo <= n && n < *hi)
+            }
         };
         hit != self.invert
     }

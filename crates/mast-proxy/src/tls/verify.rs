@@ -10,20 +10,30 @@ use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_t
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, OtherError, SignatureScheme};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, Error, OtherError, SignatureScheme,
+};
 
 use super::RootSource;
 
 /// The URI SANs of a DER certificate (empty when it does not parse).
 pub fn uri_sans(der: &CertificateDer<'_>) -> Vec<String> {
-    sans(der).into_iter().filter(|(uri, _)| *uri).map(|(_, s)| s).collect()
+    sans(der)
+        .into_iter()
+        .filter(|(uri, _)| *uri)
+        .map(|(_, s)| s)
+        .collect()
 }
 
 /// Every URI and DNS SAN of a certificate, flagged `true` for URIs.
 fn sans(der: &CertificateDer<'_>) -> Vec<(bool, String)> {
     use x509_parser::extensions::GeneralName;
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else { return Vec::new() };
-    let Ok(Some(ext)) = cert.subject_alternative_name() else { return Vec::new() };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return Vec::new();
+    };
+    let Ok(Some(ext)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
     ext.value
         .general_names
         .iter()
@@ -53,10 +63,12 @@ fn check_sans(end_entity: &CertificateDer<'_>, want: &[String]) -> Result<(), Er
     if got.iter().any(|g| want.contains(g)) {
         return Ok(());
     }
-    Err(Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(SanMismatch {
-        got,
-        want: want.to_vec(),
-    })))))
+    Err(Error::InvalidCertificate(CertificateError::Other(
+        OtherError(Arc::new(SanMismatch {
+            got,
+            want: want.to_vec(),
+        })),
+    )))
 }
 
 fn algorithms() -> WebPkiSupportedAlgorithms {
@@ -74,7 +86,11 @@ pub struct ServerVerifier {
 impl ServerVerifier {
     /// A verifier with `roots` (none: the certificate is not verified) and expected `sans`.
     pub fn new(roots: Option<RootSource>, sans: Vec<String>) -> ServerVerifier {
-        ServerVerifier { roots, sans, algs: algorithms() }
+        ServerVerifier {
+            roots,
+            sans,
+            algs: algorithms(),
+        }
     }
 }
 
@@ -90,9 +106,17 @@ impl ServerCertVerifier for ServerVerifier {
         let Some(source) = &self.roots else {
             return Ok(ServerCertVerified::assertion());
         };
-        let roots = source.roots().ok_or_else(|| Error::General("no root certificate to verify the peer".into()))?;
+        let roots = source
+            .roots()
+            .ok_or_else(|| Error::General("no root certificate to verify the peer".into()))?;
         let cert = ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(&cert, &roots, intermediates, now, self.algs.all)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &roots,
+            intermediates,
+            now,
+            self.algs.all,
+        )?;
         check_sans(end_entity, &self.sans)?;
         Ok(ServerCertVerified::assertion())
     }
@@ -132,7 +156,12 @@ pub struct ClientVerifier {
 impl ClientVerifier {
     /// A verifier over `roots`; `mandatory` refuses clients without a certificate.
     pub fn new(roots: RootSource, mandatory: bool, sans: Vec<String>) -> ClientVerifier {
-        ClientVerifier { roots, mandatory, sans, algs: algorithms() }
+        ClientVerifier {
+            roots,
+            mandatory,
+            sans,
+            algs: algorithms(),
+        }
     }
 }
 

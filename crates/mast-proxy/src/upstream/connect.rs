@@ -74,7 +74,11 @@ impl Io {
 }
 
 impl AsyncRead for Io {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -83,7 +87,11 @@ impl AsyncRead for Io {
 }
 
 impl AsyncWrite for Io {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -104,7 +112,11 @@ impl AsyncWrite for Io {
         }
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
@@ -123,8 +135,13 @@ async fn resolve(addr: &EndpointAddr) -> Result<SocketAddr, ConnectError> {
     match addr {
         EndpointAddr::Ip(a) => Ok(*a),
         EndpointAddr::Dns(host, port) => {
-            let err = |reason: String| ConnectError::Dns { host: host.clone(), reason };
-            let mut it = tokio::net::lookup_host((host.as_str(), *port)).await.map_err(|e| err(e.to_string()))?;
+            let err = |reason: String| ConnectError::Dns {
+                host: host.clone(),
+                reason,
+            };
+            let mut it = tokio::net::lookup_host((host.as_str(), *port))
+                .await
+                .map_err(|e| err(e.to_string()))?;
             it.next().ok_or_else(|| err("no address".into()))
         }
     }
@@ -134,7 +151,12 @@ async fn resolve(addr: &EndpointAddr) -> Result<SocketAddr, ConnectError> {
 pub async fn tcp(addr: &EndpointAddr, cluster: &Cluster) -> Result<TcpStream, ConnectError> {
     let to = resolve(addr).await?;
     let io_err = |source| ConnectError::Io { addr: to, source };
-    let sock = if to.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(io_err)?;
+    let sock = if to.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(io_err)?;
     if let Some(src) = cluster.bind_source.filter(|s| s.is_ipv4() == to.is_ipv4()) {
         sock.bind(SocketAddr::new(src, 0)).map_err(io_err)?;
     }
@@ -147,9 +169,16 @@ pub async fn tcp(addr: &EndpointAddr, cluster: &Cluster) -> Result<TcpStream, Co
 }
 
 /// Opens a connection to `addr`, with TLS when `tls` is set.
-pub async fn connect(addr: &EndpointAddr, cluster: &Cluster, tls: Option<&Arc<UpstreamTls>>, usage: Use) -> Result<Io, ConnectError> {
+pub async fn connect(
+    addr: &EndpointAddr,
+    cluster: &Cluster,
+    tls: Option<&Arc<UpstreamTls>>,
+    usage: Use,
+) -> Result<Io, ConnectError> {
     let stream = tcp(addr, cluster).await?;
-    let Some(tls) = tls else { return Ok(Io::Plain(stream)) };
+    let Some(tls) = tls else {
+        return Ok(Io::Plain(stream));
+    };
     let config = match usage {
         Use::Raw => &tls.raw,
         Use::Http1 => &tls.http1,
@@ -158,7 +187,9 @@ pub async fn connect(addr: &EndpointAddr, cluster: &Cluster, tls: Option<&Arc<Up
     let name = match (&tls.sni, addr) {
         (Some(n), _) => n.clone(),
         (None, EndpointAddr::Ip(a)) => ServerName::IpAddress(a.ip().into()),
-        (None, EndpointAddr::Dns(h, _)) => ServerName::try_from(h.clone()).map_err(|e| ConnectError::Tls(e.to_string()))?,
+        (None, EndpointAddr::Dns(h, _)) => {
+            ServerName::try_from(h.clone()).map_err(|e| ConnectError::Tls(e.to_string()))?
+        }
     };
     let handshake = TlsConnector::from(config.clone()).connect(name, stream);
     let s = tokio::time::timeout(cluster.connect_timeout, handshake)

@@ -39,7 +39,11 @@ pub struct Pool {
 
 impl Default for Pool {
     fn default() -> Pool {
-        Pool { idle: ArrayQueue::new(MAX_IDLE), h2: ArcSwapOption::empty(), h2_connecting: tokio::sync::Mutex::new(()) }
+        Pool {
+            idle: ArrayQueue::new(MAX_IDLE),
+            h2: ArcSwapOption::empty(),
+            h2_connecting: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
@@ -67,7 +71,11 @@ pub struct Checkout {
 impl Checkout {
     fn new(host: &Arc<Host>, max_requests: Option<u32>) -> Checkout {
         host.active.fetch_add(1, Ordering::Relaxed);
-        Checkout { host: host.clone(), conn: None, max_requests }
+        Checkout {
+            host: host.clone(),
+            conn: None,
+            max_requests,
+        }
     }
 
     /// The response ended cleanly: the connection may serve another request.
@@ -76,7 +84,11 @@ impl Checkout {
             && !tx.is_closed()
             && self.max_requests.is_none_or(|m| uses < m)
         {
-            let _ = self.host.pool.idle.push(Idle { tx, since: Instant::now(), uses });
+            let _ = self.host.pool.idle.push(Idle {
+                tx,
+                since: Instant::now(),
+                uses,
+            });
         }
     }
 
@@ -115,7 +127,11 @@ impl SendError {
         let refused = std::error::Error::source(&source)
             .and_then(|s| s.downcast_ref::<h2::Error>())
             .is_some_and(|e| e.reason() == Some(h2::Reason::REFUSED_STREAM));
-        SendError::Reset { source, sent, refused }
+        SendError::Reset {
+            source,
+            sent,
+            refused,
+        }
     }
 }
 
@@ -134,13 +150,19 @@ fn take_idle(host: &Host, cluster: &Cluster) -> Option<Idle> {
 
 async fn open(host: &Host, cluster: &Cluster, usage: Use) -> Result<connect::Io, ConnectError> {
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-    connect::connect(&host.addr, cluster, host.tls.as_ref(), usage).await.inspect_err(|_| {
-        host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-    })
+    connect::connect(&host.addr, cluster, host.tls.as_ref(), usage)
+        .await
+        .inspect_err(|_| {
+            host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+        })
 }
 
 /// Sends an HTTP/1.1 request to `host`.
-pub async fn send_h1(host: &Arc<Host>, cluster: &Cluster, mut req: Request<Body>) -> Result<(Response<Incoming>, Checkout), Failed> {
+pub async fn send_h1(
+    host: &Arc<Host>,
+    cluster: &Cluster,
+    mut req: Request<Body>,
+) -> Result<(Response<Incoming>, Checkout), Failed> {
     let mut checkout = Checkout::new(host, cluster.max_requests_per_connection);
     loop {
         let (mut tx, uses, reused) = match take_idle(host, cluster) {
@@ -202,7 +224,11 @@ async fn h2_sender(host: &Host, cluster: &Cluster) -> Result<http2::SendRequest<
 }
 
 /// Sends an HTTP/2 request to `host` on its shared connection.
-pub async fn send_h2(host: &Arc<Host>, cluster: &Cluster, req: Request<Body>) -> Result<(Response<Incoming>, Checkout), Failed> {
+pub async fn send_h2(
+    host: &Arc<Host>,
+    cluster: &Cluster,
+    req: Request<Body>,
+) -> Result<(Response<Incoming>, Checkout), Failed> {
     let checkout = Checkout::new(host, None);
     let mut tx = match h2_sender(host, cluster).await {
         Ok(tx) => tx,

@@ -27,14 +27,25 @@ const INVALID_ARGUMENT: i32 = 3;
 #[derive(Debug, Default)]
 struct Nonces(HashMap<String, String>);
 
-fn request(node: &Node, type_url: &str, version: String, nonce: String, names: Vec<String>, error: Option<String>) -> DiscoveryRequest {
+fn request(
+    node: &Node,
+    type_url: &str,
+    version: String,
+    nonce: String,
+    names: Vec<String>,
+    error: Option<String>,
+) -> DiscoveryRequest {
     DiscoveryRequest {
         node: Some(node.clone()),
         type_url: type_url.to_string(),
         version_info: version,
         response_nonce: nonce,
         resource_names: names,
-        error_detail: error.map(|message| Status { code: INVALID_ARGUMENT, message, details: vec![] }),
+        error_detail: error.map(|message| Status {
+            code: INVALID_ARGUMENT,
+            message,
+            details: vec![],
+        }),
         ..Default::default()
     }
 }
@@ -44,7 +55,9 @@ fn request(node: &Node, type_url: &str, version: String, nonce: String, names: V
 pub fn backoff(initial: Duration, max: Duration, n: u32) -> Duration {
     let ceiling = initial.saturating_mul(1u32 << n.min(16)).min(max);
     let half = ceiling / 2;
-    half + Duration::from_nanos(fastrand::u64(..=half.as_nanos().min(u128::from(u64::MAX)) as u64))
+    half + Duration::from_nanos(fastrand::u64(
+        ..=half.as_nanos().min(u128::from(u64::MAX)) as u64,
+    ))
 }
 
 /// Runs the ADS client until draining starts.
@@ -61,7 +74,11 @@ pub async fn run(shared: Arc<Shared>, node: Node) {
             _ = shared.drain.signaled() => return,
         };
         if let Err(e) = r {
-            let wait = backoff(shared.config.xds_retry_initial, shared.config.xds_retry_max, failures);
+            let wait = backoff(
+                shared.config.xds_retry_initial,
+                shared.config.xds_retry_max,
+                failures,
+            );
             tracing::warn!(error = %e, retry_in = ?wait, "xDS stream to mastd ended; serving the last config");
             failures = failures.saturating_add(1);
             tokio::time::sleep(wait).await;
@@ -69,27 +86,72 @@ pub async fn run(shared: Arc<Shared>, node: Node) {
     }
 }
 
-async fn session(shared: &Shared, node: &Node, state: &mut XdsState, failures: &mut u32) -> Result<(), XdsError> {
+async fn session(
+    shared: &Shared,
+    node: &Node,
+    state: &mut XdsState,
+    failures: &mut u32,
+) -> Result<(), XdsError> {
     let addr = &shared.config.discovery_address;
-    let uri = if addr.contains("://") { addr.clone() } else { format!("http://{addr}") };
+    let uri = if addr.contains("://") {
+        addr.clone()
+    } else {
+        format!("http://{addr}")
+    };
     let endpoint = tonic::transport::Endpoint::from_shared(uri.clone())
         .map_err(|e| XdsError::Address(uri.clone(), e.to_string()))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
-    let channel = endpoint.connect().await.map_err(|e| XdsError::Connect(uri.clone(), e.to_string()))?;
-    let mut client = AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| XdsError::Connect(uri.clone(), e.to_string()))?;
+    let mut client =
+        AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let (tx, rx) = mpsc::channel(32);
     let send = |r: DiscoveryRequest| {
         let tx = tx.clone();
         async move { tx.send(r).await.map_err(|_| XdsError::Closed) }
     };
-    send(request(node, types::CLUSTER, state.version(types::CLUSTER), String::new(), vec![], None)).await?;
-    send(request(node, types::LISTENER, state.version(types::LISTENER), String::new(), vec![], None)).await?;
+    send(request(
+        node,
+        types::CLUSTER,
+        state.version(types::CLUSTER),
+        String::new(),
+        vec![],
+        None,
+    ))
+    .await?;
+    send(request(
+        node,
+        types::LISTENER,
+        state.version(types::LISTENER),
+        String::new(),
+        vec![],
+        None,
+    ))
+    .await?;
     if !state.eds_names().is_empty() {
-        send(request(node, types::ENDPOINT, state.version(types::ENDPOINT), String::new(), state.eds_names().to_vec(), None)).await?;
+        send(request(
+            node,
+            types::ENDPOINT,
+            state.version(types::ENDPOINT),
+            String::new(),
+            state.eds_names().to_vec(),
+            None,
+        ))
+        .await?;
     }
     if !state.rds_names().is_empty() {
-        send(request(node, types::ROUTE, state.version(types::ROUTE), String::new(), state.rds_names().to_vec(), None)).await?;
+        send(request(
+            node,
+            types::ROUTE,
+            state.version(types::ROUTE),
+            String::new(),
+            state.rds_names().to_vec(),
+            None,
+        ))
+        .await?;
     }
     let mut stream = client
         .stream_aggregated_resources(ReceiverStream::new(rx))
@@ -112,23 +174,53 @@ async fn session(shared: &Shared, node: &Node, state: &mut XdsState, failures: &
             types::ROUTE => s.rds_names().to_vec(),
             _ => vec![],
         };
-        match state.apply(shared, &t, &resp.version_info, &resp.resources).await {
+        match state
+            .apply(shared, &t, &resp.version_info, &resp.resources)
+            .await
+        {
             Ok(subs) => {
                 tracing::info!(r#type = types::short_name(&t), version = %resp.version_info, resources = resp.resources.len(), "xDS update accepted");
                 shared.dump.store(Arc::new(state.dump.clone()));
                 shared.mark_accepted(&t);
-                for (sub_type, list) in [(types::ENDPOINT, subs.endpoints), (types::ROUTE, subs.routes)] {
+                for (sub_type, list) in [
+                    (types::ENDPOINT, subs.endpoints),
+                    (types::ROUTE, subs.routes),
+                ] {
                     if let Some(list) = list {
                         let nonce = nonces.0.get(sub_type).cloned().unwrap_or_default();
-                        send(request(node, sub_type, state.version(sub_type), nonce, list, None)).await?;
+                        send(request(
+                            node,
+                            sub_type,
+                            state.version(sub_type),
+                            nonce,
+                            list,
+                            None,
+                        ))
+                        .await?;
                     }
                 }
-                send(request(node, &t, resp.version_info.clone(), resp.nonce.clone(), names(state), None)).await?;
+                send(request(
+                    node,
+                    &t,
+                    resp.version_info.clone(),
+                    resp.nonce.clone(),
+                    names(state),
+                    None,
+                ))
+                .await?;
             }
             Err(reason) => {
                 tracing::warn!(r#type = types::short_name(&t), version = %resp.version_info, %reason, "xDS update rejected (NACK); keeping the previous config");
                 shared.record_nack(&t, &reason);
-                send(request(node, &t, state.version(&t), resp.nonce.clone(), names(state), Some(reason))).await?;
+                send(request(
+                    node,
+                    &t,
+                    state.version(&t),
+                    resp.nonce.clone(),
+                    names(state),
+                    Some(reason),
+                ))
+                .await?;
             }
         }
     }

@@ -89,7 +89,12 @@ impl XdsState {
 
     /// The last accepted version of a type ("" before any).
     pub fn version(&self, type_url: &str) -> String {
-        self.dump.versions.iter().find(|(t, _)| **t == type_url).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.dump
+            .versions
+            .iter()
+            .find(|(t, _)| **t == type_url)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 
     fn model(&self) -> Model {
@@ -105,24 +110,50 @@ impl XdsState {
                 clusters[s] = Some(c.clone());
             }
         }
-        Model { listeners: self.listeners.clone(), routes, clusters }
+        Model {
+            listeners: self.listeners.clone(),
+            routes,
+            clusters,
+        }
     }
 
-    fn record(&mut self, type_url: &'static str, version: &str, resources: Vec<(String, Any)>, replace: bool) {
+    fn record(
+        &mut self,
+        type_url: &'static str,
+        version: &str,
+        resources: Vec<(String, Any)>,
+        replace: bool,
+    ) {
         let map = self.dump.types.entry(type_url).or_default();
         if replace {
             map.clear();
         }
         for (name, resource) in resources {
-            map.insert(name, Accepted { version: version.to_string(), resource });
+            map.insert(
+                name,
+                Accepted {
+                    version: version.to_string(),
+                    resource,
+                },
+            );
         }
         self.dump.versions.insert(type_url, version.to_string());
     }
 
     /// Applies a response: `Ok` with the subscriptions to update (ACK), `Err` with the reason
     /// (NACK; nothing changed).
-    pub async fn apply(&mut self, shared: &Shared, type_url: &str, version: &str, resources: &[Any]) -> Result<Subscriptions, String> {
-        let mut c = Compiler { certs: &shared.certs, clusters: &mut self.cluster_slots, routes: &mut self.route_slots };
+    pub async fn apply(
+        &mut self,
+        shared: &Shared,
+        type_url: &str,
+        version: &str,
+        resources: &[Any],
+    ) -> Result<Subscriptions, String> {
+        let mut c = Compiler {
+            certs: &shared.certs,
+            clusters: &mut self.cluster_slots,
+            routes: &mut self.route_slots,
+        };
         match type_url {
             types::CLUSTER => {
                 let mut next = BTreeMap::new();
@@ -154,16 +185,26 @@ impl XdsState {
                 shared.model.store(Arc::new(self.model()));
                 let changed = eds != self.eds_names;
                 self.eds_names = eds.clone();
-                Ok(Subscriptions { endpoints: changed.then_some(eds), routes: None })
+                Ok(Subscriptions {
+                    endpoints: changed.then_some(eds),
+                    routes: None,
+                })
             }
             types::ENDPOINT => {
                 let mut compiled = Vec::new();
                 for any in resources {
-                    compiled.push((compile::assignment(any).map_err(|e| e.to_string())?, any.clone()));
+                    compiled.push((
+                        compile::assignment(any).map_err(|e| e.to_string())?,
+                        any.clone(),
+                    ));
                 }
                 let mut named = Vec::new();
                 for ((name, a), any) in compiled {
-                    for cl in self.clusters.values().filter(|c| c.spec.eds_name.as_deref() == Some(name.as_str())) {
+                    for cl in self
+                        .clusters
+                        .values()
+                        .filter(|c| c.spec.eds_name.as_deref() == Some(name.as_str()))
+                    {
                         cl.set_assignment(&a);
                     }
                     named.push((name.clone(), any));
@@ -178,10 +219,17 @@ impl XdsState {
                 for any in resources {
                     let l = c.listener(any).map_err(|e| e.to_string())?;
                     named.push((l.name.clone(), any.clone()));
-                    let reuse = self.listeners.iter().find(|o| o.name == l.name && o.fingerprint == l.fingerprint);
+                    let reuse = self
+                        .listeners
+                        .iter()
+                        .find(|o| o.name == l.name && o.fingerprint == l.fingerprint);
                     listeners.push(reuse.cloned().unwrap_or_else(|| Arc::new(l)));
                 }
-                let prepared = shared.listeners.prepare(&listeners).await.map_err(|e| e.to_string())?;
+                let prepared = shared
+                    .listeners
+                    .prepare(&listeners)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 self.listeners = listeners;
                 let rds = rds_names(&self.listeners);
                 self.routes.retain(|n, _| rds.contains(n));
@@ -190,7 +238,10 @@ impl XdsState {
                 shared.listeners.commit(&self.listeners, prepared);
                 let changed = rds != self.rds_names;
                 self.rds_names = rds.clone();
-                Ok(Subscriptions { endpoints: None, routes: changed.then_some(rds) })
+                Ok(Subscriptions {
+                    endpoints: None,
+                    routes: changed.then_some(rds),
+                })
             }
             types::ROUTE => {
                 let mut compiled = Vec::new();

@@ -24,7 +24,9 @@ mod tests_policy;
 use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
-use envoy_types::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
+use envoy_types::pb::envoy::config::cluster::v3::cluster::{
+    ClusterDiscoveryType, DiscoveryType, LbPolicy,
+};
 use envoy_types::util::pack_any;
 use mast_config::Resource;
 use mast_config::istio::networking::service_entry::ServiceEntry;
@@ -174,12 +176,32 @@ pub fn clusters(snap: &Snapshot, proxy: &Proxy) -> Vec<Cluster> {
 }
 
 /// CDS for `proxy`.
-pub fn generate(snap: &Snapshot, proxy: &Proxy) -> Vec<NamedResource> {
-    clusters(snap, proxy)
-        .into_iter()
+pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedResource> {
+    let mut list = clusters(snap, proxy);
+    if proxy.is_grpc() {
+        list = grpc_flavour(list, names);
+    }
+    list.into_iter()
         .map(|c| NamedResource {
             name: c.name.clone(),
             resource: pack_any(c),
+        })
+        .collect()
+}
+
+/// What istiod's gRPC generator sends a proxyless gRPC client (`GENERATOR=grpc`): only the
+/// outbound clusters it asks for (all of them when it names none), with a load balancing
+/// policy gRPC implements (ROUND_ROBIN, or RING_HASH when consistent hashing is configured).
+fn grpc_flavour(list: Vec<Cluster>, names: &[String]) -> Vec<Cluster> {
+    list.into_iter()
+        .filter(|c| c.name.starts_with("outbound|"))
+        .filter(|c| names.is_empty() || names.contains(&c.name))
+        .map(|mut c| {
+            if c.lb_policy != LbPolicy::RingHash as i32 {
+                c.lb_policy = LbPolicy::RoundRobin as i32;
+                c.lb_config = None;
+            }
+            c
         })
         .collect()
 }

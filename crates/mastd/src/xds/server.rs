@@ -263,7 +263,10 @@ impl Discovery {
         peer: Option<SocketAddr>,
         tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
     ) {
-        let Some((first, conn)) = self.open(&mut inbound, |r| r.node.as_ref(), peer, false, &tx).await else {
+        let Some((first, conn)) = self
+            .open(&mut inbound, |r| r.node.as_ref(), peer, false, &tx)
+            .await
+        else {
             return;
         };
         let mut next = Some(first);
@@ -380,7 +383,10 @@ impl Discovery {
         peer: Option<SocketAddr>,
         tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
     ) {
-        let Some((first, conn)) = self.open(&mut inbound, |r| r.node.as_ref(), peer, true, &tx).await else {
+        let Some((first, conn)) = self
+            .open(&mut inbound, |r| r.node.as_ref(), peer, true, &tx)
+            .await
+        else {
             return;
         };
         let mut state = DeltaState::default();

@@ -14,10 +14,12 @@
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{
     ClusterDiscoveryType, DiscoveryType, LbConfig, LbPolicy as PbLb,
 };
-use envoy_types::pb::envoy::config::cluster::v3::{Cluster as PbCluster, circuit_breakers::Thresholds};
+use envoy_types::pb::envoy::config::cluster::v3::{
+    Cluster as PbCluster, circuit_breakers::Thresholds,
+};
 use envoy_types::pb::envoy::config::core::v3::{
-    Address, HealthStatus, TransportSocket, address, config_source::ConfigSourceSpecifier, socket_address,
-    transport_socket,
+    Address, HealthStatus, TransportSocket, address, config_source::ConfigSourceSpecifier,
+    socket_address, transport_socket,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, lb_endpoint};
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::UpstreamTlsContext;
@@ -55,9 +57,14 @@ fn transport_socket(c: &Compiler<'_>, ts: &TransportSocket) -> Result<Option<Arc
                 Some(a) => unpack(a).map_err(|e| e.at("typed_config"))?,
                 None => UpstreamTlsContext::default(),
             };
-            Ok(Some(Arc::new(upstream(c, &ctx).map_err(|e| e.at("typed_config"))?)))
+            Ok(Some(Arc::new(
+                upstream(c, &ctx).map_err(|e| e.at("typed_config"))?,
+            )))
         }
-        other => Err(FieldError::new("name", format!("transport socket {other:?} is not supported by mast-proxy"))),
+        other => Err(FieldError::new(
+            "name",
+            format!("transport socket {other:?} is not supported by mast-proxy"),
+        )),
     }
 }
 
@@ -72,11 +79,17 @@ fn unlimited(t: &Thresholds, i: usize) -> Result<()> {
         if let Some(v) = v
             && v.value < u32::MAX
         {
-            return Err(FieldError::new(at(name), format!("{} is a limit mast-proxy does not enforce yet", v.value)));
+            return Err(FieldError::new(
+                at(name),
+                format!("{} is a limit mast-proxy does not enforce yet", v.value),
+            ));
         }
     }
     if t.retry_budget.is_some() {
-        return Err(FieldError::new(at("retry_budget"), "retry budgets are not enforced by mast-proxy yet"));
+        return Err(FieldError::new(
+            at("retry_budget"),
+            "retry budgets are not enforced by mast-proxy yet",
+        ));
     }
     Ok(())
 }
@@ -91,67 +104,127 @@ fn http_options(o: &HttpProtocolOptions) -> Result<HttpOpts> {
     if !o.http_filters.is_empty() {
         return Err(FieldError::unsupported("http_filters"));
     }
-    if o.outlier_detection.is_some() || o.retry_policy.is_some() || !o.hash_policy.is_empty() || !o.request_mirror_policies.is_empty() {
-        return Err(FieldError::unsupported("outlier_detection/retry_policy/hash_policy/request_mirror_policies"));
+    if o.outlier_detection.is_some()
+        || o.retry_policy.is_some()
+        || !o.hash_policy.is_empty()
+        || !o.request_mirror_policies.is_empty()
+    {
+        return Err(FieldError::unsupported(
+            "outlier_detection/retry_policy/hash_policy/request_mirror_policies",
+        ));
     }
-    if o.upstream_http_protocol_options.as_ref().is_some_and(|u| u.auto_sni || u.auto_san_validation) {
-        return Err(FieldError::unsupported("upstream_http_protocol_options.auto_sni"));
+    if o.upstream_http_protocol_options
+        .as_ref()
+        .is_some_and(|u| u.auto_sni || u.auto_san_validation)
+    {
+        return Err(FieldError::unsupported(
+            "upstream_http_protocol_options.auto_sni",
+        ));
     }
     let protocol = match &o.upstream_protocol_options {
         None => None,
-        Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig { protocol_config })) => match protocol_config {
+        Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
+            protocol_config,
+        })) => match protocol_config {
             Some(ProtocolConfig::HttpProtocolOptions(_)) | None => Some(UpstreamProtocol::Http1),
             Some(ProtocolConfig::Http2ProtocolOptions(_)) => Some(UpstreamProtocol::Http2),
-            Some(ProtocolConfig::Http3ProtocolOptions(_)) => return Err(FieldError::unsupported("explicit_http_config.http3_protocol_options")),
+            Some(ProtocolConfig::Http3ProtocolOptions(_)) => {
+                return Err(FieldError::unsupported(
+                    "explicit_http_config.http3_protocol_options",
+                ));
+            }
         },
-        Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(_)) => Some(UpstreamProtocol::Downstream),
-        Some(UpstreamProtocolOptions::AutoConfig(_)) => return Err(FieldError::unsupported("auto_config")),
+        Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(_)) => {
+            Some(UpstreamProtocol::Downstream)
+        }
+        Some(UpstreamProtocolOptions::AutoConfig(_)) => {
+            return Err(FieldError::unsupported("auto_config"));
+        }
     };
     let common = o.common_http_protocol_options.as_ref();
     if let Some(c) = common {
         if duration(c.max_connection_duration.as_ref()).is_some_and(|d| !d.is_zero()) {
-            return Err(FieldError::unsupported("common_http_protocol_options.max_connection_duration"));
+            return Err(FieldError::unsupported(
+                "common_http_protocol_options.max_connection_duration",
+            ));
         }
         if duration(c.max_stream_duration.as_ref()).is_some_and(|d| !d.is_zero()) {
-            return Err(FieldError::unsupported("common_http_protocol_options.max_stream_duration"));
+            return Err(FieldError::unsupported(
+                "common_http_protocol_options.max_stream_duration",
+            ));
         }
     }
     Ok(HttpOpts {
         protocol,
-        idle: common.and_then(|c| c.idle_timeout.as_ref()).map(|d| timeout(Some(d), None)),
-        max_requests: common.and_then(|c| c.max_requests_per_connection.as_ref()).map(|v| v.value).filter(|v| *v > 0),
+        idle: common
+            .and_then(|c| c.idle_timeout.as_ref())
+            .map(|d| timeout(Some(d), None)),
+        max_requests: common
+            .and_then(|c| c.max_requests_per_connection.as_ref())
+            .map(|v| v.value)
+            .filter(|v| *v > 0),
     })
 }
 
 fn checks(c: &PbCluster) -> Result<()> {
-    let refuse = |set: bool, f: &str| if set { Err(FieldError::unsupported(f)) } else { Ok(()) };
+    let refuse = |set: bool, f: &str| {
+        if set {
+            Err(FieldError::unsupported(f))
+        } else {
+            Ok(())
+        }
+    };
     refuse(!c.health_checks.is_empty(), "health_checks")?;
     refuse(c.outlier_detection.is_some(), "outlier_detection")?;
     refuse(c.lb_subset_config.is_some(), "lb_subset_config")?;
     refuse(c.load_balancing_policy.is_some(), "load_balancing_policy")?;
     refuse(c.lrs_server.is_some(), "lrs_server")?;
     refuse(c.upstream_config.is_some(), "upstream_config")?;
-    refuse(c.connection_pool_per_downstream_connection, "connection_pool_per_downstream_connection")?;
-    refuse(c.transport_socket_matcher.is_some(), "transport_socket_matcher")?;
+    refuse(
+        c.connection_pool_per_downstream_connection,
+        "connection_pool_per_downstream_connection",
+    )?;
+    refuse(
+        c.transport_socket_matcher.is_some(),
+        "transport_socket_matcher",
+    )?;
     if let Some(cl) = &c.common_lb_config {
-        refuse(cl.locality_config_specifier.is_some(), "common_lb_config.locality_config_specifier")?;
+        refuse(
+            cl.locality_config_specifier.is_some(),
+            "common_lb_config.locality_config_specifier",
+        )?;
     }
     match &c.lb_config {
         None | Some(LbConfig::OriginalDstLbConfig(_)) => {}
-        Some(LbConfig::LeastRequestLbConfig(l)) => refuse(l.choice_count.as_ref().is_some_and(|n| n.value != 2), "least_request_lb_config.choice_count")?,
-        Some(LbConfig::RoundRobinLbConfig(r)) => refuse(r.slow_start_config.is_some(), "round_robin_lb_config.slow_start_config")?,
+        Some(LbConfig::LeastRequestLbConfig(l)) => refuse(
+            l.choice_count.as_ref().is_some_and(|n| n.value != 2),
+            "least_request_lb_config.choice_count",
+        )?,
+        Some(LbConfig::RoundRobinLbConfig(r)) => refuse(
+            r.slow_start_config.is_some(),
+            "round_robin_lb_config.slow_start_config",
+        )?,
         Some(_) => return Err(FieldError::unsupported("lb_config")),
     }
     for (i, f) in c.filters.iter().enumerate() {
         if f.name != "istio.metadata_exchange" {
-            return Err(FieldError::new(format!("filters[{i}]"), format!("upstream network filter {:?} is not supported by mast-proxy", f.name)));
+            return Err(FieldError::new(
+                format!("filters[{i}]"),
+                format!(
+                    "upstream network filter {:?} is not supported by mast-proxy",
+                    f.name
+                ),
+            ));
         }
     }
     if let Some(cb) = &c.circuit_breakers {
         for (i, t) in cb.thresholds.iter().enumerate() {
             unlimited(t, i)?;
         }
-        refuse(!cb.per_host_thresholds.is_empty(), "circuit_breakers.per_host_thresholds")?;
+        refuse(
+            !cb.per_host_thresholds.is_empty(),
+            "circuit_breakers.per_host_thresholds",
+        )?;
     }
     Ok(())
 }
@@ -167,21 +240,45 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
             Ok(DiscoveryType::LogicalDns) => Discovery::LogicalDns,
             Ok(DiscoveryType::Eds) => Discovery::Eds,
             Ok(DiscoveryType::OriginalDst) => Discovery::OriginalDst,
-            Err(_) => return Err(FieldError::new("type", format!("unknown discovery type {t}"))),
+            Err(_) => {
+                return Err(FieldError::new(
+                    "type",
+                    format!("unknown discovery type {t}"),
+                ));
+            }
         },
         Some(ClusterDiscoveryType::ClusterType(t)) => {
-            return Err(FieldError::new("cluster_type", format!("custom cluster type {:?} is not supported by mast-proxy", t.name)));
+            return Err(FieldError::new(
+                "cluster_type",
+                format!(
+                    "custom cluster type {:?} is not supported by mast-proxy",
+                    t.name
+                ),
+            ));
         }
     };
     let eds_name = match (&pb.eds_cluster_config, discovery) {
         (_, d) if d != Discovery::Eds => None,
         (None, _) => Some(pb.name.clone()),
         (Some(e), _) => {
-            match e.eds_config.as_ref().and_then(|s| s.config_source_specifier.as_ref()) {
+            match e
+                .eds_config
+                .as_ref()
+                .and_then(|s| s.config_source_specifier.as_ref())
+            {
                 None | Some(ConfigSourceSpecifier::Ads(_)) => {}
-                Some(_) => return Err(FieldError::new("eds_cluster_config.eds_config", "only ADS is supported by mast-proxy")),
+                Some(_) => {
+                    return Err(FieldError::new(
+                        "eds_cluster_config.eds_config",
+                        "only ADS is supported by mast-proxy",
+                    ));
+                }
             }
-            Some(if e.service_name.is_empty() { pb.name.clone() } else { e.service_name.clone() })
+            Some(if e.service_name.is_empty() {
+                pb.name.clone()
+            } else {
+                e.service_name.clone()
+            })
         }
     };
     let lb = match PbLb::try_from(pb.lb_policy) {
@@ -189,8 +286,18 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
         Ok(PbLb::LeastRequest) => LbPolicy::LeastRequest,
         Ok(PbLb::Random) => LbPolicy::Random,
         Ok(PbLb::ClusterProvided) => LbPolicy::ClusterProvided,
-        Ok(other) => return Err(FieldError::new("lb_policy", format!("{} is not supported by mast-proxy yet", other.as_str_name()))),
-        Err(_) => return Err(FieldError::new("lb_policy", format!("unknown policy {}", pb.lb_policy))),
+        Ok(other) => {
+            return Err(FieldError::new(
+                "lb_policy",
+                format!("{} is not supported by mast-proxy yet", other.as_str_name()),
+            ));
+        }
+        Err(_) => {
+            return Err(FieldError::new(
+                "lb_policy",
+                format!("unknown policy {}", pb.lb_policy),
+            ));
+        }
     };
     let mut protocol = UpstreamProtocol::Http1;
     #[allow(deprecated)]
@@ -202,7 +309,11 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
         protocol = UpstreamProtocol::Downstream;
     }
     #[allow(deprecated)]
-    let mut max_requests = pb.max_requests_per_connection.as_ref().map(|v| v.value).filter(|v| *v > 0);
+    let mut max_requests = pb
+        .max_requests_per_connection
+        .as_ref()
+        .map(|v| v.value)
+        .filter(|v| *v > 0);
     let mut idle_timeout = Some(DEFAULT_IDLE_TIMEOUT);
     for (key, any) in &pb.typed_extension_protocol_options {
         let field = format!("typed_extension_protocol_options[{key:?}]");
@@ -225,24 +336,49 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
         .enumerate()
         .map(|(i, m)| {
             let tls = match &m.transport_socket {
-                Some(ts) => transport_socket(c, ts).map_err(|e| e.at(format!("transport_socket_matches[{i}].transport_socket")))?,
+                Some(ts) => transport_socket(c, ts)
+                    .map_err(|e| e.at(format!("transport_socket_matches[{i}].transport_socket")))?,
                 None => None,
             };
-            let criteria = m.r#match.as_ref().map(mast_xds::structs::struct_to_json).unwrap_or_default();
-            Ok(SocketMatch { name: m.name.clone(), criteria, tls })
+            let criteria = m
+                .r#match
+                .as_ref()
+                .map(mast_xds::structs::struct_to_json)
+                .unwrap_or_default();
+            Ok(SocketMatch {
+                name: m.name.clone(),
+                criteria,
+                tls,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    let bind_source = match pb.upstream_bind_config.as_ref().and_then(|b| b.source_address.as_ref()) {
-        Some(sa) => Some(sa.address.parse().map_err(|_| FieldError::new("upstream_bind_config.source_address.address", format!("{:?} is not an IP", sa.address)))?),
+    let bind_source = match pb
+        .upstream_bind_config
+        .as_ref()
+        .and_then(|b| b.source_address.as_ref())
+    {
+        Some(sa) => Some(sa.address.parse().map_err(|_| {
+            FieldError::new(
+                "upstream_bind_config.source_address.address",
+                format!("{:?} is not an IP", sa.address),
+            )
+        })?),
         None => None,
     };
     let load_assignment = match &pb.load_assignment {
         Some(cla) if discovery != Discovery::Eds => {
             let a = assignment(cla).map_err(|e| e.at("load_assignment"))?;
             if discovery == Discovery::Static
-                && let Some(e) = a.priorities.iter().flatten().find(|e| matches!(e.addr, EndpointAddr::Dns(..)))
+                && let Some(e) = a
+                    .priorities
+                    .iter()
+                    .flatten()
+                    .find(|e| matches!(e.addr, EndpointAddr::Dns(..)))
             {
-                return Err(FieldError::new("load_assignment", format!("{} is not an IP address (STATIC cluster)", e.addr)));
+                return Err(FieldError::new(
+                    "load_assignment",
+                    format!("{} is not an IP address (STATIC cluster)", e.addr),
+                ));
             }
             Some(a)
         }
@@ -269,11 +405,17 @@ fn endpoint_addr(a: Option<&Address>) -> Result<EndpointAddr> {
     match a.and_then(|a| a.address.as_ref()) {
         Some(address::Address::SocketAddress(sa)) => {
             if sa.protocol != 0 {
-                return Err(FieldError::new("protocol", "UDP endpoints are not supported by mast-proxy"));
+                return Err(FieldError::new(
+                    "protocol",
+                    "UDP endpoints are not supported by mast-proxy",
+                ));
             }
             let port = match sa.port_specifier {
-                Some(socket_address::PortSpecifier::PortValue(p)) => u16::try_from(p).map_err(|_| FieldError::new("port_value", format!("{p} is not a port")))?,
-                Some(socket_address::PortSpecifier::NamedPort(_)) => return Err(FieldError::unsupported("named_port")),
+                Some(socket_address::PortSpecifier::PortValue(p)) => u16::try_from(p)
+                    .map_err(|_| FieldError::new("port_value", format!("{p} is not a port")))?,
+                Some(socket_address::PortSpecifier::NamedPort(_)) => {
+                    return Err(FieldError::unsupported("named_port"));
+                }
                 None => 0,
             };
             Ok(match sa.address.parse() {
@@ -281,7 +423,13 @@ fn endpoint_addr(a: Option<&Address>) -> Result<EndpointAddr> {
                 Err(_) => EndpointAddr::Dns(sa.address.clone(), port),
             })
         }
-        Some(address::Address::Pipe(p)) => Err(FieldError::new("pipe", format!("Unix socket endpoints ({}) are not supported by mast-proxy", p.path))),
+        Some(address::Address::Pipe(p)) => Err(FieldError::new(
+            "pipe",
+            format!(
+                "Unix socket endpoints ({}) are not supported by mast-proxy",
+                p.path
+            ),
+        )),
         Some(_) => Err(FieldError::unsupported("address")),
         None => Err(FieldError::new("address", "is missing")),
     }
@@ -292,7 +440,11 @@ pub fn assignment(cla: &ClusterLoadAssignment) -> Result<Assignment> {
     if !cla.named_endpoints.is_empty() {
         return Err(FieldError::unsupported("named_endpoints"));
     }
-    if cla.policy.as_ref().is_some_and(|p| !p.drop_overloads.is_empty()) {
+    if cla
+        .policy
+        .as_ref()
+        .is_some_and(|p| !p.drop_overloads.is_empty())
+    {
         return Err(FieldError::unsupported("policy.drop_overloads"));
     }
     let mut out = Assignment::default();
@@ -301,7 +453,11 @@ pub fn assignment(cla: &ClusterLoadAssignment) -> Result<Assignment> {
         if out.priorities.len() <= prio {
             out.priorities.resize_with(prio + 1, Vec::new);
         }
-        let locality = loc.locality.as_ref().map(|l| format!("{}/{}/{}", l.region, l.zone, l.sub_zone)).unwrap_or_default();
+        let locality = loc
+            .locality
+            .as_ref()
+            .map(|l| format!("{}/{}/{}", l.region, l.zone, l.sub_zone))
+            .unwrap_or_default();
         for (j, lb) in loc.lb_endpoints.iter().enumerate() {
             let at = |e: FieldError| e.at(format!("endpoints[{i}].lb_endpoints[{j}]"));
             let ep = match &lb.host_identifier {
@@ -309,8 +465,12 @@ pub fn assignment(cla: &ClusterLoadAssignment) -> Result<Assignment> {
                 Some(_) => return Err(at(FieldError::unsupported("endpoint_name"))),
                 None => return Err(at(FieldError::new("endpoint", "is missing"))),
             };
-            let addr = endpoint_addr(ep.address.as_ref()).map_err(|e| at(e.at("endpoint.address")))?;
-            let healthy = matches!(HealthStatus::try_from(lb.health_status), Ok(HealthStatus::Unknown | HealthStatus::Healthy));
+            let addr =
+                endpoint_addr(ep.address.as_ref()).map_err(|e| at(e.at("endpoint.address")))?;
+            let healthy = matches!(
+                HealthStatus::try_from(lb.health_status),
+                Ok(HealthStatus::Unknown | HealthStatus::Healthy)
+            );
             let socket_metadata = lb
                 .metadata
                 .as_ref()
@@ -320,7 +480,12 @@ pub fn assignment(cla: &ClusterLoadAssignment) -> Result<Assignment> {
             out.priorities[prio].push(Endpoint {
                 addr,
                 healthy,
-                weight: lb.load_balancing_weight.as_ref().map(|w| w.value).unwrap_or(1).max(1),
+                weight: lb
+                    .load_balancing_weight
+                    .as_ref()
+                    .map(|w| w.value)
+                    .unwrap_or(1)
+                    .max(1),
                 socket_metadata,
                 locality: locality.clone(),
             });

@@ -14,26 +14,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use envoy_types::pb::envoy::config::core::v3::{address, config_source::ConfigSourceSpecifier, socket_address, transport_socket};
+use envoy_types::pb::envoy::config::core::v3::{
+    address, config_source::ConfigSourceSpecifier, socket_address, transport_socket,
+};
 use envoy_types::pb::envoy::config::listener::v3::{
-    Filter, FilterChain as PbChain, FilterChainMatch, Listener as PbListener, filter, listener_filter,
+    Filter, FilterChain as PbChain, FilterChainMatch, Listener as PbListener, filter,
+    listener_filter,
 };
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac as HttpRbac;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, HttpFilter as PbHttpFilter, http_connection_manager::RouteSpecifier, http_filter,
+    HttpConnectionManager, HttpFilter as PbHttpFilter, http_connection_manager::RouteSpecifier,
+    http_filter,
 };
 use envoy_types::pb::envoy::extensions::filters::network::rbac::v3::Rbac as NetRbac;
-use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy as PbTcp, tcp_proxy};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+    TcpProxy as PbTcp, tcp_proxy,
+};
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use envoy_types::pb::google::protobuf::Any;
 use http::HeaderValue;
 
 use super::{Compiler, FieldError, Result, duration, timeout, unpack};
 use crate::model::listener::{
-    ChainKind, ChainMatch, Cidr, ClientCertDetails, Codec, Direction, FilterChain, ForwardClientCert, Hcm, Listener,
-    RouteSource, ServerHeader, TcpProxy,
+    ChainKind, ChainMatch, Cidr, ClientCertDetails, Codec, Direction, FilterChain,
+    ForwardClientCert, Hcm, Listener, RouteSource, ServerHeader, TcpProxy,
 };
 use crate::model::{ClusterRef, compile};
 
@@ -43,13 +49,23 @@ pub const DEFAULT_INSPECT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 
 fn refuse(set: bool, field: &str) -> Result<()> {
-    if set { Err(FieldError::unsupported(field)) } else { Ok(()) }
+    if set {
+        Err(FieldError::unsupported(field))
+    } else {
+        Ok(())
+    }
 }
 
 /// Compiles a Listener; `fingerprint` is its encoded proto.
 pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Result<Listener> {
-    refuse(l.use_original_dst.as_ref().is_some_and(|b| b.value), "use_original_dst (transparent capture is not implemented yet)")?;
-    refuse(l.transparent.as_ref().is_some_and(|b| b.value), "transparent")?;
+    refuse(
+        l.use_original_dst.as_ref().is_some_and(|b| b.value),
+        "use_original_dst (transparent capture is not implemented yet)",
+    )?;
+    refuse(
+        l.transparent.as_ref().is_some_and(|b| b.value),
+        "transparent",
+    )?;
     refuse(!l.socket_options.is_empty(), "socket_options")?;
     refuse(l.udp_listener_config.is_some(), "udp_listener_config")?;
     refuse(l.api_listener.is_some(), "api_listener")?;
@@ -60,37 +76,78 @@ pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Res
     let address = match l.address.as_ref().and_then(|a| a.address.as_ref()) {
         Some(address::Address::SocketAddress(sa)) => {
             let port = match sa.port_specifier {
-                Some(socket_address::PortSpecifier::PortValue(p)) => u16::try_from(p).map_err(|_| FieldError::new("address.port_value", format!("{p} is not a port")))?,
+                Some(socket_address::PortSpecifier::PortValue(p)) => {
+                    u16::try_from(p).map_err(|_| {
+                        FieldError::new("address.port_value", format!("{p} is not a port"))
+                    })?
+                }
                 _ => return Err(FieldError::new("address.port_value", "is missing")),
             };
-            let ip = sa.address.parse().map_err(|_| FieldError::new("address.address", format!("{:?} is not an IP address", sa.address)))?;
+            let ip = sa.address.parse().map_err(|_| {
+                FieldError::new(
+                    "address.address",
+                    format!("{:?} is not an IP address", sa.address),
+                )
+            })?;
             std::net::SocketAddr::new(ip, port)
         }
-        Some(address::Address::Pipe(p)) => return Err(FieldError::new("address.pipe", format!("Unix socket listeners ({}) are not supported by mast-proxy", p.path))),
-        _ => return Err(FieldError::new("address", "is missing or not a socket address")),
+        Some(address::Address::Pipe(p)) => {
+            return Err(FieldError::new(
+                "address.pipe",
+                format!(
+                    "Unix socket listeners ({}) are not supported by mast-proxy",
+                    p.path
+                ),
+            ));
+        }
+        _ => {
+            return Err(FieldError::new(
+                "address",
+                "is missing or not a socket address",
+            ));
+        }
     };
     let mut inspect_tls = false;
     let mut inspect_http = false;
     for (i, f) in l.listener_filters.iter().enumerate() {
         let ty = match &f.config_type {
-            Some(listener_filter::ConfigType::TypedConfig(a)) => a.type_url.rsplit('/').next().unwrap_or_default().to_string(),
+            Some(listener_filter::ConfigType::TypedConfig(a)) => a
+                .type_url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             _ => String::new(),
         };
         match (f.name.as_str(), ty.as_str()) {
-            (_, "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector") | ("envoy.filters.listener.tls_inspector", _) => inspect_tls = true,
-            (_, "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector") | ("envoy.filters.listener.http_inspector", _) => inspect_http = true,
-            (_, "envoy.extensions.filters.listener.original_dst.v3.OriginalDst") | ("envoy.filters.listener.original_dst", _) => {}
-            (name, _) => return Err(FieldError::new(format!("listener_filters[{i}]"), format!("listener filter {name:?} is not supported by mast-proxy"))),
+            (_, "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector")
+            | ("envoy.filters.listener.tls_inspector", _) => inspect_tls = true,
+            (_, "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector")
+            | ("envoy.filters.listener.http_inspector", _) => inspect_http = true,
+            (_, "envoy.extensions.filters.listener.original_dst.v3.OriginalDst")
+            | ("envoy.filters.listener.original_dst", _) => {}
+            (name, _) => {
+                return Err(FieldError::new(
+                    format!("listener_filters[{i}]"),
+                    format!("listener filter {name:?} is not supported by mast-proxy"),
+                ));
+            }
         }
     }
     let chains = l
         .filter_chains
         .iter()
         .enumerate()
-        .map(|(i, fc)| chain(c, fc).map(Arc::new).map_err(|e| e.at(format!("filter_chains[{i}]"))))
+        .map(|(i, fc)| {
+            chain(c, fc)
+                .map(Arc::new)
+                .map_err(|e| e.at(format!("filter_chains[{i}]")))
+        })
         .collect::<Result<Vec<_>>>()?;
     let default_chain = match &l.default_filter_chain {
-        Some(fc) => Some(Arc::new(chain(c, fc).map_err(|e| e.at("default_filter_chain"))?)),
+        Some(fc) => Some(Arc::new(
+            chain(c, fc).map_err(|e| e.at("default_filter_chain"))?,
+        )),
         None => None,
     };
     Ok(Listener {
@@ -101,7 +158,10 @@ pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Res
         default_chain,
         inspect_tls,
         inspect_http,
-        inspect_timeout: timeout(l.listener_filters_timeout.as_ref(), Some(DEFAULT_INSPECT_TIMEOUT)),
+        inspect_timeout: timeout(
+            l.listener_filters_timeout.as_ref(),
+            Some(DEFAULT_INSPECT_TIMEOUT),
+        ),
         continue_on_timeout: l.continue_on_listener_filters_timeout,
         direction: match l.traffic_direction {
             1 => Direction::Inbound,
@@ -113,30 +173,52 @@ pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Res
 }
 
 fn chain_match(m: &FilterChainMatch) -> Result<ChainMatch> {
-    refuse(!m.direct_source_prefix_ranges.is_empty(), "direct_source_prefix_ranges")?;
+    refuse(
+        !m.direct_source_prefix_ranges.is_empty(),
+        "direct_source_prefix_ranges",
+    )?;
     refuse(m.source_type != 0, "source_type")?;
     refuse(!m.source_prefix_ranges.is_empty(), "source_prefix_ranges")?;
     refuse(!m.source_ports.is_empty(), "source_ports")?;
-    refuse(!m.address_suffix.is_empty() || m.suffix_len.is_some(), "address_suffix")?;
+    refuse(
+        !m.address_suffix.is_empty() || m.suffix_len.is_some(),
+        "address_suffix",
+    )?;
     let prefix_ranges = m
         .prefix_ranges
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let addr = r.address_prefix.parse().map_err(|_| FieldError::new(format!("prefix_ranges[{i}]"), format!("{:?} is not an IP", r.address_prefix)))?;
-            let max = if matches!(addr, std::net::IpAddr::V4(_)) { 32 } else { 128 };
+            let addr = r.address_prefix.parse().map_err(|_| {
+                FieldError::new(
+                    format!("prefix_ranges[{i}]"),
+                    format!("{:?} is not an IP", r.address_prefix),
+                )
+            })?;
+            let max = if matches!(addr, std::net::IpAddr::V4(_)) {
+                32
+            } else {
+                128
+            };
             let len = r.prefix_len.as_ref().map(|l| l.value).unwrap_or(0).min(max) as u8;
             Ok(Cidr { addr, len })
         })
         .collect::<Result<_>>()?;
     Ok(ChainMatch {
         destination_port: match &m.destination_port {
-            Some(p) => Some(u16::try_from(p.value).map_err(|_| FieldError::new("destination_port", format!("{} is not a port", p.value)))?),
+            Some(p) => Some(u16::try_from(p.value).map_err(|_| {
+                FieldError::new("destination_port", format!("{} is not a port", p.value))
+            })?),
             None => None,
         },
         prefix_ranges,
-        server_names: m.server_names.iter().map(|s| s.to_ascii_lowercase()).collect(),
-        transport_protocol: (!m.transport_protocol.is_empty()).then(|| m.transport_protocol.clone()),
+        server_names: m
+            .server_names
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect(),
+        transport_protocol: (!m.transport_protocol.is_empty())
+            .then(|| m.transport_protocol.clone()),
         application_protocols: m.application_protocols.clone(),
     })
 }
@@ -150,7 +232,10 @@ fn typed(f: &Filter) -> Option<&Any> {
 
 fn chain(c: &mut Compiler<'_>, fc: &PbChain) -> Result<FilterChain> {
     #[allow(deprecated)]
-    refuse(fc.use_proxy_proto.as_ref().is_some_and(|b| b.value), "use_proxy_proto")?;
+    refuse(
+        fc.use_proxy_proto.as_ref().is_some_and(|b| b.value),
+        "use_proxy_proto",
+    )?;
     let matcher = match &fc.filter_chain_match {
         Some(m) => chain_match(m).map_err(|e| e.at("filter_chain_match"))?,
         None => ChainMatch::default(),
@@ -161,54 +246,119 @@ fn chain(c: &mut Compiler<'_>, fc: &PbChain) -> Result<FilterChain> {
             "envoy.transport_sockets.raw_buffer" | "raw_buffer" => None,
             "envoy.transport_sockets.tls" | "tls" => {
                 let ctx: DownstreamTlsContext = match &ts.config_type {
-                    Some(transport_socket::ConfigType::TypedConfig(a)) => unpack(a).map_err(|e| e.at("transport_socket.typed_config"))?,
-                    None => return Err(FieldError::new("transport_socket.typed_config", "is missing")),
+                    Some(transport_socket::ConfigType::TypedConfig(a)) => {
+                        unpack(a).map_err(|e| e.at("transport_socket.typed_config"))?
+                    }
+                    None => {
+                        return Err(FieldError::new(
+                            "transport_socket.typed_config",
+                            "is missing",
+                        ));
+                    }
                 };
-                Some(Arc::new(compile::tls::downstream(c, &ctx).map_err(|e| e.at("transport_socket.typed_config"))?))
+                Some(Arc::new(
+                    compile::tls::downstream(c, &ctx)
+                        .map_err(|e| e.at("transport_socket.typed_config"))?,
+                ))
             }
-            other => return Err(FieldError::new("transport_socket.name", format!("{other:?} is not supported by mast-proxy"))),
+            other => {
+                return Err(FieldError::new(
+                    "transport_socket.name",
+                    format!("{other:?} is not supported by mast-proxy"),
+                ));
+            }
         },
     };
     let mut kind = None;
     for (i, f) in fc.filters.iter().enumerate() {
         let at = |e: FieldError| e.at(format!("filters[{i}]"));
         if kind.is_some() {
-            return Err(at(FieldError::new("name", format!("{:?} follows a terminal filter", f.name))));
+            return Err(at(FieldError::new(
+                "name",
+                format!("{:?} follows a terminal filter", f.name),
+            )));
         }
-        let ty = typed(f).map(|a| a.type_url.rsplit('/').next().unwrap_or_default()).unwrap_or_default();
+        let ty = typed(f)
+            .map(|a| a.type_url.rsplit('/').next().unwrap_or_default())
+            .unwrap_or_default();
         match (f.name.as_str(), ty) {
-            ("envoy.filters.network.tcp_proxy" | "envoy.tcp_proxy", _) | (_, "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy") => {
-                let a = typed(f).ok_or_else(|| at(FieldError::new("typed_config", "is missing")))?;
-                kind = Some(ChainKind::Tcp(tcp(c, &unpack(a).map_err(at)?).map_err(|e| at(e.at("typed_config")))?));
+            ("envoy.filters.network.tcp_proxy" | "envoy.tcp_proxy", _)
+            | (_, "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy") => {
+                let a =
+                    typed(f).ok_or_else(|| at(FieldError::new("typed_config", "is missing")))?;
+                kind = Some(ChainKind::Tcp(
+                    tcp(c, &unpack(a).map_err(at)?).map_err(|e| at(e.at("typed_config")))?,
+                ));
             }
-            ("envoy.filters.network.http_connection_manager" | "envoy.http_connection_manager", _)
-            | (_, "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager") => {
-                let a = typed(f).ok_or_else(|| at(FieldError::new("typed_config", "is missing")))?;
-                kind = Some(ChainKind::Http(Arc::new(hcm(c, &unpack(a).map_err(at)?).map_err(|e| at(e.at("typed_config")))?)));
+            (
+                "envoy.filters.network.http_connection_manager" | "envoy.http_connection_manager",
+                _,
+            )
+            | (
+                _,
+                "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            ) => {
+                let a =
+                    typed(f).ok_or_else(|| at(FieldError::new("typed_config", "is missing")))?;
+                kind = Some(ChainKind::Http(Arc::new(
+                    hcm(c, &unpack(a).map_err(at)?).map_err(|e| at(e.at("typed_config")))?,
+                )));
             }
-            ("envoy.filters.network.rbac", _) | (_, "envoy.extensions.filters.network.rbac.v3.RBAC") => {
-                let r: NetRbac = typed(f).map(unpack).transpose().map_err(at)?.unwrap_or_default();
-                refuse(r.rules.is_some() || r.matcher.is_some(), "rules (network RBAC is not implemented yet)").map_err(|e| at(e.at("typed_config")))?;
+            ("envoy.filters.network.rbac", _)
+            | (_, "envoy.extensions.filters.network.rbac.v3.RBAC") => {
+                let r: NetRbac = typed(f)
+                    .map(unpack)
+                    .transpose()
+                    .map_err(at)?
+                    .unwrap_or_default();
+                refuse(
+                    r.rules.is_some() || r.matcher.is_some(),
+                    "rules (network RBAC is not implemented yet)",
+                )
+                .map_err(|e| at(e.at("typed_config")))?;
             }
             ("istio.metadata_exchange" | "envoy.filters.network.metadata_exchange", _) => {}
-            (name, _) => return Err(at(FieldError::new("name", format!("network filter {name:?} is not supported by mast-proxy")))),
+            (name, _) => {
+                return Err(at(FieldError::new(
+                    "name",
+                    format!("network filter {name:?} is not supported by mast-proxy"),
+                )));
+            }
         }
     }
-    let kind = kind.ok_or_else(|| FieldError::new("filters", "no tcp_proxy or http_connection_manager"))?;
-    Ok(FilterChain { name: fc.name.clone(), matcher, tls, kind })
+    let kind =
+        kind.ok_or_else(|| FieldError::new("filters", "no tcp_proxy or http_connection_manager"))?;
+    Ok(FilterChain {
+        name: fc.name.clone(),
+        matcher,
+        tls,
+        kind,
+    })
 }
 
 fn tcp(c: &mut Compiler<'_>, t: &PbTcp) -> Result<TcpProxy> {
     refuse(t.metadata_match.is_some(), "metadata_match")?;
     refuse(t.tunneling_config.is_some(), "tunneling_config")?;
     refuse(t.on_demand.is_some(), "on_demand")?;
-    refuse(t.max_downstream_connection_duration.is_some(), "max_downstream_connection_duration")?;
+    refuse(
+        t.max_downstream_connection_duration.is_some(),
+        "max_downstream_connection_duration",
+    )?;
     let cluster = match &t.cluster_specifier {
-        Some(tcp_proxy::ClusterSpecifier::Cluster(n)) => ClusterRef { name: n.as_str().into(), slot: c.clusters.intern(n) },
-        Some(tcp_proxy::ClusterSpecifier::WeightedClusters(_)) => return Err(FieldError::unsupported("weighted_clusters")),
+        Some(tcp_proxy::ClusterSpecifier::Cluster(n)) => ClusterRef {
+            name: n.as_str().into(),
+            slot: c.clusters.intern(n),
+        },
+        Some(tcp_proxy::ClusterSpecifier::WeightedClusters(_)) => {
+            return Err(FieldError::unsupported("weighted_clusters"));
+        }
         None => return Err(FieldError::new("cluster", "is missing")),
     };
-    Ok(TcpProxy { stat_prefix: t.stat_prefix.clone(), cluster, idle_timeout: timeout(t.idle_timeout.as_ref(), Some(DEFAULT_TCP_IDLE)) })
+    Ok(TcpProxy {
+        stat_prefix: t.stat_prefix.clone(),
+        cluster,
+        idle_timeout: timeout(t.idle_timeout.as_ref(), Some(DEFAULT_TCP_IDLE)),
+    })
 }
 
 fn nonzero(d: Option<&envoy_types::pb::google::protobuf::Duration>) -> bool {
@@ -217,46 +367,104 @@ fn nonzero(d: Option<&envoy_types::pb::google::protobuf::Duration>) -> bool {
 
 fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm> {
     refuse(nonzero(h.request_timeout.as_ref()), "request_timeout")?;
-    refuse(nonzero(h.request_headers_timeout.as_ref()), "request_headers_timeout")?;
+    refuse(
+        nonzero(h.request_headers_timeout.as_ref()),
+        "request_headers_timeout",
+    )?;
     refuse(!h.via.is_empty(), "via")?;
-    refuse(h.always_set_request_id_in_response, "always_set_request_id_in_response")?;
+    refuse(
+        h.always_set_request_id_in_response,
+        "always_set_request_id_in_response",
+    )?;
     refuse(h.request_id_extension.is_some(), "request_id_extension")?;
     refuse(h.local_reply_config.is_some(), "local_reply_config")?;
-    refuse(h.strip_matching_host_port || h.strip_port_mode.is_some(), "strip_matching_host_port")?;
+    refuse(
+        h.strip_matching_host_port || h.strip_port_mode.is_some(),
+        "strip_matching_host_port",
+    )?;
     refuse(h.strip_trailing_host_dot, "strip_trailing_host_dot")?;
-    refuse(h.scheme_header_transformation.is_some(), "scheme_header_transformation")?;
-    refuse(!h.original_ip_detection_extensions.is_empty(), "original_ip_detection_extensions")?;
-    refuse(!h.early_header_mutation_extensions.is_empty(), "early_header_mutation_extensions")?;
+    refuse(
+        h.scheme_header_transformation.is_some(),
+        "scheme_header_transformation",
+    )?;
+    refuse(
+        !h.original_ip_detection_extensions.is_empty(),
+        "original_ip_detection_extensions",
+    )?;
+    refuse(
+        !h.early_header_mutation_extensions.is_empty(),
+        "early_header_mutation_extensions",
+    )?;
     refuse(h.proxy_status_config.is_some(), "proxy_status_config")?;
-    refuse(h.typed_header_validation_config.is_some(), "typed_header_validation_config")?;
+    refuse(
+        h.typed_header_validation_config.is_some(),
+        "typed_header_validation_config",
+    )?;
     refuse(h.append_x_forwarded_port, "append_x_forwarded_port")?;
     refuse(h.forward_proto_config.is_some(), "forward_proto_config")?;
-    refuse(!matches!(h.path_with_escaped_slashes_action, 0 | 1), "path_with_escaped_slashes_action")?;
+    refuse(
+        !matches!(h.path_with_escaped_slashes_action, 0 | 1),
+        "path_with_escaped_slashes_action",
+    )?;
     if let Some(o) = &h.common_http_protocol_options {
-        refuse(nonzero(o.max_connection_duration.as_ref()), "common_http_protocol_options.max_connection_duration")?;
-        refuse(nonzero(o.max_stream_duration.as_ref()), "common_http_protocol_options.max_stream_duration")?;
-        refuse(o.headers_with_underscores_action != 0, "common_http_protocol_options.headers_with_underscores_action")?;
+        refuse(
+            nonzero(o.max_connection_duration.as_ref()),
+            "common_http_protocol_options.max_connection_duration",
+        )?;
+        refuse(
+            nonzero(o.max_stream_duration.as_ref()),
+            "common_http_protocol_options.max_stream_duration",
+        )?;
+        refuse(
+            o.headers_with_underscores_action != 0,
+            "common_http_protocol_options.headers_with_underscores_action",
+        )?;
     }
     let codec = match h.codec_type {
         0 => Codec::Auto,
         1 => Codec::Http1,
         2 => Codec::Http2,
-        other => return Err(FieldError::new("codec_type", format!("{other} is not supported by mast-proxy"))),
+        other => {
+            return Err(FieldError::new(
+                "codec_type",
+                format!("{other} is not supported by mast-proxy"),
+            ));
+        }
     };
     let routes = match &h.route_specifier {
         Some(RouteSpecifier::Rds(r)) => {
-            match r.config_source.as_ref().and_then(|s| s.config_source_specifier.as_ref()) {
+            match r
+                .config_source
+                .as_ref()
+                .and_then(|s| s.config_source_specifier.as_ref())
+            {
                 None | Some(ConfigSourceSpecifier::Ads(_)) => {}
-                Some(_) => return Err(FieldError::new("rds.config_source", "only ADS is supported by mast-proxy")),
+                Some(_) => {
+                    return Err(FieldError::new(
+                        "rds.config_source",
+                        "only ADS is supported by mast-proxy",
+                    ));
+                }
             }
-            RouteSource::Rds { name: r.route_config_name.clone(), slot: c.routes.intern(&r.route_config_name) }
+            RouteSource::Rds {
+                name: r.route_config_name.clone(),
+                slot: c.routes.intern(&r.route_config_name),
+            }
         }
-        Some(RouteSpecifier::RouteConfig(rc)) => RouteSource::Inline(Arc::new(compile::route::compile(c, rc).map_err(|e| e.at("route_config"))?)),
-        Some(RouteSpecifier::ScopedRoutes(_)) => return Err(FieldError::unsupported("scoped_routes")),
+        Some(RouteSpecifier::RouteConfig(rc)) => RouteSource::Inline(Arc::new(
+            compile::route::compile(c, rc).map_err(|e| e.at("route_config"))?,
+        )),
+        Some(RouteSpecifier::ScopedRoutes(_)) => {
+            return Err(FieldError::unsupported("scoped_routes"));
+        }
         None => return Err(FieldError::new("route_specifier", "is missing")),
     };
     let suppress_envoy_headers = http_filters(&h.http_filters).map_err(|e| e.at("http_filters"))?;
-    let server = if h.server_name.is_empty() { "envoy" } else { h.server_name.as_str() };
+    let server = if h.server_name.is_empty() {
+        "envoy"
+    } else {
+        h.server_name.as_str()
+    };
     let forward_client_cert = match h.forward_client_cert_details {
         0 => ForwardClientCert::Sanitize,
         1 => ForwardClientCert::ForwardOnly,
@@ -265,12 +473,16 @@ fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm> {
         _ => ForwardClientCert::AlwaysForwardOnly,
     };
     let d = h.set_current_client_cert_details.as_ref();
-    refuse(d.is_some_and(|d| d.cert || d.chain || d.issuer), "set_current_client_cert_details.cert/chain/issuer")?;
+    refuse(
+        d.is_some_and(|d| d.cert || d.chain || d.issuer),
+        "set_current_client_cert_details.cert/chain/issuer",
+    )?;
     Ok(Hcm {
         stat_prefix: h.stat_prefix.clone(),
         routes,
         filters: Vec::new(),
-        server_name: HeaderValue::from_str(server).map_err(|_| FieldError::new("server_name", "is not a header value"))?,
+        server_name: HeaderValue::from_str(server)
+            .map_err(|_| FieldError::new("server_name", "is not a header value"))?,
         server_header: match h.server_header_transformation {
             1 => ServerHeader::AppendIfAbsent,
             2 => ServerHeader::PassThrough,
@@ -288,7 +500,12 @@ fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm> {
         normalize_path: h.normalize_path.as_ref().is_some_and(|b| b.value),
         merge_slashes: h.merge_slashes,
         suppress_envoy_headers,
-        upgrades: h.upgrade_configs.iter().filter(|u| u.enabled.as_ref().is_none_or(|b| b.value)).map(|u| u.upgrade_type.to_ascii_lowercase()).collect(),
+        upgrades: h
+            .upgrade_configs
+            .iter()
+            .filter(|u| u.enabled.as_ref().is_none_or(|b| b.value))
+            .map(|u| u.upgrade_type.to_ascii_lowercase())
+            .collect(),
     })
 }
 
@@ -298,7 +515,10 @@ fn http_filters(filters: &[PbHttpFilter]) -> Result<bool> {
     for (i, f) in filters.iter().enumerate() {
         let at = |e: FieldError| e.at(format!("[{i}]"));
         if router.is_some() {
-            return Err(at(FieldError::new("name", format!("{:?} follows the router", f.name))));
+            return Err(at(FieldError::new(
+                "name",
+                format!("{:?} follows the router", f.name),
+            )));
         }
         if f.disabled {
             continue;
@@ -307,26 +527,49 @@ fn http_filters(filters: &[PbHttpFilter]) -> Result<bool> {
             Some(http_filter::ConfigType::TypedConfig(a)) => Some(a),
             _ => None,
         };
-        let ty = any.map(|a| a.type_url.rsplit('/').next().unwrap_or_default()).unwrap_or_default();
+        let ty = any
+            .map(|a| a.type_url.rsplit('/').next().unwrap_or_default())
+            .unwrap_or_default();
         match (f.name.as_str(), ty) {
-            ("envoy.filters.http.router" | "envoy.router", _) | (_, "envoy.extensions.filters.http.router.v3.Router") => {
+            ("envoy.filters.http.router" | "envoy.router", _)
+            | (_, "envoy.extensions.filters.http.router.v3.Router") => {
                 let r: Router = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
                 refuse(!r.upstream_http_filters.is_empty(), "upstream_http_filters").map_err(at)?;
                 router = Some(r.suppress_envoy_headers);
             }
-            ("envoy.filters.http.fault" | "envoy.fault", _) | (_, "envoy.extensions.filters.http.fault.v3.HTTPFault") => {
+            ("envoy.filters.http.fault" | "envoy.fault", _)
+            | (_, "envoy.extensions.filters.http.fault.v3.HTTPFault") => {
                 let fault: HttpFault = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
-                refuse(fault.delay.is_some() || fault.abort.is_some(), "typed_config (fault injection is not supported by mast-proxy yet)").map_err(at)?;
+                refuse(
+                    fault.delay.is_some() || fault.abort.is_some(),
+                    "typed_config (fault injection is not supported by mast-proxy yet)",
+                )
+                .map_err(at)?;
             }
-            ("envoy.filters.http.cors" | "envoy.cors", _) | (_, "envoy.extensions.filters.http.cors.v3.Cors") => {}
+            ("envoy.filters.http.cors" | "envoy.cors", _)
+            | (_, "envoy.extensions.filters.http.cors.v3.Cors") => {}
             ("envoy.filters.http.rbac", _) | (_, "envoy.extensions.filters.http.rbac.v3.RBAC") => {
                 let r: HttpRbac = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
-                refuse(r.rules.is_some() || r.matcher.is_some(), "typed_config.rules (HTTP RBAC is not implemented yet)").map_err(at)?;
+                refuse(
+                    r.rules.is_some() || r.matcher.is_some(),
+                    "typed_config.rules (HTTP RBAC is not implemented yet)",
+                )
+                .map_err(at)?;
             }
             ("istio.alpn" | "envoy.filters.http.alpn", _) => {}
-            (name, _) if f.is_optional => tracing::info!(filter = name, "optional HTTP filter not supported by mast-proxy; skipped"),
-            (name, _) => return Err(at(FieldError::new("name", format!("HTTP filter {name:?} is not supported by mast-proxy")))),
+            (name, _) if f.is_optional => tracing::info!(
+                filter = name,
+                "optional HTTP filter not supported by mast-proxy; skipped"
+            ),
+            (name, _) => {
+                return Err(at(FieldError::new(
+                    "name",
+                    format!("HTTP filter {name:?} is not supported by mast-proxy"),
+                )));
+            }
         }
     }
-    router.ok_or_else(|| FieldError::new("", "the last HTTP filter must be envoy.filters.http.router"))
+    router.ok_or_else(|| {
+        FieldError::new("", "the last HTTP filter must be envoy.filters.http.router")
+    })
 }

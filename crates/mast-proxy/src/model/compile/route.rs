@@ -15,25 +15,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::route::v3::{
-    DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction, RetryPolicy as PbRetry, Route as PbRoute,
-    RouteAction, RouteConfiguration, RouteMatch as PbMatch, VirtualHost as PbVhost, header_matcher::HeaderMatchSpecifier,
-    query_parameter_matcher::QueryParameterMatchSpecifier, redirect_action, route, route_action, route_match::PathSpecifier,
+    DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction,
+    RetryPolicy as PbRetry, Route as PbRoute, RouteAction, RouteConfiguration,
+    RouteMatch as PbMatch, VirtualHost as PbVhost, header_matcher::HeaderMatchSpecifier,
+    query_parameter_matcher::QueryParameterMatchSpecifier, redirect_action, route, route_action,
+    route_match::PathSpecifier,
 };
 use envoy_types::pb::google::protobuf::Any;
 use http::HeaderValue;
 
-use super::{Compiler, FieldError, Result, duration, header_adds, header_name, header_removes, regex, string_match, timeout};
+use super::{
+    Compiler, FieldError, Result, duration, header_adds, header_name, header_removes, regex,
+    string_match, timeout,
+};
 use crate::model::ClusterRef;
 use crate::model::route::{
-    Action, ClusterChoice, DirectResponse, Forward, HeaderKey, HeaderMatch, HeaderOps, PathMatch, QueryMatch, Redirect,
-    RetryOn, RetryPolicy, Route, RouteMatch, RouteTable, StringMatch, ValueMatch, VirtualHost, WeightedCluster,
+    Action, ClusterChoice, DirectResponse, Forward, HeaderKey, HeaderMatch, HeaderOps, PathMatch,
+    QueryMatch, Redirect, RetryOn, RetryPolicy, Route, RouteMatch, RouteTable, StringMatch,
+    ValueMatch, VirtualHost, WeightedCluster,
 };
 
 /// Envoy's default route timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn refuse(set: bool, field: &str) -> Result<()> {
-    if set { Err(FieldError::unsupported(field)) } else { Ok(()) }
+    if set {
+        Err(FieldError::unsupported(field))
+    } else {
+        Ok(())
+    }
 }
 
 fn per_filter(m: &HashMap<String, Any>) -> Result<()> {
@@ -43,7 +53,10 @@ fn per_filter(m: &HashMap<String, Any>) -> Result<()> {
             "envoy.filters.http.cors" => "CORS policies",
             _ => "this filter",
         };
-        return Err(FieldError::new(format!("typed_per_filter_config[{k:?}]"), format!("{what} is not supported by mast-proxy yet")));
+        return Err(FieldError::new(
+            format!("typed_per_filter_config[{k:?}]"),
+            format!("{what} is not supported by mast-proxy yet"),
+        ));
     }
     Ok(())
 }
@@ -65,16 +78,36 @@ fn ops(
 /// Compiles a route configuration (from RDS or inline in a connection manager).
 pub fn compile(c: &mut Compiler<'_>, rc: &RouteConfiguration) -> Result<RouteTable> {
     refuse(rc.vhds.is_some(), "vhds")?;
-    refuse(!rc.internal_only_headers.is_empty(), "internal_only_headers")?;
-    refuse(rc.most_specific_header_mutations_wins, "most_specific_header_mutations_wins")?;
-    refuse(!rc.cluster_specifier_plugins.is_empty(), "cluster_specifier_plugins")?;
-    refuse(!rc.request_mirror_policies.is_empty(), "request_mirror_policies")?;
-    refuse(rc.ignore_port_in_host_matching, "ignore_port_in_host_matching")?;
+    refuse(
+        !rc.internal_only_headers.is_empty(),
+        "internal_only_headers",
+    )?;
+    refuse(
+        rc.most_specific_header_mutations_wins,
+        "most_specific_header_mutations_wins",
+    )?;
+    refuse(
+        !rc.cluster_specifier_plugins.is_empty(),
+        "cluster_specifier_plugins",
+    )?;
+    refuse(
+        !rc.request_mirror_policies.is_empty(),
+        "request_mirror_policies",
+    )?;
+    refuse(
+        rc.ignore_port_in_host_matching,
+        "ignore_port_in_host_matching",
+    )?;
     refuse(!rc.vhost_header.is_empty(), "vhost_header")?;
     per_filter(&rc.typed_per_filter_config)?;
     let mut t = RouteTable {
         name: rc.name.clone(),
-        headers: ops(&rc.request_headers_to_add, &rc.request_headers_to_remove, &rc.response_headers_to_add, &rc.response_headers_to_remove)?,
+        headers: ops(
+            &rc.request_headers_to_add,
+            &rc.request_headers_to_remove,
+            &rc.response_headers_to_add,
+            &rc.response_headers_to_remove,
+        )?,
         ..Default::default()
     };
     let mut seen = HashMap::new();
@@ -84,7 +117,10 @@ pub fn compile(c: &mut Compiler<'_>, rc: &RouteConfiguration) -> Result<RouteTab
         for (j, d) in vh.domains.iter().enumerate() {
             let d = d.to_ascii_lowercase();
             if let Some(prev) = seen.insert(d.clone(), i) {
-                return Err(at(FieldError::new(format!("domains[{j}]"), format!("{d:?} is also a domain of virtual_hosts[{prev}]"))));
+                return Err(at(FieldError::new(
+                    format!("domains[{j}]"),
+                    format!("{d:?} is also a domain of virtual_hosts[{prev}]"),
+                )));
             }
             if d == "*" {
                 t.wildcard = Some(i);
@@ -108,12 +144,26 @@ fn vhost(c: &mut Compiler<'_>, vh: &PbVhost) -> Result<VirtualHost> {
     #[allow(deprecated)]
     refuse(vh.cors.is_some(), "cors")?;
     refuse(vh.hedge_policy.is_some(), "hedge_policy")?;
-    refuse(!vh.request_mirror_policies.is_empty(), "request_mirror_policies")?;
+    refuse(
+        !vh.request_mirror_policies.is_empty(),
+        "request_mirror_policies",
+    )?;
     refuse(vh.matcher.is_some(), "matcher")?;
-    refuse(vh.include_attempt_count_in_response, "include_attempt_count_in_response")?;
-    refuse(vh.retry_policy_typed_config.is_some(), "retry_policy_typed_config")?;
+    refuse(
+        vh.include_attempt_count_in_response,
+        "include_attempt_count_in_response",
+    )?;
+    refuse(
+        vh.retry_policy_typed_config.is_some(),
+        "retry_policy_typed_config",
+    )?;
     per_filter(&vh.typed_per_filter_config)?;
-    let retry = vh.retry_policy.as_ref().map(|r| retry_policy(r).map(Arc::new)).transpose().map_err(|e| e.at("retry_policy"))?;
+    let retry = vh
+        .retry_policy
+        .as_ref()
+        .map(|r| retry_policy(r).map(Arc::new))
+        .transpose()
+        .map_err(|e| e.at("retry_policy"))?;
     let mut routes = Vec::with_capacity(vh.routes.len());
     for (i, r) in vh.routes.iter().enumerate() {
         routes.push(compile_route(c, r, retry.as_ref()).map_err(|e| e.at(format!("routes[{i}]")))?);
@@ -121,20 +171,38 @@ fn vhost(c: &mut Compiler<'_>, vh: &PbVhost) -> Result<VirtualHost> {
     Ok(VirtualHost {
         name: vh.name.clone(),
         routes,
-        headers: ops(&vh.request_headers_to_add, &vh.request_headers_to_remove, &vh.response_headers_to_add, &vh.response_headers_to_remove)?,
+        headers: ops(
+            &vh.request_headers_to_add,
+            &vh.request_headers_to_remove,
+            &vh.response_headers_to_add,
+            &vh.response_headers_to_remove,
+        )?,
         retry,
         attempt_count: vh.include_request_attempt_count,
     })
 }
 
-fn compile_route(c: &mut Compiler<'_>, r: &PbRoute, vh_retry: Option<&Arc<RetryPolicy>>) -> Result<Route> {
+fn compile_route(
+    c: &mut Compiler<'_>,
+    r: &PbRoute,
+    vh_retry: Option<&Arc<RetryPolicy>>,
+) -> Result<Route> {
     per_filter(&r.typed_per_filter_config)?;
-    let m = r.r#match.as_ref().ok_or_else(|| FieldError::new("match", "is missing"))?;
+    let m = r
+        .r#match
+        .as_ref()
+        .ok_or_else(|| FieldError::new("match", "is missing"))?;
     let matcher = route_match(m).map_err(|e| e.at("match"))?;
     let action = match &r.action {
-        Some(route::Action::Route(a)) => Action::Forward(forward(c, a, vh_retry).map_err(|e| e.at("route"))?),
-        Some(route::Action::Redirect(rd)) => Action::Redirect(redirect(rd).map_err(|e| e.at("redirect"))?),
-        Some(route::Action::DirectResponse(d)) => Action::Direct(direct(d).map_err(|e| e.at("direct_response"))?),
+        Some(route::Action::Route(a)) => {
+            Action::Forward(forward(c, a, vh_retry).map_err(|e| e.at("route"))?)
+        }
+        Some(route::Action::Redirect(rd)) => {
+            Action::Redirect(redirect(rd).map_err(|e| e.at("redirect"))?)
+        }
+        Some(route::Action::DirectResponse(d)) => {
+            Action::Direct(direct(d).map_err(|e| e.at("direct_response"))?)
+        }
         Some(_) => return Err(FieldError::unsupported("action")),
         None => return Err(FieldError::new("action", "is missing")),
     };
@@ -142,7 +210,12 @@ fn compile_route(c: &mut Compiler<'_>, r: &PbRoute, vh_retry: Option<&Arc<RetryP
         name: r.name.clone(),
         matcher,
         action,
-        headers: ops(&r.request_headers_to_add, &r.request_headers_to_remove, &r.response_headers_to_add, &r.response_headers_to_remove)?,
+        headers: ops(
+            &r.request_headers_to_add,
+            &r.request_headers_to_remove,
+            &r.response_headers_to_add,
+            &r.response_headers_to_remove,
+        )?,
     })
 }
 
@@ -155,14 +228,32 @@ fn route_match(m: &PbMatch) -> Result<RouteMatch> {
     let path = match &m.path_specifier {
         Some(PathSpecifier::Prefix(p)) => PathMatch::Prefix(p.clone()),
         Some(PathSpecifier::Path(p)) => PathMatch::Exact(p.clone()),
-        Some(PathSpecifier::SafeRegex(r)) => PathMatch::Regex(regex(r).map_err(|e| e.at("safe_regex"))?),
+        Some(PathSpecifier::SafeRegex(r)) => {
+            PathMatch::Regex(regex(r).map_err(|e| e.at("safe_regex"))?)
+        }
         Some(PathSpecifier::PathSeparatedPrefix(p)) => PathMatch::SeparatedPrefix(p.clone()),
         Some(_) => return Err(FieldError::unsupported("path_specifier")),
         None => return Err(FieldError::new("path_specifier", "is missing")),
     };
-    let headers = m.headers.iter().enumerate().map(|(i, h)| header_match(h).map_err(|e| e.at(format!("headers[{i}]")))).collect::<Result<_>>()?;
-    let query = m.query_parameters.iter().enumerate().map(|(i, q)| query_match(q).map_err(|e| e.at(format!("query_parameters[{i}]")))).collect::<Result<_>>()?;
-    Ok(RouteMatch { path, case_sensitive: m.case_sensitive.as_ref().is_none_or(|b| b.value), headers, query, grpc: m.grpc.is_some() })
+    let headers = m
+        .headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| header_match(h).map_err(|e| e.at(format!("headers[{i}]"))))
+        .collect::<Result<_>>()?;
+    let query = m
+        .query_parameters
+        .iter()
+        .enumerate()
+        .map(|(i, q)| query_match(q).map_err(|e| e.at(format!("query_parameters[{i}]"))))
+        .collect::<Result<_>>()?;
+    Ok(RouteMatch {
+        path,
+        case_sensitive: m.case_sensitive.as_ref().is_none_or(|b| b.value),
+        headers,
+        query,
+        grpc: m.grpc.is_some(),
+    })
 }
 
 #[allow(deprecated)]
@@ -172,7 +263,12 @@ fn header_match(h: &HeaderMatcher) -> Result<HeaderMatch> {
         ":method" => HeaderKey::Method,
         ":path" => HeaderKey::Path,
         ":scheme" => HeaderKey::Scheme,
-        n if n.starts_with(':') => return Err(FieldError::new("name", format!("pseudo-header {n:?} is not supported by mast-proxy"))),
+        n if n.starts_with(':') => {
+            return Err(FieldError::new(
+                "name",
+                format!("pseudo-header {n:?} is not supported by mast-proxy"),
+            ));
+        }
         n => HeaderKey::Name(header_name(n).map_err(|e| e.at("name"))?),
     };
     let s = |m: StringMatch| ValueMatch::String(m, false);
@@ -182,7 +278,9 @@ fn header_match(h: &HeaderMatcher) -> Result<HeaderMatch> {
         Some(HeaderMatchSpecifier::PrefixMatch(v)) => s(StringMatch::Prefix(v.clone())),
         Some(HeaderMatchSpecifier::SuffixMatch(v)) => s(StringMatch::Suffix(v.clone())),
         Some(HeaderMatchSpecifier::ContainsMatch(v)) => s(StringMatch::Contains(v.clone())),
-        Some(HeaderMatchSpecifier::SafeRegexMatch(r)) => s(StringMatch::Regex(regex(r).map_err(|e| e.at("safe_regex_match"))?)),
+        Some(HeaderMatchSpecifier::SafeRegexMatch(r)) => s(StringMatch::Regex(
+            regex(r).map_err(|e| e.at("safe_regex_match"))?,
+        )),
         Some(HeaderMatchSpecifier::RangeMatch(r)) => ValueMatch::Range(r.start, r.end),
         Some(HeaderMatchSpecifier::PresentMatch(p)) => ValueMatch::Present(*p),
         Some(HeaderMatchSpecifier::StringMatch(m)) => {
@@ -190,45 +288,86 @@ fn header_match(h: &HeaderMatcher) -> Result<HeaderMatch> {
             ValueMatch::String(m, ic)
         }
     };
-    Ok(HeaderMatch { key, value, invert: h.invert_match, missing_as_empty: h.treat_missing_header_as_empty })
+    Ok(HeaderMatch {
+        key,
+        value,
+        invert: h.invert_match,
+        missing_as_empty: h.treat_missing_header_as_empty,
+    })
 }
 
 fn query_match(q: &QueryParameterMatcher) -> Result<QueryMatch> {
     let value = match &q.query_parameter_match_specifier {
         None | Some(QueryParameterMatchSpecifier::PresentMatch(_)) => None,
-        Some(QueryParameterMatchSpecifier::StringMatch(m)) => Some(string_match(m).map_err(|e| e.at("string_match"))?),
+        Some(QueryParameterMatchSpecifier::StringMatch(m)) => {
+            Some(string_match(m).map_err(|e| e.at("string_match"))?)
+        }
     };
-    Ok(QueryMatch { name: q.name.clone(), value })
+    Ok(QueryMatch {
+        name: q.name.clone(),
+        value,
+    })
 }
 
 fn cluster_ref(c: &mut Compiler<'_>, name: &str) -> ClusterRef {
-    ClusterRef { name: name.into(), slot: c.clusters.intern(name) }
+    ClusterRef {
+        name: name.into(),
+        slot: c.clusters.intern(name),
+    }
 }
 
-fn forward(c: &mut Compiler<'_>, a: &RouteAction, vh_retry: Option<&Arc<RetryPolicy>>) -> Result<Forward> {
+#[allow(deprecated)]
+fn forward(
+    c: &mut Compiler<'_>,
+    a: &RouteAction,
+    vh_retry: Option<&Arc<RetryPolicy>>,
+) -> Result<Forward> {
     refuse(a.metadata_match.is_some(), "metadata_match")?;
-    refuse(!a.request_mirror_policies.is_empty(), "request_mirror_policies")?;
+    refuse(
+        !a.request_mirror_policies.is_empty(),
+        "request_mirror_policies",
+    )?;
     refuse(!a.rate_limits.is_empty(), "rate_limits")?;
     #[allow(deprecated)]
     refuse(a.cors.is_some(), "cors")?;
     refuse(a.hedge_policy.is_some(), "hedge_policy")?;
-    refuse(a.internal_redirect_policy.is_some(), "internal_redirect_policy")?;
+    refuse(
+        a.internal_redirect_policy.is_some(),
+        "internal_redirect_policy",
+    )?;
     refuse(a.path_rewrite_policy.is_some(), "path_rewrite_policy")?;
     refuse(a.append_x_forwarded_host, "append_x_forwarded_host")?;
-    refuse(a.cluster_not_found_response_code != 0, "cluster_not_found_response_code")?;
-    refuse(a.retry_policy_typed_config.is_some(), "retry_policy_typed_config")?;
+    refuse(
+        a.cluster_not_found_response_code != 0,
+        "cluster_not_found_response_code",
+    )?;
+    refuse(
+        a.retry_policy_typed_config.is_some(),
+        "retry_policy_typed_config",
+    )?;
     refuse(a.early_data_policy.is_some(), "early_data_policy")?;
-    refuse(timeout(a.idle_timeout.as_ref(), None).is_some(), "idle_timeout")?;
+    refuse(
+        timeout(a.idle_timeout.as_ref(), None).is_some(),
+        "idle_timeout",
+    )?;
     let mut grpc_timeout_max = a.max_grpc_timeout.as_ref().map(|d| timeout(Some(d), None));
     if let Some(msd) = &a.max_stream_duration {
-        refuse(timeout(msd.max_stream_duration.as_ref(), None).is_some(), "max_stream_duration.max_stream_duration")?;
-        refuse(msd.grpc_timeout_header_offset.is_some(), "max_stream_duration.grpc_timeout_header_offset")?;
+        refuse(
+            timeout(msd.max_stream_duration.as_ref(), None).is_some(),
+            "max_stream_duration.max_stream_duration",
+        )?;
+        refuse(
+            msd.grpc_timeout_header_offset.is_some(),
+            "max_stream_duration.grpc_timeout_header_offset",
+        )?;
         if let Some(d) = &msd.grpc_timeout_header_max {
             grpc_timeout_max = Some(timeout(Some(d), None));
         }
     }
     let clusters = match &a.cluster_specifier {
-        Some(route_action::ClusterSpecifier::Cluster(name)) => ClusterChoice::Single(cluster_ref(c, name)),
+        Some(route_action::ClusterSpecifier::Cluster(name)) => {
+            ClusterChoice::Single(cluster_ref(c, name))
+        }
         Some(route_action::ClusterSpecifier::WeightedClusters(w)) => {
             let mut entries = Vec::new();
             let mut upper = 0u32;
@@ -252,31 +391,50 @@ fn forward(c: &mut Compiler<'_>, a: &RouteAction, vh_retry: Option<&Arc<RetryPol
                     cluster: cluster_ref(c, &cw.name),
                     weight,
                     upper,
-                    headers: ops(&cw.request_headers_to_add, &cw.request_headers_to_remove, &cw.response_headers_to_add, &cw.response_headers_to_remove).map_err(at)?,
+                    headers: ops(
+                        &cw.request_headers_to_add,
+                        &cw.request_headers_to_remove,
+                        &cw.response_headers_to_add,
+                        &cw.response_headers_to_remove,
+                    )
+                    .map_err(at)?,
                     host_rewrite,
                 });
             }
             if entries.is_empty() {
-                return Err(FieldError::new("weighted_clusters", "no cluster has a weight"));
+                return Err(FieldError::new(
+                    "weighted_clusters",
+                    "no cluster has a weight",
+                ));
             }
-            ClusterChoice::Weighted { total: upper, entries }
+            ClusterChoice::Weighted {
+                total: upper,
+                entries,
+            }
         }
-        Some(route_action::ClusterSpecifier::ClusterHeader(_)) => return Err(FieldError::unsupported("cluster_header")),
+        Some(route_action::ClusterSpecifier::ClusterHeader(_)) => {
+            return Err(FieldError::unsupported("cluster_header"));
+        }
         Some(_) => return Err(FieldError::unsupported("cluster_specifier_plugin")),
         None => return Err(FieldError::new("cluster_specifier", "is missing")),
     };
     let host_rewrite = match &a.host_rewrite_specifier {
-        Some(route_action::HostRewriteSpecifier::HostRewriteLiteral(h)) => {
-            Some(HeaderValue::from_str(h).map_err(|_| FieldError::new("host_rewrite_literal", "is not a header value"))?)
-        }
+        Some(route_action::HostRewriteSpecifier::HostRewriteLiteral(h)) => Some(
+            HeaderValue::from_str(h)
+                .map_err(|_| FieldError::new("host_rewrite_literal", "is not a header value"))?,
+        ),
         Some(route_action::HostRewriteSpecifier::AutoHostRewrite(b)) if !b.value => None,
         Some(_) => return Err(FieldError::unsupported("host_rewrite_specifier")),
         None => None,
     };
     let regex_rewrite = match &a.regex_rewrite {
         Some(rr) => {
-            let p = rr.pattern.as_ref().ok_or_else(|| FieldError::new("regex_rewrite.pattern", "is missing"))?;
-            let re = regex::Regex::new(&p.regex).map_err(|e| FieldError::new("regex_rewrite.pattern", e.to_string()))?;
+            let p = rr
+                .pattern
+                .as_ref()
+                .ok_or_else(|| FieldError::new("regex_rewrite.pattern", "is missing"))?;
+            let re = regex::Regex::new(&p.regex)
+                .map_err(|e| FieldError::new("regex_rewrite.pattern", e.to_string()))?;
             Some((re, substitution(&rr.substitution)))
         }
         None => None,
@@ -316,13 +474,27 @@ fn substitution(s: &str) -> String {
 /// Compiles a retry policy.
 pub fn retry_policy(r: &PbRetry) -> Result<RetryPolicy> {
     refuse(r.retry_priority.is_some(), "retry_priority")?;
-    refuse(!r.retry_options_predicates.is_empty(), "retry_options_predicates")?;
-    refuse(r.rate_limited_retry_back_off.is_some(), "rate_limited_retry_back_off")?;
+    refuse(
+        !r.retry_options_predicates.is_empty(),
+        "retry_options_predicates",
+    )?;
+    refuse(
+        r.rate_limited_retry_back_off.is_some(),
+        "rate_limited_retry_back_off",
+    )?;
     refuse(!r.retriable_headers.is_empty(), "retriable_headers")?;
-    refuse(!r.retriable_request_headers.is_empty(), "retriable_request_headers")?;
+    refuse(
+        !r.retriable_request_headers.is_empty(),
+        "retriable_request_headers",
+    )?;
     refuse(r.per_try_idle_timeout.is_some(), "per_try_idle_timeout")?;
     let mut on = RetryOn::default();
-    for cond in r.retry_on.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for cond in r
+        .retry_on
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match cond {
             "5xx" => on.status_5xx = true,
             "gateway-error" => on.gateway_error = true,
@@ -337,23 +509,43 @@ pub fn retry_policy(r: &PbRetry) -> Result<RetryPolicy> {
             "resource-exhausted" => on.grpc[2] = true,
             "internal" => on.grpc[3] = true,
             "unavailable" => on.grpc[4] = true,
-            other => return Err(FieldError::new("retry_on", format!("condition {other:?} is not supported by mast-proxy"))),
+            other => {
+                return Err(FieldError::new(
+                    "retry_on",
+                    format!("condition {other:?} is not supported by mast-proxy"),
+                ));
+            }
         }
     }
     let mut other_hosts = false;
     for (i, p) in r.retry_host_predicate.iter().enumerate() {
         if p.name != "envoy.retry_host_predicates.previous_hosts" {
-            return Err(FieldError::new(format!("retry_host_predicate[{i}]"), format!("{:?} is not supported by mast-proxy", p.name)));
+            return Err(FieldError::new(
+                format!("retry_host_predicate[{i}]"),
+                format!("{:?} is not supported by mast-proxy", p.name),
+            ));
         }
         other_hosts = true;
     }
-    let base = r.retry_back_off.as_ref().and_then(|b| duration(b.base_interval.as_ref())).unwrap_or(Duration::from_millis(25));
-    let max = r.retry_back_off.as_ref().and_then(|b| duration(b.max_interval.as_ref())).unwrap_or(base * 10);
+    let base = r
+        .retry_back_off
+        .as_ref()
+        .and_then(|b| duration(b.base_interval.as_ref()))
+        .unwrap_or(Duration::from_millis(25));
+    let max = r
+        .retry_back_off
+        .as_ref()
+        .and_then(|b| duration(b.max_interval.as_ref()))
+        .unwrap_or(base * 10);
     Ok(RetryPolicy {
         on,
         num_retries: r.num_retries.as_ref().map(|n| n.value).unwrap_or(1),
         per_try_timeout: timeout(r.per_try_timeout.as_ref(), None),
-        status_codes: r.retriable_status_codes.iter().filter_map(|c| u16::try_from(*c).ok()).collect(),
+        status_codes: r
+            .retriable_status_codes
+            .iter()
+            .filter_map(|c| u16::try_from(*c).ok())
+            .collect(),
         other_hosts,
         host_selection_attempts: r.host_selection_retry_max_attempts.max(1) as u32,
         backoff_base: base,
@@ -363,7 +555,9 @@ pub fn retry_policy(r: &PbRetry) -> Result<RetryPolicy> {
 
 fn redirect(r: &RedirectAction) -> Result<Redirect> {
     let scheme = match &r.scheme_rewrite_specifier {
-        Some(redirect_action::SchemeRewriteSpecifier::HttpsRedirect(true)) => Some("https".to_string()),
+        Some(redirect_action::SchemeRewriteSpecifier::HttpsRedirect(true)) => {
+            Some("https".to_string())
+        }
         Some(redirect_action::SchemeRewriteSpecifier::SchemeRedirect(s)) => Some(s.clone()),
         _ => None,
     };
@@ -379,7 +573,12 @@ fn redirect(r: &RedirectAction) -> Result<Redirect> {
         2 => 303,
         3 => 307,
         4 => 308,
-        other => return Err(FieldError::new("response_code", format!("unknown code {other}"))),
+        other => {
+            return Err(FieldError::new(
+                "response_code",
+                format!("unknown code {other}"),
+            ));
+        }
     };
     Ok(Redirect {
         scheme,
@@ -399,11 +598,21 @@ fn direct(d: &DirectResponseAction) -> Result<DirectResponse> {
         None => bytes::Bytes::new(),
         Some(Specifier::InlineString(s)) => bytes::Bytes::from(s.clone()),
         Some(Specifier::InlineBytes(b)) => bytes::Bytes::from(b.clone()),
-        Some(Specifier::Filename(f)) => std::fs::read(f).map(bytes::Bytes::from).map_err(|e| FieldError::new("body.filename", format!("{f}: {e}")))?,
-        Some(Specifier::EnvironmentVariable(_)) => return Err(FieldError::unsupported("body.environment_variable")),
+        Some(Specifier::Filename(f)) => std::fs::read(f)
+            .map(bytes::Bytes::from)
+            .map_err(|e| FieldError::new("body.filename", format!("{f}: {e}")))?,
+        Some(Specifier::EnvironmentVariable(_)) => {
+            return Err(FieldError::unsupported("body.environment_variable"));
+        }
     };
     if !(100..=599).contains(&d.status) {
-        return Err(FieldError::new("status", format!("{} is not an HTTP status", d.status)));
+        return Err(FieldError::new(
+            "status",
+            format!("{} is not an HTTP status", d.status),
+        ));
     }
-    Ok(DirectResponse { status: d.status as u16, body })
+    Ok(DirectResponse {
+        status: d.status as u16,
+        body,
+    })
 }

@@ -1,0 +1,1 @@
+//! Table tests for compilation and route matching.
