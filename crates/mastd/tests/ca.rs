@@ -627,6 +627,8 @@ async fn plugged_in_ca_is_reloaded_and_both_roots_are_trusted() {
     // broken files (a key that is not the certificate's) are not taken
     let b = plugged_files("root-b");
     std::fs::write(cacerts.path().join("ca-key.pem"), &b.ca_key).unwrap();
+    let e = ca.reload().unwrap_err();
+    assert!(e.contains("does not match"), "{e}");
     tokio::time::sleep(Duration::from_millis(600)).await;
     let chain = client
         .create_certificate(request(&pem, 0, Some(&token)))

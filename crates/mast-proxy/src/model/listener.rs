@@ -254,11 +254,11 @@ fn sni_specificity(pattern: &str, name: &str) -> Option<usize> {
 
 /// Keeps the candidates with the best score (`Some`), or those that do not constrain this
 /// criterion when nothing matches it.
-fn narrow<'a>(
-    cands: Vec<&'a Arc<FilterChain>>,
+fn narrow(
+    cands: Vec<&Arc<FilterChain>>,
     unconstrained: impl Fn(&ChainMatch) -> bool,
     score: impl Fn(&ChainMatch) -> Option<usize>,
-) -> Vec<&'a Arc<FilterChain>> {
+) -> Vec<&Arc<FilterChain>> {
     let best = cands
         .iter()
         .filter(|c| !unconstrained(&c.matcher))

@@ -133,8 +133,8 @@ pub fn compile(c: &mut Compiler<'_>, rc: &RouteConfiguration) -> Result<RouteTab
             }
         }
     }
-    t.suffixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-    t.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    t.suffixes.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+    t.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
     Ok(t)
 }
 
@@ -224,7 +224,7 @@ fn route_match(m: &PbMatch) -> Result<RouteMatch> {
     refuse(m.tls_context.is_some(), "tls_context")?;
     refuse(!m.dynamic_metadata.is_empty(), "dynamic_metadata")?;
     refuse(!m.cookies.is_empty(), "cookies")?;
-    refuse(m.filter_state.iter().next().is_some(), "filter_state")?;
+    refuse(!m.filter_state.is_empty(), "filter_state")?;
     let path = match &m.path_specifier {
         Some(PathSpecifier::Prefix(p)) => PathMatch::Prefix(p.clone()),
         Some(PathSpecifier::Path(p)) => PathMatch::Exact(p.clone()),
