@@ -75,7 +75,7 @@ spec:
       protocol: HTTP
       name: http
     bind: {echo}
-    defaultEndpoint: {app}:8080
+    defaultEndpoint: 0.0.0.0:8080
     captureMode: NONE
   egress:
   - hosts: ["./*"]
@@ -91,7 +91,6 @@ spec:
 "#,
         client = ip(1),
         echo = ip(2),
-        app = ip(3),
     )
 }
 
@@ -112,14 +111,24 @@ async fn request_through_two_proxies_configured_by_mastd() {
     let net = common::loopback_net();
     let cfg_dir = tempfile::tempdir().unwrap();
     std::fs::write(cfg_dir.path().join("mesh.yaml"), config(net, "STRICT")).unwrap();
-    let mastd = mastd::app::start(mastd_args(cfg_dir.path())).await.expect("mastd starts");
+    let mastd = mastd::app::start(mastd_args(cfg_dir.path()))
+        .await
+        .expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();
     let ca = Ca::new();
     ca.issue(&certs.path().join("client"), &spiffe("client"));
     ca.issue(&certs.path().join("echo"), &spiffe("echo"));
-    common::start_app(addr(net, 3, 8080), "echo").await;
+    // `0.0.0.0:8080` is the workload's own IP (the proxy's instance IP)
+    common::start_app(addr(net, 2, 8080), "echo").await;
     let start = |pod: &'static str, host: u8| {
-        let c = common::proxy_config(mastd.grpc_addr, pod, pod, addr(net, host, 0).ip(), &[&format!("app={pod}")], Some(&certs.path().join(pod)));
+        let c = common::proxy_config(
+            mastd.grpc_addr,
+            pod,
+            pod,
+            addr(net, host, 0).ip(),
+            &[&format!("app={pod}")],
+            Some(&certs.path().join(pod)),
+        );
         common::start_proxy(c)
     };
     let client = start("client", 1).await;
@@ -129,8 +138,15 @@ async fn request_through_two_proxies_configured_by_mastd() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    if tokio::time::timeout(Duration::from_secs(10), ready).await.is_err() {
-        panic!("proxies not ready: client NACKs {:?}, server NACKs {:?}", client.nacks(), server.nacks());
+    if tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .is_err()
+    {
+        panic!(
+            "proxies not ready: client NACKs {:?}, server NACKs {:?}",
+            client.nacks(),
+            server.nacks()
+        );
     }
     let front = addr(net, 1, 9080);
     let mut last = None;
@@ -141,10 +157,23 @@ async fn request_through_two_proxies_configured_by_mastd() {
                 assert_eq!(j["app"], "echo");
                 assert_eq!(j["path"], "/slice");
                 let xfcc = j["xfcc"].as_str().unwrap();
-                assert!(xfcc.contains(&format!("URI={}", spiffe("client"))), "mTLS with the client's identity: {xfcc}");
-                assert!(client.nacks().is_empty() && server.nacks().is_empty(), "{:?} {:?}", client.nacks(), server.nacks());
+                assert!(
+                    xfcc.contains(&format!("URI={}", spiffe("client"))),
+                    "mTLS with the client's identity: {xfcc}"
+                );
+                assert!(
+                    client.nacks().is_empty() && server.nacks().is_empty(),
+                    "{:?} {:?}",
+                    client.nacks(),
+                    server.nacks()
+                );
                 // a plaintext client is refused by the STRICT port
-                assert!(common::get(addr(net, 2, 9080), "echo", "/").await.map(|g| g.status != 200).unwrap_or(true));
+                assert!(
+                    common::get(addr(net, 2, 9080), "echo", "/")
+                        .await
+                        .map(|g| g.status != 200)
+                        .unwrap_or(true)
+                );
                 return;
             }
             other => last = Some(other),
@@ -153,13 +182,24 @@ async fn request_through_two_proxies_configured_by_mastd() {
     }
     let dump = |h: &mast_proxy::Handle| {
         let a = h.admin_addr;
-        std::thread::spawn(move || mast_xds::http::get(a, "/config_dump").map(|r| r.body).unwrap_or_default()).join().unwrap()
+        std::thread::spawn(move || {
+            mast_xds::http::get(a, "/config_dump")
+                .map(|r| r.body)
+                .unwrap_or_default()
+        })
+        .join()
+        .unwrap()
     };
     panic!(
         "no 200 through the proxies: {last:?}\nclient NACKs {:?}\nserver NACKs {:?}\nclient listeners {:?}\nclient config {}\nserver config {}",
         client.nacks(),
         server.nacks(),
-        client.model().listeners.iter().map(|l| l.name.clone()).collect::<Vec<_>>(),
+        client
+            .model()
+            .listeners
+            .iter()
+            .map(|l| l.name.clone())
+            .collect::<Vec<_>>(),
         dump(&client),
         dump(&server),
     );

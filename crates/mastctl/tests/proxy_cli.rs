@@ -48,6 +48,10 @@ fn status_and_config_of_a_connected_proxy() {
             grpc.to_string(),
             "--monitoringAddr".into(),
             mon.to_string(),
+            "--secureGrpcAddr".into(),
+            "127.0.0.1:0".into(),
+            "--stateDir".into(),
+            dir.path().join("state").display().to_string(),
         ],
         &[],
     )

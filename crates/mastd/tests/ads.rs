@@ -22,6 +22,8 @@ fn args(dir: &std::path::Path) -> Args {
     a.config_dir = Some(dir.to_path_buf());
     a.grpc_addr = "127.0.0.1:0".parse().unwrap();
     a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
+    a.secure_grpc_addr = Some("127.0.0.1:0".parse().unwrap());
+    a.state_dir = Some(dir.join("state"));
     a.file_debounce = Duration::from_millis(50);
     a.debounce_after = Duration::from_millis(20);
     a

@@ -154,6 +154,8 @@ async fn grpcio_resolves_and_splits_through_mastd() {
         a.config_dir = Some(dir.path().to_path_buf());
         a.grpc_addr = "127.0.0.1:0".parse().unwrap();
         a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
+        a.secure_grpc_addr = Some("127.0.0.1:0".parse().unwrap());
+        a.state_dir = Some(dir.path().join("state"));
         a
     };
     let running = mastd::app::start(args).await.unwrap();

@@ -8,11 +8,16 @@ use envoy_types::pb::envoy::config::cluster::v3::{Cluster as PbCluster, cluster}
 use envoy_types::pb::envoy::config::core::v3::{
     Address, Metadata, SocketAddress, TransportSocket, address, socket_address, transport_socket,
 };
-use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint};
-use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, FilterChainMatch, Listener as PbListener, filter};
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
+};
+use envoy_types::pb::envoy::config::listener::v3::{
+    Filter, FilterChain, FilterChainMatch, Listener as PbListener, filter,
+};
 use envoy_types::pb::envoy::config::route::v3::{
-    HeaderMatcher, QueryParameterMatcher, RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
-    WeightedCluster, header_matcher, route, route_action, route_match, weighted_cluster,
+    HeaderMatcher, QueryParameterMatcher, RetryPolicy, Route, RouteAction, RouteConfiguration,
+    RouteMatch, VirtualHost, WeightedCluster, header_matcher, route, route_action, route_match,
+    weighted_cluster,
 };
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
@@ -33,8 +38,16 @@ use super::listener::ConnInfo;
 use super::route::{Action, ClusterChoice, RequestView, RouteTable};
 use crate::tls::CertSource;
 
-fn compiler<'a>(certs: &'a Arc<CertSource>, clusters: &'a mut Slots, routes: &'a mut Slots) -> Compiler<'a> {
-    Compiler { certs, clusters, routes }
+fn compiler<'a>(
+    certs: &'a Arc<CertSource>,
+    clusters: &'a mut Slots,
+    routes: &'a mut Slots,
+) -> Compiler<'a> {
+    Compiler {
+        certs,
+        clusters,
+        routes,
+    }
 }
 
 fn route_to(name: &str, m: RouteMatch, cluster: &str) -> Route {
@@ -50,48 +63,118 @@ fn route_to(name: &str, m: RouteMatch, cluster: &str) -> Route {
 }
 
 fn prefix(p: &str) -> RouteMatch {
-    RouteMatch { path_specifier: Some(route_match::PathSpecifier::Prefix(p.into())), ..Default::default() }
+    RouteMatch {
+        path_specifier: Some(route_match::PathSpecifier::Prefix(p.into())),
+        ..Default::default()
+    }
 }
 
 fn exact_header(name: &str, v: &str) -> HeaderMatcher {
     HeaderMatcher {
         name: name.into(),
-        header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(StringMatcher {
-            match_pattern: Some(string_matcher::MatchPattern::Exact(v.into())),
-            ..Default::default()
-        })),
+        header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(
+            StringMatcher {
+                match_pattern: Some(string_matcher::MatchPattern::Exact(v.into())),
+                ..Default::default()
+            },
+        )),
         ..Default::default()
     }
 }
 
 fn vhost(name: &str, domains: &[&str], routes: Vec<Route>) -> VirtualHost {
-    VirtualHost { name: name.into(), domains: domains.iter().map(|d| d.to_string()).collect(), routes, ..Default::default() }
+    VirtualHost {
+        name: name.into(),
+        domains: domains.iter().map(|d| d.to_string()).collect(),
+        routes,
+        ..Default::default()
+    }
 }
 
 fn table() -> RouteTable {
     let reviews = vec![
-        route_to("exact", RouteMatch { path_specifier: Some(route_match::PathSpecifier::Path("/exact".into())), ..Default::default() }, "a"),
-        route_to("jason", RouteMatch { headers: vec![exact_header("end-user", "jason")], ..prefix("/api") }, "b"),
+        route_to(
+            "exact",
+            RouteMatch {
+                path_specifier: Some(route_match::PathSpecifier::Path("/exact".into())),
+                ..Default::default()
+            },
+            "a",
+        ),
+        route_to(
+            "jason",
+            RouteMatch {
+                headers: vec![exact_header("end-user", "jason")],
+                ..prefix("/api")
+            },
+            "b",
+        ),
         route_to(
             "regex",
             RouteMatch {
-                path_specifier: Some(route_match::PathSpecifier::SafeRegex(RegexMatcher { regex: "/items/[0-9]+".into(), ..Default::default() })),
+                path_specifier: Some(route_match::PathSpecifier::SafeRegex(RegexMatcher {
+                    regex: "/items/[0-9]+".into(),
+                    ..Default::default()
+                })),
                 ..Default::default()
             },
             "c",
         ),
-        route_to("debug", RouteMatch { query_parameters: vec![QueryParameterMatcher { name: "debug".into(), ..Default::default() }], ..prefix("/q") }, "d"),
-        route_to("post", RouteMatch { headers: vec![exact_header(":method", "POST")], ..prefix("/") }, "e"),
-        route_to("nocase", RouteMatch { case_sensitive: Some(BoolValue { value: false }), ..prefix("/UPPER") }, "g"),
-        route_to("grpc", RouteMatch { grpc: Some(Default::default()), ..prefix("/pkg.Svc/") }, "h"),
+        route_to(
+            "debug",
+            RouteMatch {
+                query_parameters: vec![QueryParameterMatcher {
+                    name: "debug".into(),
+                    ..Default::default()
+                }],
+                ..prefix("/q")
+            },
+            "d",
+        ),
+        route_to(
+            "post",
+            RouteMatch {
+                headers: vec![exact_header(":method", "POST")],
+                ..prefix("/")
+            },
+            "e",
+        ),
+        route_to(
+            "nocase",
+            RouteMatch {
+                case_sensitive: Some(BoolValue { value: false }),
+                ..prefix("/UPPER")
+            },
+            "g",
+        ),
+        route_to(
+            "grpc",
+            RouteMatch {
+                grpc: Some(Default::default()),
+                ..prefix("/pkg.Svc/")
+            },
+            "h",
+        ),
         route_to("default", prefix("/"), "f"),
     ];
     let rc = RouteConfiguration {
         name: "9080".into(),
         virtual_hosts: vec![
-            vhost("reviews", &["reviews.default.svc.cluster.local", "reviews:9080"], reviews),
-            vhost("suffix", &["*.example.com"], vec![route_to("s", prefix("/"), "s")]),
-            vhost("longer-suffix", &["*.api.example.com"], vec![route_to("ls", prefix("/"), "ls")]),
+            vhost(
+                "reviews",
+                &["reviews.default.svc.cluster.local", "reviews:9080"],
+                reviews,
+            ),
+            vhost(
+                "suffix",
+                &["*.example.com"],
+                vec![route_to("s", prefix("/"), "s")],
+            ),
+            vhost(
+                "longer-suffix",
+                &["*.api.example.com"],
+                vec![route_to("ls", prefix("/"), "ls")],
+            ),
             vhost("prefix", &["foo.*"], vec![route_to("p", prefix("/"), "p")]),
             vhost("any", &["*"], vec![route_to("any", prefix("/only"), "any")]),
         ],
@@ -99,85 +182,237 @@ fn table() -> RouteTable {
     };
     let certs = CertSource::empty();
     let (mut cs, mut rs) = (Slots::default(), Slots::default());
-    compiler(&certs, &mut cs, &mut rs).route_table(&pack_any(rc)).unwrap()
+    compiler(&certs, &mut cs, &mut rs)
+        .route_table(&pack_any(rc))
+        .unwrap()
 }
 
 #[test]
 fn route_matching() {
     let t = table();
-    let grpc: HeaderMap = [(http::header::CONTENT_TYPE, "application/grpc".parse().unwrap())].into_iter().collect();
-    let jason: HeaderMap = [(http::HeaderName::from_static("end-user"), "jason".parse().unwrap())].into_iter().collect();
+    let grpc: HeaderMap = [(
+        http::header::CONTENT_TYPE,
+        "application/grpc".parse().unwrap(),
+    )]
+    .into_iter()
+    .collect();
+    let jason: HeaderMap = [(
+        http::HeaderName::from_static("end-user"),
+        "jason".parse().unwrap(),
+    )]
+    .into_iter()
+    .collect();
     let none = HeaderMap::new();
     let cases: Vec<(&str, &str, Method, &HeaderMap, Option<(&str, &str)>)> = vec![
-        ("reviews:9080", "/exact", Method::GET, &none, Some(("reviews", "exact"))),
-        ("Reviews.Default.svc.cluster.local", "/exact?x=1", Method::GET, &none, Some(("reviews", "exact"))),
-        ("reviews:9080", "/exact/more", Method::GET, &none, Some(("reviews", "default"))),
-        ("reviews:9080", "/api/v1", Method::GET, &jason, Some(("reviews", "jason"))),
-        ("reviews:9080", "/api/v1", Method::GET, &none, Some(("reviews", "default"))),
-        ("reviews:9080", "/items/42", Method::GET, &none, Some(("reviews", "regex"))),
-        ("reviews:9080", "/items/42x", Method::GET, &none, Some(("reviews", "default"))),
-        ("reviews:9080", "/q?a=1&debug", Method::GET, &none, Some(("reviews", "debug"))),
-        ("reviews:9080", "/q?a=1", Method::GET, &none, Some(("reviews", "default"))),
-        ("reviews:9080", "/anything", Method::POST, &none, Some(("reviews", "post"))),
-        ("reviews:9080", "/upper/x", Method::GET, &none, Some(("reviews", "nocase"))),
-        ("reviews:9080", "/pkg.Svc/Call", Method::GET, &grpc, Some(("reviews", "grpc"))),
-        ("reviews:9080", "/pkg.Svc/Call", Method::GET, &none, Some(("reviews", "default"))),
-        ("www.example.com", "/", Method::GET, &none, Some(("suffix", "s"))),
-        ("v1.api.example.com", "/", Method::GET, &none, Some(("longer-suffix", "ls"))),
+        (
+            "reviews:9080",
+            "/exact",
+            Method::GET,
+            &none,
+            Some(("reviews", "exact")),
+        ),
+        (
+            "Reviews.Default.svc.cluster.local",
+            "/exact?x=1",
+            Method::GET,
+            &none,
+            Some(("reviews", "exact")),
+        ),
+        (
+            "reviews:9080",
+            "/exact/more",
+            Method::GET,
+            &none,
+            Some(("reviews", "default")),
+        ),
+        (
+            "reviews:9080",
+            "/api/v1",
+            Method::GET,
+            &jason,
+            Some(("reviews", "jason")),
+        ),
+        (
+            "reviews:9080",
+            "/api/v1",
+            Method::GET,
+            &none,
+            Some(("reviews", "default")),
+        ),
+        (
+            "reviews:9080",
+            "/items/42",
+            Method::GET,
+            &none,
+            Some(("reviews", "regex")),
+        ),
+        (
+            "reviews:9080",
+            "/items/42x",
+            Method::GET,
+            &none,
+            Some(("reviews", "default")),
+        ),
+        (
+            "reviews:9080",
+            "/q?a=1&debug",
+            Method::GET,
+            &none,
+            Some(("reviews", "debug")),
+        ),
+        (
+            "reviews:9080",
+            "/q?a=1",
+            Method::GET,
+            &none,
+            Some(("reviews", "default")),
+        ),
+        (
+            "reviews:9080",
+            "/anything",
+            Method::POST,
+            &none,
+            Some(("reviews", "post")),
+        ),
+        (
+            "reviews:9080",
+            "/upper/x",
+            Method::GET,
+            &none,
+            Some(("reviews", "nocase")),
+        ),
+        (
+            "reviews:9080",
+            "/pkg.Svc/Call",
+            Method::GET,
+            &grpc,
+            Some(("reviews", "grpc")),
+        ),
+        (
+            "reviews:9080",
+            "/pkg.Svc/Call",
+            Method::GET,
+            &none,
+            Some(("reviews", "default")),
+        ),
+        (
+            "www.example.com",
+            "/",
+            Method::GET,
+            &none,
+            Some(("suffix", "s")),
+        ),
+        (
+            "v1.api.example.com",
+            "/",
+            Method::GET,
+            &none,
+            Some(("longer-suffix", "ls")),
+        ),
         ("example.com", "/", Method::GET, &none, None),
         ("foo.bar", "/", Method::GET, &none, Some(("prefix", "p"))),
-        ("other:80", "/only/this", Method::GET, &none, Some(("any", "any"))),
+        (
+            "other:80",
+            "/only/this",
+            Method::GET,
+            &none,
+            Some(("any", "any")),
+        ),
         ("other:80", "/not", Method::GET, &none, None),
     ];
     for (host, pq, method, headers, want) in cases {
-        let view = RequestView { host, path_and_query: pq, method: &method, scheme: "http", headers };
-        let got = t.find(&view).map(|(vh, r)| (vh.name.as_str(), r.name.as_str()));
+        let view = RequestView {
+            host,
+            path_and_query: pq,
+            method: &method,
+            scheme: "http",
+            headers,
+        };
+        let got = t
+            .find(&view)
+            .map(|(vh, r)| (vh.name.as_str(), r.name.as_str()));
         assert_eq!(got, want, "{host} {method} {pq}");
     }
 }
 
 #[test]
 fn weighted_clusters_pick_by_weight() {
-    let w = |name: &str, weight: u32| weighted_cluster::ClusterWeight { name: name.into(), weight: Some(UInt32Value { value: weight }), ..Default::default() };
+    let w = |name: &str, weight: u32| weighted_cluster::ClusterWeight {
+        name: name.into(),
+        weight: Some(UInt32Value { value: weight }),
+        ..Default::default()
+    };
     let mut r = route_to("w", prefix("/"), "x");
     if let Some(route::Action::Route(a)) = r.action.as_mut() {
-        a.cluster_specifier = Some(route_action::ClusterSpecifier::WeightedClusters(WeightedCluster {
-            clusters: vec![w("v1", 75), w("v2", 25), w("v3", 0)],
-            ..Default::default()
-        }));
+        a.cluster_specifier = Some(route_action::ClusterSpecifier::WeightedClusters(
+            WeightedCluster {
+                clusters: vec![w("v1", 75), w("v2", 25), w("v3", 0)],
+                ..Default::default()
+            },
+        ));
     }
-    let rc = RouteConfiguration { name: "w".into(), virtual_hosts: vec![vhost("w", &["*"], vec![r])], ..Default::default() };
+    let rc = RouteConfiguration {
+        name: "w".into(),
+        virtual_hosts: vec![vhost("w", &["*"], vec![r])],
+        ..Default::default()
+    };
     let certs = CertSource::empty();
     let (mut cs, mut rs) = (Slots::default(), Slots::default());
-    let t = compiler(&certs, &mut cs, &mut rs).route_table(&pack_any(rc)).unwrap();
-    let Action::Forward(f) = &t.vhosts[0].routes[0].action else { panic!("forward") };
-    let ClusterChoice::Weighted { total, .. } = &f.clusters else { panic!("weighted") };
+    let t = compiler(&certs, &mut cs, &mut rs)
+        .route_table(&pack_any(rc))
+        .unwrap();
+    let Action::Forward(f) = &t.vhosts[0].routes[0].action else {
+        panic!("forward")
+    };
+    let ClusterChoice::Weighted { total, .. } = &f.clusters else {
+        panic!("weighted")
+    };
     assert_eq!(*total, 100);
-    let names: Vec<String> = [0, 74, 75, 99].iter().map(|r| f.clusters.pick(|_| *r).0.name.to_string()).collect();
+    let names: Vec<String> = [0, 74, 75, 99]
+        .iter()
+        .map(|r| f.clusters.pick(|_| *r).0.name.to_string())
+        .collect();
     assert_eq!(names, ["v1", "v1", "v2", "v2"]);
-    assert_eq!(f.timeout, Some(std::time::Duration::from_secs(15)), "Envoy's default route timeout");
+    assert_eq!(
+        f.timeout,
+        Some(std::time::Duration::from_secs(15)),
+        "Envoy's default route timeout"
+    );
     assert_eq!(cs.get("v1"), Some(f.clusters.pick(|_| 0).0.slot));
 }
 
 fn http_filter_of<T: prost::Name + prost::Message>(name: &str, m: T) -> HttpFilter {
-    HttpFilter { name: name.into(), config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(m))), ..Default::default() }
+    HttpFilter {
+        name: name.into(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(m))),
+        ..Default::default()
+    }
 }
 
 fn hcm(filters: Vec<HttpFilter>) -> HttpConnectionManager {
     HttpConnectionManager {
         stat_prefix: "inbound".into(),
         http_filters: filters,
-        route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig(RouteConfiguration {
-            name: "inbound|8080||".into(),
-            virtual_hosts: vec![vhost("inbound", &["*"], vec![route_to("default", prefix("/"), "inbound|8080||")])],
-            ..Default::default()
-        })),
+        route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig(
+            RouteConfiguration {
+                name: "inbound|8080||".into(),
+                virtual_hosts: vec![vhost(
+                    "inbound",
+                    &["*"],
+                    vec![route_to("default", prefix("/"), "inbound|8080||")],
+                )],
+                ..Default::default()
+            },
+        )),
         ..Default::default()
     }
 }
 
 fn sds(name: &str) -> SdsSecretConfig {
-    SdsSecretConfig { name: name.into(), ..Default::default() }
+    SdsSecretConfig {
+        name: name.into(),
+        ..Default::default()
+    }
 }
 
 fn listener(chains: Vec<FilterChain>) -> PbListener {
@@ -195,12 +430,21 @@ fn listener(chains: Vec<FilterChain>) -> PbListener {
     }
 }
 
-fn hcm_chain(name: &str, m: Option<FilterChainMatch>, h: HttpConnectionManager, tls: bool) -> FilterChain {
+fn hcm_chain(
+    name: &str,
+    m: Option<FilterChainMatch>,
+    h: HttpConnectionManager,
+    tls: bool,
+) -> FilterChain {
     let ctx = DownstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             alpn_protocols: vec!["h2".into(), "http/1.1".into()],
             tls_certificate_sds_secret_configs: vec![sds("default")],
-            validation_context_type: Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds("ROOTCA"))),
+            validation_context_type: Some(
+                common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds(
+                    "ROOTCA",
+                )),
+            ),
             ..Default::default()
         }),
         require_client_certificate: Some(BoolValue { value: true }),
@@ -232,31 +476,64 @@ fn permissive_inbound_listener_selects_chains() {
         application_protocols: vec!["istio-http/1.1".into(), "istio".into(), "istio-h2".into()],
         ..Default::default()
     };
-    let plain = FilterChainMatch { transport_protocol: "raw_buffer".into(), ..Default::default() };
-    let filters = || vec![http_filter_of("envoy.filters.http.fault", HttpFault::default()), router()];
-    let l = listener(vec![hcm_chain("mtls", Some(tls_match), hcm(filters()), true), hcm_chain("plain", Some(plain), hcm(filters()), false)]);
+    let plain = FilterChainMatch {
+        transport_protocol: "raw_buffer".into(),
+        ..Default::default()
+    };
+    let filters = || {
+        vec![
+            http_filter_of("envoy.filters.http.fault", HttpFault::default()),
+            router(),
+        ]
+    };
+    let l = listener(vec![
+        hcm_chain("mtls", Some(tls_match), hcm(filters()), true),
+        hcm_chain("plain", Some(plain), hcm(filters()), false),
+    ]);
     let certs = CertSource::empty();
     let (mut cs, mut rs) = (Slots::default(), Slots::default());
-    let l = compiler(&certs, &mut cs, &mut rs).listener(&pack_any(l)).unwrap();
+    let l = compiler(&certs, &mut cs, &mut rs)
+        .listener(&pack_any(l))
+        .unwrap();
     assert_eq!(l.address, "127.0.0.1:8080".parse().unwrap());
     let s = |transport: &'static str, alpn: &[&str]| {
-        let info = ConnInfo { local: Some(l.address), server_name: None, transport, alpn: alpn.iter().map(|a| a.to_string()).collect() };
+        let info = ConnInfo {
+            local: Some(l.address),
+            server_name: None,
+            transport,
+            alpn: alpn.iter().map(|a| a.to_string()).collect(),
+        };
         l.select(&info).map(|c| c.name.clone())
     };
-    assert_eq!(s("tls", &["istio-http/1.1", "istio"]).as_deref(), Some("mtls"));
+    assert_eq!(
+        s("tls", &["istio-http/1.1", "istio"]).as_deref(),
+        Some("mtls")
+    );
     assert_eq!(s("raw_buffer", &["http/1.1"]).as_deref(), Some("plain"));
-    assert_eq!(s("tls", &["h2"]), None, "TLS without Istio ALPN matches no chain");
+    assert_eq!(
+        s("tls", &["h2"]),
+        None,
+        "TLS without Istio ALPN matches no chain"
+    );
     let chain = &l.chains[0];
     let tls = chain.tls.as_ref().unwrap();
     assert!(tls.require_client);
-    assert!(Arc::ptr_eq(tls.config_for(&["istio-h2".into(), "istio".into(), "h2".into()]), &tls.by_alpn[0].1));
-    assert!(Arc::ptr_eq(tls.config_for(&["istio-http/1.1".into()]), &tls.no_alpn));
+    assert!(Arc::ptr_eq(
+        tls.config_for(&["istio-h2".into(), "istio".into(), "h2".into()]),
+        &tls.by_alpn[0].1
+    ));
+    assert!(Arc::ptr_eq(
+        tls.config_for(&["istio-http/1.1".into()]),
+        &tls.no_alpn
+    ));
 }
 
 fn cluster(name: &str) -> PbCluster {
     PbCluster {
         name: name.into(),
-        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Eds as i32)),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+            cluster::DiscoveryType::Eds as i32,
+        )),
         ..Default::default()
     }
 }
@@ -266,33 +543,62 @@ fn istio_mutual() -> TransportSocket {
         common_tls_context: Some(CommonTlsContext {
             alpn_protocols: vec!["istio-peer-exchange".into(), "istio".into()],
             tls_certificate_sds_secret_configs: vec![sds("default")],
-            validation_context_type: Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds("ROOTCA"))),
+            validation_context_type: Some(
+                common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds(
+                    "ROOTCA",
+                )),
+            ),
             ..Default::default()
         }),
         sni: "outbound_.9080_._.reviews.default.svc.cluster.local".into(),
         ..Default::default()
     };
-    TransportSocket { name: "envoy.transport_sockets.tls".into(), config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(ctx))) }
+    TransportSocket {
+        name: "envoy.transport_sockets.tls".into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(ctx))),
+    }
 }
 
 #[test]
 fn auto_mtls_cluster_and_endpoints() {
     let mut c = cluster("outbound|9080||reviews.default.svc.cluster.local");
-    let istio: serde_json::Map<String, serde_json::Value> = serde_json::json!({"tlsMode": "istio"}).as_object().unwrap().clone();
+    let istio: serde_json::Map<String, serde_json::Value> = serde_json::json!({"tlsMode": "istio"})
+        .as_object()
+        .unwrap()
+        .clone();
     c.transport_socket_matches = vec![
-        cluster::TransportSocketMatch { name: "tlsMode-istio".into(), r#match: Some(mast_xds::structs::json_to_struct(&istio)), transport_socket: Some(istio_mutual()) },
-        cluster::TransportSocketMatch { name: "tlsMode-disabled".into(), r#match: Some(Default::default()), transport_socket: None },
+        cluster::TransportSocketMatch {
+            name: "tlsMode-istio".into(),
+            r#match: Some(mast_xds::structs::json_to_struct(&istio)),
+            transport_socket: Some(istio_mutual()),
+        },
+        cluster::TransportSocketMatch {
+            name: "tlsMode-disabled".into(),
+            r#match: Some(Default::default()),
+            transport_socket: None,
+        },
     ];
     let certs = CertSource::empty();
     let (mut cs, mut rs) = (Slots::default(), Slots::default());
-    let spec = compiler(&certs, &mut cs, &mut rs).cluster(&pack_any(c)).unwrap();
-    assert_eq!(spec.eds_name.as_deref(), Some("outbound|9080||reviews.default.svc.cluster.local"));
-    let ep = |ip: &str, md: Option<&serde_json::Map<String, serde_json::Value>>, health: i32, prio: u32| LocalityLbEndpoints {
+    let spec = compiler(&certs, &mut cs, &mut rs)
+        .cluster(&pack_any(c))
+        .unwrap();
+    assert_eq!(
+        spec.eds_name.as_deref(),
+        Some("outbound|9080||reviews.default.svc.cluster.local")
+    );
+    let ep = |ip: &str,
+              md: Option<&serde_json::Map<String, serde_json::Value>>,
+              health: i32,
+              prio: u32| LocalityLbEndpoints {
         priority: prio,
         lb_endpoints: vec![LbEndpoint {
             health_status: health,
             metadata: md.map(|m| Metadata {
-                filter_metadata: HashMap::from([("envoy.transport_socket_match".to_string(), mast_xds::structs::json_to_struct(m))]),
+                filter_metadata: HashMap::from([(
+                    "envoy.transport_socket_match".to_string(),
+                    mast_xds::structs::json_to_struct(m),
+                )]),
                 ..Default::default()
             }),
             host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
@@ -311,7 +617,12 @@ fn auto_mtls_cluster_and_endpoints() {
     };
     let cla = ClusterLoadAssignment {
         cluster_name: "outbound|9080||reviews.default.svc.cluster.local".into(),
-        endpoints: vec![ep("10.0.0.1", Some(&istio), 1, 0), ep("10.0.0.2", None, 0, 0), ep("10.0.0.3", None, 2, 0), ep("10.0.1.1", None, 0, 1)],
+        endpoints: vec![
+            ep("10.0.0.1", Some(&istio), 1, 0),
+            ep("10.0.0.2", None, 0, 0),
+            ep("10.0.0.3", None, 2, 0),
+            ep("10.0.1.1", None, 0, 1),
+        ],
         ..Default::default()
     };
     let (name, a) = super::compile::assignment(&pack_any(cla)).unwrap();
@@ -320,11 +631,24 @@ fn auto_mtls_cluster_and_endpoints() {
     let rt = crate::upstream::ClusterRt::new(Arc::new(spec), Some(&a));
     let hosts = rt.hosts();
     assert_eq!(hosts.all.len(), 4);
-    assert_eq!(hosts.active.len(), 2, "unhealthy and lower-priority hosts take no traffic");
-    assert!(hosts.all[0].tls.as_ref().is_some_and(|t| t.in_mesh), "tlsMode: istio gets ISTIO_MUTUAL");
+    assert_eq!(
+        hosts.active.len(),
+        2,
+        "unhealthy and lower-priority hosts take no traffic"
+    );
+    assert!(
+        hosts.all[0].tls.as_ref().is_some_and(|t| t.in_mesh),
+        "tlsMode: istio gets ISTIO_MUTUAL"
+    );
     assert!(hosts.all[1].tls.is_none(), "other endpoints get plaintext");
-    let picks: std::collections::BTreeSet<String> = (0..4).map(|_| rt.pick(&[], 1).unwrap().addr.to_string()).collect();
-    assert_eq!(picks.len(), 2, "round robin over both healthy hosts: {picks:?}");
+    let picks: std::collections::BTreeSet<String> = (0..4)
+        .map(|_| rt.pick(&[], 1).unwrap().addr.to_string())
+        .collect();
+    assert_eq!(
+        picks.len(),
+        2,
+        "round robin over both healthy hosts: {picks:?}"
+    );
 }
 
 fn refused(any: Any) -> String {
@@ -348,7 +672,11 @@ fn what_cannot_be_honoured_is_refused_by_field() {
     let with_route = |f: &dyn Fn(&mut Route)| {
         let mut r = route_to("r", prefix("/"), "c");
         f(&mut r);
-        pack_any(RouteConfiguration { name: "rc".into(), virtual_hosts: vec![vhost("v", &["*"], vec![r])], ..Default::default() })
+        pack_any(RouteConfiguration {
+            name: "rc".into(),
+            virtual_hosts: vec![vhost("v", &["*"], vec![r])],
+            ..Default::default()
+        })
     };
     let with_action = |f: &dyn Fn(&mut RouteAction)| {
         with_route(&|r: &mut Route| {
@@ -362,58 +690,144 @@ fn what_cannot_be_honoured_is_refused_by_field() {
         f(&mut c);
         pack_any(c)
     };
-    let wasm = HttpFilter { name: "envoy.filters.http.wasm".into(), ..Default::default() };
-    let optional_wasm = HttpFilter { is_optional: true, ..wasm.clone() };
-    let lis = |filters: Vec<HttpFilter>| pack_any(listener(vec![hcm_chain("c", None, hcm(filters), false)]));
+    let wasm = HttpFilter {
+        name: "envoy.filters.http.wasm".into(),
+        ..Default::default()
+    };
+    let optional_wasm = HttpFilter {
+        is_optional: true,
+        ..wasm.clone()
+    };
+    let lis = |filters: Vec<HttpFilter>| {
+        pack_any(listener(vec![hcm_chain("c", None, hcm(filters), false)]))
+    };
     let cases: Vec<(&str, Any, &str)> = vec![
-        ("fault per route", with_route(&|r| {
-            r.typed_per_filter_config.insert("envoy.filters.http.fault".into(), pack_any(HttpFault::default()));
-        }), "routes[0].typed_per_filter_config[\"envoy.filters.http.fault\"]: fault injection"),
-        ("mirroring", with_action(&|a| a.request_mirror_policies.push(Default::default())), "virtual_hosts[0].routes[0].route.request_mirror_policies"),
-        ("retry_on", with_action(&|a| {
-            a.retry_policy = Some(RetryPolicy { retry_on: "connect-failure,envoy-ratelimited".into(), ..Default::default() })
-        }), "retry_policy.retry_on: condition \"envoy-ratelimited\""),
-        ("istio default retries", with_action(&|a| {
-            a.retry_policy = Some(RetryPolicy { retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes".into(), ..Default::default() })
-        }), ""),
-        ("duplicate domain", pack_any(RouteConfiguration {
-            name: "d".into(),
-            virtual_hosts: vec![vhost("a", &["x"], vec![]), vhost("b", &["X"], vec![])],
-            ..Default::default()
-        }), "virtual_hosts[1].domains[0]"),
-        ("wasm filter", lis(vec![wasm, router()]), "http_filters[0].name: HTTP filter \"envoy.filters.http.wasm\""),
-        ("optional wasm filter", lis(vec![optional_wasm, router()]), ""),
-        ("no router", lis(vec![]), "the last HTTP filter must be envoy.filters.http.router"),
-        ("capture", pack_any(PbListener { use_original_dst: Some(BoolValue { value: true }), ..listener(vec![]) }), "use_original_dst"),
-        ("ring hash", with_cluster(&|c| c.lb_policy = cluster::LbPolicy::RingHash as i32), "lb_policy: RING_HASH"),
-        ("outlier detection", with_cluster(&|c| c.outlier_detection = Some(Default::default())), "outlier_detection"),
-        ("limited circuit breaker", with_cluster(&|c| {
-            c.circuit_breakers = Some(envoy_types::pb::envoy::config::cluster::v3::CircuitBreakers {
+        (
+            "fault per route",
+            with_route(&|r| {
+                r.typed_per_filter_config.insert(
+                    "envoy.filters.http.fault".into(),
+                    pack_any(HttpFault::default()),
+                );
+            }),
+            "routes[0].typed_per_filter_config[\"envoy.filters.http.fault\"]: fault injection",
+        ),
+        (
+            "mirroring",
+            with_action(&|a| a.request_mirror_policies.push(Default::default())),
+            "virtual_hosts[0].routes[0].route.request_mirror_policies",
+        ),
+        (
+            "retry_on",
+            with_action(&|a| {
+                a.retry_policy = Some(RetryPolicy {
+                    retry_on: "connect-failure,envoy-ratelimited".into(),
+                    ..Default::default()
+                })
+            }),
+            "retry_policy.retry_on: condition \"envoy-ratelimited\"",
+        ),
+        (
+            "istio default retries",
+            with_action(&|a| {
+                a.retry_policy = Some(RetryPolicy { retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes".into(), ..Default::default() })
+            }),
+            "",
+        ),
+        (
+            "duplicate domain",
+            pack_any(RouteConfiguration {
+                name: "d".into(),
+                virtual_hosts: vec![vhost("a", &["x"], vec![]), vhost("b", &["X"], vec![])],
+                ..Default::default()
+            }),
+            "virtual_hosts[1].domains[0]",
+        ),
+        (
+            "wasm filter",
+            lis(vec![wasm, router()]),
+            "http_filters[0].name: HTTP filter \"envoy.filters.http.wasm\"",
+        ),
+        (
+            "optional wasm filter",
+            lis(vec![optional_wasm, router()]),
+            "",
+        ),
+        (
+            "no router",
+            lis(vec![]),
+            "the last HTTP filter must be envoy.filters.http.router",
+        ),
+        (
+            "capture",
+            pack_any(PbListener {
+                use_original_dst: Some(BoolValue { value: true }),
+                ..listener(vec![])
+            }),
+            "use_original_dst",
+        ),
+        (
+            "ring hash",
+            with_cluster(&|c| c.lb_policy = cluster::LbPolicy::RingHash as i32),
+            "lb_policy: RING_HASH",
+        ),
+        (
+            "outlier detection",
+            with_cluster(&|c| c.outlier_detection = Some(Default::default())),
+            "outlier_detection",
+        ),
+        (
+            "limited circuit breaker",
+            with_cluster(&|c| {
+                c.circuit_breakers = Some(envoy_types::pb::envoy::config::cluster::v3::CircuitBreakers {
                 thresholds: vec![envoy_types::pb::envoy::config::cluster::v3::circuit_breakers::Thresholds { max_connections: Some(UInt32Value { value: 100 }), ..Default::default() }],
                 ..Default::default()
             })
-        }), "circuit_breakers.thresholds[0].max_connections"),
-        ("istio default circuit breaker", with_cluster(&|c| {
-            c.circuit_breakers = Some(envoy_types::pb::envoy::config::cluster::v3::CircuitBreakers {
+            }),
+            "circuit_breakers.thresholds[0].max_connections",
+        ),
+        (
+            "istio default circuit breaker",
+            with_cluster(&|c| {
+                c.circuit_breakers = Some(envoy_types::pb::envoy::config::cluster::v3::CircuitBreakers {
                 thresholds: vec![envoy_types::pb::envoy::config::cluster::v3::circuit_breakers::Thresholds { max_connections: Some(UInt32Value { value: u32::MAX }), ..Default::default() }],
                 ..Default::default()
             })
-        }), ""),
-        ("credential secret", with_cluster(&|c| {
-            let ctx = UpstreamTlsContext {
-                common_tls_context: Some(CommonTlsContext { tls_certificate_sds_secret_configs: vec![sds("kubernetes://egress")], ..Default::default() }),
-                ..Default::default()
-            };
-            c.transport_socket = Some(TransportSocket { name: "envoy.transport_sockets.tls".into(), config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(ctx))) });
-        }), "transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].name"),
-        ("istio mutual", with_cluster(&|c| c.transport_socket = Some(istio_mutual())), ""),
+            }),
+            "",
+        ),
+        (
+            "credential secret",
+            with_cluster(&|c| {
+                let ctx = UpstreamTlsContext {
+                    common_tls_context: Some(CommonTlsContext {
+                        tls_certificate_sds_secret_configs: vec![sds("kubernetes://egress")],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                c.transport_socket = Some(TransportSocket {
+                    name: "envoy.transport_sockets.tls".into(),
+                    config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(ctx))),
+                });
+            }),
+            "transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].name",
+        ),
+        (
+            "istio mutual",
+            with_cluster(&|c| c.transport_socket = Some(istio_mutual())),
+            "",
+        ),
     ];
     for (what, any, want) in cases {
         let got = refused(any);
         if want.is_empty() {
             assert_eq!(got, "", "{what} should compile");
         } else {
-            assert!(got.contains(want), "{what}: {got:?} does not contain {want:?}");
+            assert!(
+                got.contains(want),
+                "{what}: {got:?} does not contain {want:?}"
+            );
         }
     }
 }

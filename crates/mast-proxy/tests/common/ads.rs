@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
     AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
 };
-use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
 use envoy_types::pb::google::protobuf::Any;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
@@ -49,7 +51,12 @@ pub struct FakeAds {
 impl FakeAds {
     /// Sets the resources of `type_url` for `pod` (not pushed until [`FakeAds::push`]).
     pub fn set(&self, pod: &str, type_url: &str, resources: Vec<(String, Any)>) {
-        self.resources.lock().unwrap().entry(pod.into()).or_default().insert(type_url.into(), resources);
+        self.resources
+            .lock()
+            .unwrap()
+            .entry(pod.into())
+            .or_default()
+            .insert(type_url.into(), resources);
     }
 
     /// Sends every subscribed type again, with a new version.
@@ -71,7 +78,13 @@ impl FakeAds {
 
     /// Requests from `pod` for `type_url` answering a response (ACKs and NACKs).
     pub fn replies(&self, pod: &str, type_url: &str) -> Vec<Seen> {
-        self.log.lock().unwrap().iter().filter(|s| s.pod == pod && s.type_url == type_url && !s.nonce.is_empty()).cloned().collect()
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.pod == pod && s.type_url == type_url && !s.nonce.is_empty())
+            .cloned()
+            .collect()
     }
 
     /// Starts serving on a loopback port.
@@ -83,19 +96,40 @@ impl FakeAds {
         *self.down.lock().unwrap() = Some(watch::channel(false).0);
         let svc = AggregatedDiscoveryServiceServer::new(self.clone());
         tokio::spawn(async move {
-            tonic::transport::Server::builder().add_service(svc).serve_with_incoming(TcpListenerStream::new(sock)).await.unwrap();
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(TcpListenerStream::new(sock))
+                .await
+                .unwrap();
         });
         addr
     }
 
-    fn response(&self, pod: &str, type_url: &str, names: &[String], nonce: u64) -> DiscoveryResponse {
-        let all = self.resources.lock().unwrap().get(pod).and_then(|t| t.get(type_url)).cloned().unwrap_or_default();
+    fn response(
+        &self,
+        pod: &str,
+        type_url: &str,
+        names: &[String],
+        nonce: u64,
+    ) -> DiscoveryResponse {
+        let all = self
+            .resources
+            .lock()
+            .unwrap()
+            .get(pod)
+            .and_then(|t| t.get(type_url))
+            .cloned()
+            .unwrap_or_default();
         let named = mast_xds::types::is_named(type_url);
         DiscoveryResponse {
             version_info: format!("v{}", self.version.lock().unwrap()),
             type_url: type_url.into(),
             nonce: format!("n{nonce}"),
-            resources: all.into_iter().filter(|(n, _)| !named || names.contains(n)).map(|(_, a)| a).collect(),
+            resources: all
+                .into_iter()
+                .filter(|(n, _)| !named || names.contains(n))
+                .map(|(_, a)| a)
+                .collect(),
             ..Default::default()
         }
     }
@@ -109,15 +143,30 @@ impl AggregatedDiscoveryService for FakeAds {
     type StreamAggregatedResourcesStream = RespStream;
     type DeltaAggregatedResourcesStream = DeltaStream;
 
-    async fn stream_aggregated_resources(&self, req: Request<Streaming<DiscoveryRequest>>) -> Result<Response<RespStream>, Status> {
-        let mut down = self.down.lock().unwrap().as_ref().expect("started").subscribe();
+    async fn stream_aggregated_resources(
+        &self,
+        req: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<RespStream>, Status> {
+        let mut down = self
+            .down
+            .lock()
+            .unwrap()
+            .as_ref()
+            .expect("started")
+            .subscribe();
         if *down.borrow_and_update() {
             return Err(Status::unavailable("control plane is down"));
         }
         let mut input = req.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let me = self.clone();
-        let mut pushes = self.push.lock().unwrap().as_ref().expect("started").subscribe();
+        let mut pushes = self
+            .push
+            .lock()
+            .unwrap()
+            .as_ref()
+            .expect("started")
+            .subscribe();
         tokio::spawn(async move {
             let mut pod = String::new();
             let mut subscribed: HashMap<String, Vec<String>> = HashMap::new();
@@ -167,7 +216,10 @@ impl AggregatedDiscoveryService for FakeAds {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn delta_aggregated_resources(&self, _req: Request<Streaming<DeltaDiscoveryRequest>>) -> Result<Response<DeltaStream>, Status> {
+    async fn delta_aggregated_resources(
+        &self,
+        _req: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<DeltaStream>, Status> {
         Err(Status::unimplemented("delta xDS"))
     }
 }

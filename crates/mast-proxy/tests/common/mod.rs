@@ -26,7 +26,10 @@ pub fn loopback_net() -> [u8; 3] {
 
 /// `127.A.B.host:port`.
 pub fn addr(net: [u8; 3], host: u8, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(net[0], net[1], net[2], host)), port)
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(net[0], net[1], net[2], host)),
+        port,
+    )
 }
 
 /// A mesh CA that signs workload certificates.
@@ -42,7 +45,9 @@ impl Ca {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "cluster.local");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "cluster.local");
         let pem = params.self_signed(&key).unwrap().pem();
         Ca { key, params, pem }
     }
@@ -69,13 +74,23 @@ pub fn spiffe(sa: &str) -> String {
 /// An HTTP/1.1 + HTTP/2 app answering `200` with a JSON echo of the request: method, path,
 /// host and the headers a proxy adds.
 pub async fn start_app(addr: SocketAddr, name: &'static str) -> tokio::task::JoinHandle<()> {
-    let sock = TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("app bind {addr}: {e}"));
+    let sock = TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("app bind {addr}: {e}"));
     tokio::spawn(async move {
         loop {
-            let Ok((s, _)) = sock.accept().await else { continue };
+            let Ok((s, _)) = sock.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| async move {
-                    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    let h = |n: &str| {
+                        req.headers()
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string()
+                    };
                     let v = serde_json::json!({
                         "app": name,
                         "method": req.method().as_str(),
@@ -85,13 +100,24 @@ pub async fn start_app(addr: SocketAddr, name: &'static str) -> tokio::task::Joi
                         "request_id": h("x-request-id"),
                         "forwarded_proto": h("x-forwarded-proto"),
                         "version": format!("{:?}", req.version()),
+                        "attempt": h("x-envoy-attempt-count"),
                     });
-                    let status = if req.uri().path() == "/status/503" { 503 } else { 200 };
+                    let status = if req.uri().path() == "/status/503" {
+                        503
+                    } else {
+                        200
+                    };
                     Ok::<_, std::convert::Infallible>(
-                        Response::builder().status(status).header("content-type", "application/json").body(Full::new(Bytes::from(v.to_string()))).unwrap(),
+                        Response::builder()
+                            .status(status)
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(v.to_string())))
+                            .unwrap(),
                     )
                 });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(s), svc).await;
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
             });
         }
     })
@@ -100,10 +126,14 @@ pub async fn start_app(addr: SocketAddr, name: &'static str) -> tokio::task::Joi
 /// A TCP echo that reads to end of stream, then writes back what it read and closes
 /// (so it only answers when the client half-closes).
 pub async fn start_tcp_echo(addr: SocketAddr) -> tokio::task::JoinHandle<()> {
-    let sock = TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("echo bind {addr}: {e}"));
+    let sock = TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("echo bind {addr}: {e}"));
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = sock.accept().await else { continue };
+            let Ok((mut s, _)) = sock.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 if s.read_to_end(&mut buf).await.is_ok() {
@@ -139,20 +169,36 @@ pub async fn get(to: SocketAddr, host: &str, path: &str) -> std::io::Result<Got>
 }
 
 /// Sends a GET with extra headers.
-pub async fn request(to: SocketAddr, host: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Got> {
+pub async fn request(
+    to: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Got> {
     let io = |e: hyper::Error| std::io::Error::other(e.to_string());
-    let s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(to)).await.map_err(|_| std::io::Error::other("connect timeout"))??;
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await.map_err(io)?;
+    let s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(to))
+        .await
+        .map_err(|_| std::io::Error::other("connect timeout"))??;
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .map_err(io)?;
     tokio::spawn(conn);
     let mut b = Request::builder().uri(path).header("host", host);
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
     let req = b.body(Full::new(Bytes::new())).unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(10), tx.send_request(req)).await.map_err(|_| std::io::Error::other("response timeout"))?.map_err(io)?;
+    let resp = tokio::time::timeout(Duration::from_secs(10), tx.send_request(req))
+        .await
+        .map_err(|_| std::io::Error::other("response timeout"))?
+        .map_err(io)?;
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.map_err(io)?.to_bytes();
-    Ok(Got { status: parts.status.as_u16(), headers: parts.headers, body: String::from_utf8_lossy(&body).into_owned() })
+    Ok(Got {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 /// Retries `get` until it answers `want` (10 s).
@@ -181,7 +227,14 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
 
 /// A proxy configuration for tests: loopback admin ports, NONE interception, `pod` in
 /// `default` with service account `sa`, certificates in `cert_dir`.
-pub fn proxy_config(discovery: SocketAddr, pod: &str, sa: &str, ip: IpAddr, labels: &[&str], cert_dir: Option<&Path>) -> mast_proxy::Config {
+pub fn proxy_config(
+    discovery: SocketAddr,
+    pod: &str,
+    sa: &str,
+    ip: IpAddr,
+    labels: &[&str],
+    cert_dir: Option<&Path>,
+) -> mast_proxy::Config {
     let mut c = mast_proxy::Config::for_tests(discovery);
     c.pod_name = pod.into();
     c.service_account = sa.into();
@@ -193,12 +246,18 @@ pub fn proxy_config(discovery: SocketAddr, pod: &str, sa: &str, ip: IpAddr, labe
 
 /// Logs to the test's output (`RUST_LOG` filters; warnings by default).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// Starts a proxy with an empty environment.
 pub async fn start_proxy(c: mast_proxy::Config) -> mast_proxy::Handle {
     init_tracing();
-    mast_proxy::run_with_env(c, &std::collections::BTreeMap::new()).await.expect("proxy starts")
+    mast_proxy::run_with_env(c, &std::collections::BTreeMap::new())
+        .await
+        .expect("proxy starts")
 }

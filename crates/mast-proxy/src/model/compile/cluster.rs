@@ -46,7 +46,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 fn transport_socket(c: &Compiler<'_>, ts: &TransportSocket) -> Result<Option<Arc<UpstreamTls>>> {
-    let any = ts.config_type.as_ref().map(|transport_socket::ConfigType::TypedConfig(a)| a);
+    let any = ts
+        .config_type
+        .as_ref()
+        .map(|transport_socket::ConfigType::TypedConfig(a)| a);
     match ts.name.as_str() {
         "envoy.transport_sockets.raw_buffer" | "raw_buffer" => Ok(None),
         "envoy.transport_sockets.tls" | "tls" => {
