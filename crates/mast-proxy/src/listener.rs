@@ -34,7 +34,7 @@ pub struct BindError {
 
 #[derive(Debug)]
 struct Bound {
-    addr: SocketAddr,
+    name: String,
     local: SocketAddr,
     config: Arc<ArcSwap<Listener>>,
     stop: watch::Sender<bool>,
@@ -51,11 +51,12 @@ pub struct Env {
     pub drain: Drain,
 }
 
-/// Listeners bound so far, by name. Only the xDS task changes it.
+/// Listeners bound so far, by address (a listener renamed or reconfigured on the same
+/// address keeps its socket). Only the xDS task changes it.
 #[derive(Debug)]
 pub struct Listeners {
     env: Env,
-    bound: Mutex<HashMap<String, Bound>>,
+    bound: Mutex<HashMap<SocketAddr, Bound>>,
 }
 
 /// Sockets bound for an update, not yet serving.
@@ -78,30 +79,38 @@ impl Listeners {
         self.bound
             .lock()
             .expect("listeners lock")
-            .get(name)
+            .values()
+            .find(|b| b.name == name)
             .map(|b| b.local)
     }
 
-    /// Binds the sockets that `wanted` needs and are not bound yet.
+    /// Binds the sockets that `wanted` needs and are not bound yet; two listeners on one
+    /// address are refused, as Envoy does.
     pub async fn prepare(&self, wanted: &[Arc<Listener>]) -> Result<Prepared, BindError> {
         let mut out = Prepared::default();
-        let current: HashMap<String, SocketAddr> = self
+        let current: Vec<SocketAddr> = self
             .bound
             .lock()
             .expect("listeners lock")
-            .iter()
-            .map(|(n, b)| (n.clone(), b.addr))
+            .keys()
+            .copied()
             .collect();
+        let mut seen: HashMap<SocketAddr, &str> = HashMap::new();
         for l in wanted.iter().filter(|l| l.bind_to_port) {
-            if current.get(&l.name) == Some(&l.address) {
-                continue;
-            }
-            let sock = bind(l.address).await.map_err(|source| BindError {
+            let err = |source| BindError {
                 name: l.name.clone(),
                 addr: l.address,
                 source,
-            })?;
-            out.fresh.push((l.clone(), sock));
+            };
+            if let Some(other) = seen.insert(l.address, &l.name) {
+                let msg = format!("address already used by listener {other:?}");
+                return Err(err(std::io::Error::new(std::io::ErrorKind::AddrInUse, msg)));
+            }
+            if current.contains(&l.address) {
+                continue;
+            }
+            out.fresh
+                .push((l.clone(), bind(l.address).await.map_err(err)?));
         }
         Ok(out)
     }
@@ -109,18 +118,19 @@ impl Listeners {
     /// Serves `wanted`: starts the prepared sockets, updates the others, stops the rest.
     pub fn commit(&self, wanted: &[Arc<Listener>], prepared: Prepared) {
         let mut bound = self.bound.lock().expect("listeners lock");
-        let keep: HashMap<&str, &Arc<Listener>> = wanted
+        let keep: HashMap<SocketAddr, &Arc<Listener>> = wanted
             .iter()
             .filter(|l| l.bind_to_port)
-            .map(|l| (l.name.as_str(), l))
+            .map(|l| (l.address, l))
             .collect();
-        bound.retain(|name, b| match keep.get(name.as_str()) {
-            Some(l) if l.address == b.addr => {
+        bound.retain(|addr, b| match keep.get(addr) {
+            Some(l) => {
                 b.config.store((*l).clone());
+                b.name = l.name.clone();
                 true
             }
-            _ => {
-                tracing::info!(listener = %name, addr = %b.addr, "listener removed; existing connections continue");
+            None => {
+                tracing::info!(listener = %b.name, %addr, "listener removed; existing connections continue");
                 b.stop.send_replace(true);
                 false
             }
@@ -132,9 +142,9 @@ impl Listeners {
             tracing::info!(listener = %l.name, %local, chains = l.chains.len(), "listening");
             tokio::spawn(accept_loop(sock, config.clone(), self.env.clone(), stop_rx));
             bound.insert(
-                l.name.clone(),
+                l.address,
                 Bound {
-                    addr: l.address,
+                    name: l.name.clone(),
                     local,
                     config,
                     stop,

@@ -177,6 +177,13 @@ async fn acks_nacks_and_pushes_are_tracked() {
         "{invalid}"
     );
     assert_eq!(invalid["serving_previous"], true);
+    let metrics = tokio::task::spawn_blocking(move || http::get(mon, "/metrics").unwrap().body)
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mast_config_invalid_objects 1"),
+        "{metrics}"
+    );
     assert_eq!(
         configz["objects"].as_array().unwrap().len(),
         1,
@@ -248,4 +255,99 @@ async fn a_bad_node_id_is_refused() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("not-a-node-id"), "{}", err.message());
+}
+
+const SE_WE: &str = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: app\n  namespace: default\nspec:\n  hosts: [app.default.svc.cluster.local]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports:\n  - number: 80\n    name: http\n    protocol: HTTP\n  workloadSelector:\n    labels:\n      app: app\n";
+
+const WE: &str = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata:\n  name: app-1\n  namespace: default\nspec:\n  address: 10.9.0.1\n  labels:\n    app: app\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_only_changes_push_eds_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("se.yaml"), SE_WE).unwrap();
+    std::fs::write(dir.path().join("we.yaml"), WE).unwrap();
+    let running = mastd::app::start(args(dir.path())).await.unwrap();
+    let mut client =
+        AggregatedDiscoveryServiceClient::connect(format!("http://{}", running.grpc_addr))
+            .await
+            .unwrap();
+    let (tx, rx) = mpsc::channel(16);
+    let mut stream = client
+        .stream_aggregated_resources(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(request(types::CLUSTER, "", "", None))
+        .await
+        .unwrap();
+    let cds = next(&mut stream).await;
+    tx.send(request(types::CLUSTER, &cds.nonce, &cds.version_info, None))
+        .await
+        .unwrap();
+    let mut eds_req = request(types::ENDPOINT, "", "", None);
+    eds_req.resource_names = vec!["outbound|80||app.default.svc.cluster.local".into()];
+    tx.send(eds_req.clone()).await.unwrap();
+    let eds = next(&mut stream).await;
+    assert_eq!(eds.type_url, types::ENDPOINT);
+    let mut ack = eds_req.clone();
+    ack.response_nonce = eds.nonce.clone();
+    ack.version_info = eds.version_info.clone();
+    tx.send(ack).await.unwrap();
+
+    // the workload moves: only EDS is pushed, with the new address
+    std::fs::write(
+        dir.path().join("we.yaml"),
+        WE.replace("10.9.0.1", "10.9.0.2"),
+    )
+    .unwrap();
+    let pushed = next(&mut stream).await;
+    assert_eq!(
+        pushed.type_url,
+        types::ENDPOINT,
+        "an endpoint-only change pushes EDS first and alone"
+    );
+    let body = String::from_utf8_lossy(&pushed.resources[0].value).into_owned();
+    assert!(body.contains("10.9.0.2"), "new address in the assignment");
+    let quiet = tokio::time::timeout(Duration::from_millis(600), stream.message()).await;
+    assert!(
+        quiet.is_err(),
+        "no CDS/LDS follows an endpoint-only change: {quiet:?}"
+    );
+
+    // a change to the service itself is a full push
+    std::fs::write(
+        dir.path().join("se.yaml"),
+        SE_WE.replace("number: 80", "number: 81"),
+    )
+    .unwrap();
+    let pushed = next(&mut stream).await;
+    assert_eq!(pushed.type_url, types::CLUSTER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesh_config_sources_add_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    std::fs::write(conf.join("se.yaml"), SE).unwrap();
+    let mesh = dir.path().join("mesh.yaml");
+    std::fs::write(
+        &mesh,
+        format!(
+            "trustDomain: example.org\nconfigSources:\n- address: fs://{}\n",
+            conf.display()
+        ),
+    )
+    .unwrap();
+    let mut a = args(&dir.path().join("empty"));
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    a.mesh_config = Some(mesh);
+    let running = mastd::app::start(a).await.unwrap();
+    let objects = poll_json(running.monitoring_addr, "/debug/configz", |v| {
+        let o = v["objects"].as_array()?;
+        (!o.is_empty()).then(|| o.clone())
+    })
+    .await
+    .expect("the configSources directory is read");
+    assert_eq!(objects[0]["name"], "ext");
 }

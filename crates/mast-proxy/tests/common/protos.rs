@@ -207,9 +207,11 @@ pub fn inbound_strict_listener(bind: SocketAddr, cluster: &str, tcp: bool) -> Li
                     ..Default::default()
                 },
             ),
-            route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig(
-                route_config(cluster, &["*"], vec![route_to(cluster)]),
-            )),
+            route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig({
+                let mut rc = route_config(cluster, &["*"], vec![route_to(cluster)]);
+                rc.virtual_hosts[0].include_request_attempt_count = false;
+                rc
+            })),
             http_filters: vec![router()],
             ..Default::default()
         };

@@ -597,3 +597,34 @@ impl AggregatedDiscoveryService for AdsService {
         Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_streams_are_rate_limited() {
+        let mut b = TokenBucket {
+            rate: 3.0,
+            tokens: 3.0,
+            last: Instant::now(),
+        };
+        assert!(
+            b.take() && b.take() && b.take(),
+            "a burst of the rate is admitted"
+        );
+        assert!(
+            !b.take(),
+            "the fourth stream in the same instant is refused"
+        );
+        b.last -= std::time::Duration::from_millis(400);
+        assert!(b.take(), "tokens refill with time");
+        assert!(!b.take());
+    }
+
+    #[test]
+    fn content_versions_are_stable_and_distinct() {
+        assert_eq!(content_version(b"abc"), content_version(b"abc"));
+        assert_ne!(content_version(b"abc"), content_version(b"abd"));
+    }
+}
