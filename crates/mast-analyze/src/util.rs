@@ -80,6 +80,23 @@ pub fn protocol_from_str(s: &str) -> Option<&'static str> {
     })
 }
 
+/// The workloads WorkloadEntries describe, as (namespace, labels): `metadata.labels` with
+/// `spec.labels` over them, as Istio's registry merges them.
+///
+/// Istio's analyzers look only at pods when they ask whether a selector matches a workload,
+/// and so flag every selector that picks VM workloads; Mast's analyzers count these too,
+/// since workloads outside Kubernetes are first-class in Mast.
+pub fn workload_entries(store: &crate::Store) -> Vec<(String, BTreeMap<String, String>)> {
+    store
+        .list(crate::context::kinds::WORKLOAD_ENTRY)
+        .map(|we| {
+            let mut labels = we.meta.labels.clone();
+            labels.extend(string_map(we.spec().get("labels")));
+            (we.meta.namespace.clone(), labels)
+        })
+        .collect()
+}
+
 /// A string field, or `""`.
 pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()

@@ -68,8 +68,13 @@ impl Env for BTreeMap<String, String> {
     }
 }
 
-/// Parses `500ms`, `5s`, `1m`, `1h` (Go durations as Istio's flags take them).
+/// Parses `500ms`, `5s`, `1m`, `1h` (Go durations as Istio's flags take them), or a bare
+/// number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        // `TERMINATION_DRAIN_DURATION_SECONDS` is a bare number of seconds
+        return Ok(Duration::from_secs(secs));
+    }
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .ok_or_else(|| format!("duration {s:?} has no unit (use ms, s, m or h)"))?;
@@ -136,7 +141,7 @@ pub struct Config {
     )]
     pub domain: String,
     /// Workload labels as `key=value`, comma separated (also `ISTIO_METAJSON_LABELS`).
-    #[arg(long = "labels", env = "ISTIO_META_LABELS_LIST", value_delimiter = ',')]
+    #[arg(long = "labels", value_delimiter = ',')]
     pub labels: Vec<String>,
     /// Workload name (Deployment or WorkloadEntry name).
     #[arg(
@@ -304,7 +309,6 @@ impl Config {
         );
         md.insert("INSTANCE_IPS".into(), s(&self.instance_ip.to_string()));
         md.insert("ISTIO_VERSION".into(), s(&self.istio_version));
-        md.remove("LABELS_LIST");
         if !self.workload_name.is_empty() {
             md.insert("WORKLOAD_NAME".into(), s(&self.workload_name));
         }
@@ -375,6 +379,7 @@ mod tests {
             .to_string();
         assert!(e.contains("ISTIO_METAJSON_LABELS"), "{e}");
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("5").is_err());
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("5x").is_err());
     }
 }

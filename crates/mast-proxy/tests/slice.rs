@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::{Ca, addr, spiffe};
-use mast_xds::types::{CLUSTER, ENDPOINT, LISTENER, ROUTE};
 
 fn config(net: [u8; 3], mode: &str) -> String {
     let ip = |h: u8| addr(net, h, 0).ip().to_string();
@@ -204,7 +203,3 @@ async fn request_through_two_proxies_configured_by_mastd() {
         dump(&server),
     );
 }
-
-/// What mastd sends the two proxies, for the report when the slice fails (`--nocapture`).
-#[allow(dead_code)]
-const TYPES: [&str; 4] = [CLUSTER, ENDPOINT, LISTENER, ROUTE];

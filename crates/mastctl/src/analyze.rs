@@ -100,14 +100,25 @@ fn default_ingress(mesh: &Mesh) -> Vec<Resource> {
 
 /// Runs `mastctl analyze`.
 pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
+    let compat = match args.compat.as_str() {
+        "current" => Compat::Current,
+        "1.5" => Compat::Istio1_5,
+        other => return usage(&format!("invalid --compat {other:?}: use current or 1.5")),
+    };
     let all = analyzers::all();
     if args.list_analyzers {
         println!("Available analyzers:");
         for a in &all {
-            println!("* {}:\n    {}", a.name(), a.description());
+            let only = if analyzers::ISTIO_1_5_ONLY.contains(&a.name()) {
+                " (Istio 1.5; runs by default with --compat 1.5)"
+            } else {
+                ""
+            };
+            println!("* {}:{only}\n    {}", a.name(), a.description());
         }
         return Ok(Exit::Ok);
     }
+    let defaults = analyzers::default_set(compat);
     let Some(format) = Format::parse(&args.output) else {
         return usage(&format!(
             "invalid output format {:?}: use one of log, json, yaml",
@@ -138,7 +149,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
         }
     }
     let selected: Vec<&dyn Analyzer> = if args.analyzer.is_empty() {
-        all.iter().map(|a| a.as_ref()).collect()
+        defaults.iter().map(|a| a.as_ref()).collect()
     } else {
         let mut v = Vec::new();
         for name in &args.analyzer {
@@ -160,11 +171,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Exit> {
     }
 
     let mut mesh = Mesh::new(&args.istio_namespace);
-    mesh.compat = match args.compat.as_str() {
-        "current" => Compat::Current,
-        "1.5" => Compat::Istio1_5,
-        other => return usage(&format!("invalid --compat {other:?}: use current or 1.5")),
-    };
+    mesh.compat = compat;
     if let Some(f) = &args.mesh_config_file {
         let text = match std::fs::read_to_string(f) {
             Ok(t) => t,

@@ -129,6 +129,7 @@ impl Analyzer for SubsetSelectPodAnalyzer {
             kinds::SERVICE,
             kinds::SERVICE_ENTRY,
             kinds::NODE,
+            kinds::WORKLOAD_ENTRY,
         ]
     }
 
@@ -159,7 +160,12 @@ impl Analyzer for SubsetSelectPodAnalyzer {
                 subsets.push((r, name, selector));
             }
         }
-        let pod_labels = augmented_pod_labels(ctx);
+        let mut pod_labels = augmented_pod_labels(ctx);
+        pod_labels.extend(
+            crate::util::workload_entries(store)
+                .into_iter()
+                .map(|(_, l)| l),
+        );
         for (r, name, selector) in subsets {
             if !pod_labels
                 .iter()

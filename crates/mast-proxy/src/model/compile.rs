@@ -6,7 +6,9 @@
 //! limits it does not enforce set below "unlimited". Fields that only feed stats, tracing or
 //! metadata are accepted and ignored. Each submodule's docs list what it supports.
 
+pub mod action;
 pub mod cluster;
+pub mod hcm;
 pub mod listener;
 pub mod route;
 pub mod tls;

@@ -187,6 +187,15 @@ fn table() -> RouteTable {
         .unwrap()
 }
 
+/// Host, path, method, headers → the virtual host and route expected.
+type MatchCase<'a> = (
+    &'a str,
+    &'a str,
+    Method,
+    &'a HeaderMap,
+    Option<(&'a str, &'a str)>,
+);
+
 #[test]
 fn route_matching() {
     let t = table();
@@ -203,7 +212,7 @@ fn route_matching() {
     .into_iter()
     .collect();
     let none = HeaderMap::new();
-    let cases: Vec<(&str, &str, Method, &HeaderMap, Option<(&str, &str)>)> = vec![
+    let cases: Vec<MatchCase<'_>> = vec![
         (
             "reviews:9080",
             "/exact",

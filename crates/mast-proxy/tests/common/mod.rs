@@ -102,6 +102,9 @@ pub async fn start_app(addr: SocketAddr, name: &'static str) -> tokio::task::Joi
                         "version": format!("{:?}", req.version()),
                         "attempt": h("x-envoy-attempt-count"),
                     });
+                    if req.uri().path() == "/slow" {
+                        tokio::time::sleep(Duration::from_millis(800)).await;
+                    }
                     let status = if req.uri().path() == "/status/503" {
                         503
                     } else {

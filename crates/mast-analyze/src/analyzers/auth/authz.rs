@@ -35,7 +35,12 @@ impl Analyzer for AuthorizationPoliciesAnalyzer {
     }
 
     fn inputs(&self) -> &'static [Kind] {
-        &[kinds::AUTHORIZATION_POLICY, kinds::NAMESPACE, kinds::POD]
+        &[
+            kinds::AUTHORIZATION_POLICY,
+            kinds::NAMESPACE,
+            kinds::POD,
+            kinds::WORKLOAD_ENTRY,
+        ]
     }
 
     fn analyze(&self, ctx: &mut Context<'_>) {
@@ -61,6 +66,10 @@ fn mesh_pod_labels(store: &Store) -> HashMap<String, Vec<Labels>> {
         if pod_in_mesh(store, pod) || pod_in_ambient_mode(pod) {
             list.push(pod.meta.labels.clone());
         }
+    }
+    // a WorkloadEntry is a workload with a proxy outside Kubernetes
+    for (ns, labels) in crate::util::workload_entries(store) {
+        map.entry(ns).or_default().push(labels);
     }
     map
 }

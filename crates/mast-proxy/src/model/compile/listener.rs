@@ -14,19 +14,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use envoy_types::pb::envoy::config::core::v3::{
-    address, config_source::ConfigSourceSpecifier, socket_address, transport_socket,
-};
+use envoy_types::pb::envoy::config::core::v3::{address, socket_address, transport_socket};
 use envoy_types::pb::envoy::config::listener::v3::{
     Filter, FilterChain as PbChain, FilterChainMatch, Listener as PbListener, filter,
     listener_filter,
-};
-use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
-use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac as HttpRbac;
-use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
-use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, HttpFilter as PbHttpFilter, http_connection_manager::RouteSpecifier,
-    http_filter,
 };
 use envoy_types::pb::envoy::extensions::filters::network::rbac::v3::Rbac as NetRbac;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
@@ -34,12 +25,11 @@ use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use envoy_types::pb::google::protobuf::Any;
-use http::HeaderValue;
 
-use super::{Compiler, FieldError, Result, duration, timeout, unpack};
+use super::hcm::hcm;
+use super::{Compiler, FieldError, Result, timeout, unpack};
 use crate::model::listener::{
-    ChainKind, ChainMatch, Cidr, ClientCertDetails, Codec, Direction, FilterChain,
-    ForwardClientCert, Hcm, Listener, RouteSource, ServerHeader, TcpProxy,
+    ChainKind, ChainMatch, Cidr, Direction, FilterChain, Listener, TcpProxy,
 };
 use crate::model::{ClusterRef, compile};
 
@@ -358,218 +348,5 @@ fn tcp(c: &mut Compiler<'_>, t: &PbTcp) -> Result<TcpProxy> {
         stat_prefix: t.stat_prefix.clone(),
         cluster,
         idle_timeout: timeout(t.idle_timeout.as_ref(), Some(DEFAULT_TCP_IDLE)),
-    })
-}
-
-fn nonzero(d: Option<&envoy_types::pb::google::protobuf::Duration>) -> bool {
-    duration(d).is_some_and(|d| !d.is_zero())
-}
-
-fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm> {
-    refuse(nonzero(h.request_timeout.as_ref()), "request_timeout")?;
-    refuse(
-        nonzero(h.request_headers_timeout.as_ref()),
-        "request_headers_timeout",
-    )?;
-    refuse(!h.via.is_empty(), "via")?;
-    refuse(
-        h.always_set_request_id_in_response,
-        "always_set_request_id_in_response",
-    )?;
-    refuse(h.request_id_extension.is_some(), "request_id_extension")?;
-    refuse(h.local_reply_config.is_some(), "local_reply_config")?;
-    refuse(
-        h.strip_matching_host_port || h.strip_port_mode.is_some(),
-        "strip_matching_host_port",
-    )?;
-    refuse(h.strip_trailing_host_dot, "strip_trailing_host_dot")?;
-    refuse(
-        h.scheme_header_transformation.is_some(),
-        "scheme_header_transformation",
-    )?;
-    refuse(
-        !h.original_ip_detection_extensions.is_empty(),
-        "original_ip_detection_extensions",
-    )?;
-    refuse(
-        !h.early_header_mutation_extensions.is_empty(),
-        "early_header_mutation_extensions",
-    )?;
-    refuse(h.proxy_status_config.is_some(), "proxy_status_config")?;
-    refuse(
-        h.typed_header_validation_config.is_some(),
-        "typed_header_validation_config",
-    )?;
-    refuse(h.append_x_forwarded_port, "append_x_forwarded_port")?;
-    refuse(h.forward_proto_config.is_some(), "forward_proto_config")?;
-    refuse(
-        !matches!(h.path_with_escaped_slashes_action, 0 | 1),
-        "path_with_escaped_slashes_action",
-    )?;
-    if let Some(o) = &h.common_http_protocol_options {
-        refuse(
-            nonzero(o.max_connection_duration.as_ref()),
-            "common_http_protocol_options.max_connection_duration",
-        )?;
-        refuse(
-            nonzero(o.max_stream_duration.as_ref()),
-            "common_http_protocol_options.max_stream_duration",
-        )?;
-        refuse(
-            o.headers_with_underscores_action != 0,
-            "common_http_protocol_options.headers_with_underscores_action",
-        )?;
-    }
-    let codec = match h.codec_type {
-        0 => Codec::Auto,
-        1 => Codec::Http1,
-        2 => Codec::Http2,
-        other => {
-            return Err(FieldError::new(
-                "codec_type",
-                format!("{other} is not supported by mast-proxy"),
-            ));
-        }
-    };
-    let routes = match &h.route_specifier {
-        Some(RouteSpecifier::Rds(r)) => {
-            match r
-                .config_source
-                .as_ref()
-                .and_then(|s| s.config_source_specifier.as_ref())
-            {
-                None | Some(ConfigSourceSpecifier::Ads(_)) => {}
-                Some(_) => {
-                    return Err(FieldError::new(
-                        "rds.config_source",
-                        "only ADS is supported by mast-proxy",
-                    ));
-                }
-            }
-            RouteSource::Rds {
-                name: r.route_config_name.clone(),
-                slot: c.routes.intern(&r.route_config_name),
-            }
-        }
-        Some(RouteSpecifier::RouteConfig(rc)) => RouteSource::Inline(Arc::new(
-            compile::route::compile(c, rc).map_err(|e| e.at("route_config"))?,
-        )),
-        Some(RouteSpecifier::ScopedRoutes(_)) => {
-            return Err(FieldError::unsupported("scoped_routes"));
-        }
-        None => return Err(FieldError::new("route_specifier", "is missing")),
-    };
-    let suppress_envoy_headers = http_filters(&h.http_filters).map_err(|e| e.at("http_filters"))?;
-    let server = if h.server_name.is_empty() {
-        "envoy"
-    } else {
-        h.server_name.as_str()
-    };
-    let forward_client_cert = match h.forward_client_cert_details {
-        0 => ForwardClientCert::Sanitize,
-        1 => ForwardClientCert::ForwardOnly,
-        2 => ForwardClientCert::AppendForward,
-        3 => ForwardClientCert::SanitizeSet,
-        _ => ForwardClientCert::AlwaysForwardOnly,
-    };
-    let d = h.set_current_client_cert_details.as_ref();
-    refuse(
-        d.is_some_and(|d| d.cert || d.chain || d.issuer),
-        "set_current_client_cert_details.cert/chain/issuer",
-    )?;
-    Ok(Hcm {
-        stat_prefix: h.stat_prefix.clone(),
-        routes,
-        filters: Vec::new(),
-        server_name: HeaderValue::from_str(server)
-            .map_err(|_| FieldError::new("server_name", "is not a header value"))?,
-        server_header: match h.server_header_transformation {
-            1 => ServerHeader::AppendIfAbsent,
-            2 => ServerHeader::PassThrough,
-            _ => ServerHeader::Overwrite,
-        },
-        codec,
-        generate_request_id: h.generate_request_id.as_ref().is_none_or(|b| b.value),
-        forward_client_cert,
-        client_cert_details: ClientCertDetails {
-            subject: d.and_then(|d| d.subject.as_ref()).is_some_and(|b| b.value),
-            uri: d.is_some_and(|d| d.uri),
-            dns: d.is_some_and(|d| d.dns),
-        },
-        use_remote_address: h.use_remote_address.as_ref().is_some_and(|b| b.value),
-        normalize_path: h.normalize_path.as_ref().is_some_and(|b| b.value),
-        merge_slashes: h.merge_slashes,
-        suppress_envoy_headers,
-        upgrades: h
-            .upgrade_configs
-            .iter()
-            .filter(|u| u.enabled.as_ref().is_none_or(|b| b.value))
-            .map(|u| u.upgrade_type.to_ascii_lowercase())
-            .collect(),
-    })
-}
-
-/// Checks the HTTP filter list; returns the router's `suppress_envoy_headers`.
-fn http_filters(filters: &[PbHttpFilter]) -> Result<bool> {
-    let mut router = None;
-    for (i, f) in filters.iter().enumerate() {
-        let at = |e: FieldError| e.at(format!("[{i}]"));
-        if router.is_some() {
-            return Err(at(FieldError::new(
-                "name",
-                format!("{:?} follows the router", f.name),
-            )));
-        }
-        if f.disabled {
-            continue;
-        }
-        let any = match &f.config_type {
-            Some(http_filter::ConfigType::TypedConfig(a)) => Some(a),
-            _ => None,
-        };
-        let ty = any
-            .map(|a| a.type_url.rsplit('/').next().unwrap_or_default())
-            .unwrap_or_default();
-        match (f.name.as_str(), ty) {
-            ("envoy.filters.http.router" | "envoy.router", _)
-            | (_, "envoy.extensions.filters.http.router.v3.Router") => {
-                let r: Router = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
-                refuse(!r.upstream_http_filters.is_empty(), "upstream_http_filters").map_err(at)?;
-                router = Some(r.suppress_envoy_headers);
-            }
-            ("envoy.filters.http.fault" | "envoy.fault", _)
-            | (_, "envoy.extensions.filters.http.fault.v3.HTTPFault") => {
-                let fault: HttpFault = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
-                refuse(
-                    fault.delay.is_some() || fault.abort.is_some(),
-                    "typed_config (fault injection is not supported by mast-proxy yet)",
-                )
-                .map_err(at)?;
-            }
-            ("envoy.filters.http.cors" | "envoy.cors", _)
-            | (_, "envoy.extensions.filters.http.cors.v3.Cors") => {}
-            ("envoy.filters.http.rbac", _) | (_, "envoy.extensions.filters.http.rbac.v3.RBAC") => {
-                let r: HttpRbac = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
-                refuse(
-                    r.rules.is_some() || r.matcher.is_some(),
-                    "typed_config.rules (HTTP RBAC is not implemented yet)",
-                )
-                .map_err(at)?;
-            }
-            ("istio.alpn" | "envoy.filters.http.alpn", _) => {}
-            (name, _) if f.is_optional => tracing::info!(
-                filter = name,
-                "optional HTTP filter not supported by mast-proxy; skipped"
-            ),
-            (name, _) => {
-                return Err(at(FieldError::new(
-                    "name",
-                    format!("HTTP filter {name:?} is not supported by mast-proxy"),
-                )));
-            }
-        }
-    }
-    router.ok_or_else(|| {
-        FieldError::new("", "the last HTTP filter must be envoy.filters.http.router")
     })
 }
