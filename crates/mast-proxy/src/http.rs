@@ -64,6 +64,8 @@ pub struct Conn {
     pub tls: bool,
     /// The peer's certificate (mTLS).
     pub peer: Option<Arc<PeerCert>>,
+    /// The peer's SPIFFE ID (its certificate's first URI SAN).
+    pub peer_identity: Option<Arc<str>>,
     /// Our own identity (the `By` of `x-forwarded-client-cert`).
     pub local_identity: Option<Arc<str>>,
 }
@@ -222,7 +224,7 @@ async fn route(
         }
         Action::Forward(f) => {
             let (cref, wc) = f.clusters.pick(|t| fastrand::u32(..t.max(1)));
-            info.cluster = Some(cref.name.to_string());
+            info.cluster = Some(cref.name.clone());
             let cluster = model
                 .cluster(cref)
                 .cloned()
@@ -262,10 +264,11 @@ async fn route(
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
     let grpc = is_grpc(req.headers());
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // the access log line is built only when it is enabled
+    let logged = tracing::enabled!(target: "access", tracing::Level::DEBUG)
+        .then(|| (req.method().clone(), req.uri().path().to_string()));
     let mut info = StreamInfo {
-        peer_identity: conn.peer.as_ref().and_then(|p| p.uris.first().cloned()),
+        peer_identity: conn.peer_identity.clone(),
         ..Default::default()
     };
     let hcm = &conn.hcm;
@@ -300,16 +303,19 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
     }
     info.response_code = Some(parts.status.as_u16());
     filter::log(&hcm.filters, &info);
-    tracing::debug!(
-        target: "access",
-        "\"{method} {path}\" {} {} {} {} {}ms \"{}\"",
-        parts.status.as_u16(),
-        if info.flags.is_empty() { "-".to_string() } else { info.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",") },
-        info.cluster.as_deref().unwrap_or("-"),
-        info.upstream_host.as_deref().unwrap_or("-"),
-        router::millis(start.elapsed()),
-        hcm.stat_prefix,
-    );
+    if let Some((method, path)) = logged {
+        let flags: Vec<&str> = info.flags.iter().map(|f| f.as_str()).collect();
+        tracing::debug!(
+            target: "access",
+            "\"{method} {path}\" {} {} {} {} {}ms \"{}\"",
+            parts.status.as_u16(),
+            if flags.is_empty() { "-".to_string() } else { flags.join(",") },
+            info.cluster.as_deref().unwrap_or("-"),
+            info.upstream_host.as_deref().unwrap_or("-"),
+            router::millis(start.elapsed()),
+            hcm.stat_prefix,
+        );
+    }
     Ok(Response::from_parts(parts, body))
 }
 

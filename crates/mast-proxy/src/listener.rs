@@ -20,6 +20,9 @@ use crate::model::SharedModel;
 use crate::model::listener::{ChainKind, ConnInfo, FilterChain, Listener};
 use crate::tls::CertSource;
 
+/// How long a downstream TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A listener that could not be bound.
 #[derive(Debug, thiserror::Error)]
 #[error("listener {name:?}: cannot bind {addr}: {source}")]
@@ -253,9 +256,13 @@ async fn handle(stream: TcpStream, remote: SocketAddr, l: Arc<Listener>, env: En
         }
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config_for(&info.alpn).clone());
-    let s = match acceptor.accept(io).await {
-        Ok(s) => s,
-        Err(e) => {
+    let s = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+        Ok(Ok(s)) => s,
+        Err(_) => {
+            tracing::debug!(listener = %l.name, %remote, "TLS handshake timed out");
+            return;
+        }
+        Ok(Err(e)) => {
             tracing::debug!(listener = %l.name, %remote, error = %e, "TLS handshake failed");
             return;
         }
@@ -291,6 +298,10 @@ async fn serve<S>(
                 model: env.model.clone(),
                 remote,
                 tls,
+                peer_identity: peer
+                    .as_ref()
+                    .and_then(|p| p.uris.first())
+                    .map(|u| Arc::from(u.as_str())),
                 peer,
                 local_identity: env
                     .certs

@@ -32,6 +32,8 @@ pub struct HostStats {
 pub struct Host {
     /// Where it is.
     pub addr: EndpointAddr,
+    /// `addr` as text (logs, stream info).
+    pub name: Arc<str>,
     /// Whether it takes traffic.
     pub healthy: bool,
     /// Load balancing weight.
@@ -157,6 +159,7 @@ impl ClusterRt {
                     Some(h) => h.clone(),
                     None => Arc::new(Host {
                         addr: e.addr.clone(),
+                        name: e.addr.to_string().into(),
                         healthy: e.healthy,
                         weight: e.weight,
                         priority,

@@ -130,9 +130,12 @@ async fn http_over_mtls_between_two_proxies() {
 
     // ACKs: every type the client got was accepted
     for t in [CLUSTER, ENDPOINT, LISTENER, ROUTE] {
-        let replies = p.ads.replies("client", t);
+        let replies = common::eventually(t, || {
+            Some(p.ads.replies("client", t)).filter(|r| !r.is_empty())
+        })
+        .await;
         assert!(
-            !replies.is_empty() && replies.iter().all(|r| r.error.is_none()),
+            replies.iter().all(|r| r.error.is_none()),
             "{t}: {replies:?}"
         );
     }
@@ -277,8 +280,18 @@ async fn config_it_cannot_honour_is_nacked_and_the_old_one_keeps_serving() {
         vec![named(OUT, protos::assignment(OUT, &[]))],
     );
     p.ads.push();
-    let got = get_until(front, "echo", "/", 503).await;
-    assert_eq!(got.body, "no healthy upstream");
+    let mut body = String::new();
+    for _ in 0..200 {
+        body = get(front, "echo", "/").await.unwrap().body;
+        if body == "no healthy upstream" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        body, "no healthy upstream",
+        "503 UH once the endpoints are gone"
+    );
     drop(p.server);
 }
 

@@ -47,3 +47,6 @@ pub fn generate(
         other => Err(GenerateError::UnknownType(other.to_string())),
     }
 }
+
+#[cfg(test)]
+mod perf_tests;

@@ -29,13 +29,13 @@ pub enum Status {
 #[derive(Debug, Default)]
 pub struct StreamInfo {
     /// The peer's identity (SPIFFE ID of its certificate), for mTLS connections.
-    pub peer_identity: Option<String>,
+    pub peer_identity: Option<std::sync::Arc<str>>,
     /// The route chosen.
-    pub route_name: Option<String>,
+    pub route_name: Option<std::sync::Arc<str>>,
     /// The upstream cluster chosen.
-    pub cluster: Option<String>,
+    pub cluster: Option<std::sync::Arc<str>>,
     /// The upstream host that answered.
-    pub upstream_host: Option<String>,
+    pub upstream_host: Option<std::sync::Arc<str>>,
     /// The response code sent downstream.
     pub response_code: Option<u16>,
     /// Envoy's response flags.

@@ -20,7 +20,9 @@ use super::reply::{Flag, LocalReply};
 use super::retry::{self, Outcome};
 use crate::model::cluster::UpstreamProtocol;
 use crate::model::listener::Hcm;
-use crate::model::route::{Forward, PathMatch, Redirect, Route, RouteTable, VirtualHost};
+use crate::model::route::{
+    Forward, HeaderOps, PathMatch, Redirect, Route, RouteTable, VirtualHost,
+};
 use crate::upstream::pool::{self, Checkout, SendError};
 use crate::upstream::{ClusterRt, Host};
 
@@ -51,16 +53,30 @@ impl Replay {
     }
 }
 
-/// The route's header changes, most specific first (Envoy applies the least specific last).
+/// The route's header changes in Envoy's order: most specific first, so that the least
+/// specific (the route configuration's) wins when both set a header.
 fn levels<'a>(
     table: &'a RouteTable,
     vh: &'a VirtualHost,
     route: &'a Route,
     wc: Option<&'a crate::model::route::WeightedCluster>,
-) -> impl Iterator<Item = &'a crate::model::route::HeaderOps> {
-    wc.map(|w| &w.headers)
-        .into_iter()
-        .chain([&route.headers, &vh.headers, &table.headers])
+) -> [Option<&'a HeaderOps>; 4] {
+    [
+        wc.map(|w| &w.headers),
+        Some(&route.headers),
+        Some(&vh.headers),
+        Some(&table.headers),
+    ]
+}
+
+fn apply(levels: [Option<&HeaderOps>; 4], headers: &mut http::HeaderMap, request: bool) {
+    for ops in levels.into_iter().flatten().filter(|o| !o.is_empty()) {
+        if request {
+            ops.apply_request(headers);
+        } else {
+            ops.apply_response(headers);
+        }
+    }
 }
 
 fn rewrite_path(route: &Route, f: &Forward, pq: &str) -> Option<String> {
@@ -116,16 +132,6 @@ pub fn redirect_location(
     }
 }
 
-/// Builds the upstream URI for `version`: origin form for HTTP/1.1, absolute for HTTP/2.
-fn upstream_uri(parts: &Parts, h2: bool, authority: &str) -> Option<Uri> {
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    if h2 {
-        format!("http://{authority}{pq}").parse().ok()
-    } else {
-        pq.parse().ok()
-    }
-}
-
 /// Forwards a request along the route.
 #[allow(clippy::too_many_arguments)]
 pub async fn forward(
@@ -141,29 +147,19 @@ pub async fn forward(
     info: &mut StreamInfo,
 ) -> Answer {
     let grpc = super::is_grpc(&parts.headers);
-    for ops in levels(table, vh, route, wc)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-    {
-        ops.apply_request(&mut parts.headers);
+    apply(levels(table, vh, route, wc), &mut parts.headers, true);
+    if f.prefix_rewrite.is_some() || f.regex_rewrite.is_some() {
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        if let Some(new) = rewrite_path(route, f, pq)
+            && let Ok(u) = new.parse::<Uri>()
+        {
+            parts.uri = u;
+        }
     }
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    if let Some(new) = rewrite_path(route, f, &pq)
-        && let Ok(u) = new.parse::<Uri>()
-    {
-        parts.uri = u;
-    }
-    let mut authority = super::authority(&parts).to_string();
-    if let Some(h) = wc
+    let host_rewrite = wc
         .and_then(|w| w.host_rewrite.as_ref())
-        .or(f.host_rewrite.as_ref())
-    {
-        authority = h.to_str().unwrap_or_default().to_string();
+        .or(f.host_rewrite.as_ref());
+    if let Some(h) = host_rewrite {
         parts.headers.insert(header::HOST, h.clone());
     }
     let mut timeout = f.timeout;
@@ -179,18 +175,28 @@ pub async fn forward(
         UpstreamProtocol::Http2 => true,
         UpstreamProtocol::Downstream => parts.version == Version::HTTP_2,
     };
-    let Some(uri) = upstream_uri(&parts, h2, &authority) else {
-        return Err(LocalReply::new(400, "invalid path", Flag::LocalReply));
-    };
-    parts.uri = uri;
     if h2 {
+        let authority = match host_rewrite {
+            Some(h) => h.to_str().unwrap_or_default(),
+            None => super::authority(&parts),
+        };
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(uri) = format!("http://{authority}{pq}").parse::<Uri>() else {
+            return Err(LocalReply::new(400, "invalid authority", Flag::LocalReply));
+        };
+        parts.uri = uri;
         parts.headers.remove(header::HOST);
         parts.version = Version::HTTP_2;
     } else {
-        if !parts.headers.contains_key(header::HOST)
-            && let Ok(v) = HeaderValue::from_str(&authority)
+        if let Some(a) = parts.uri.authority()
+            && !parts.headers.contains_key(header::HOST)
+            && let Ok(v) = HeaderValue::from_str(a.as_str())
         {
             parts.headers.insert(header::HOST, v);
+        }
+        if parts.uri.authority().is_some() {
+            let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            parts.uri = pq.parse().unwrap_or_else(|_| Uri::from_static("/"));
         }
         parts.version = Version::HTTP_11;
     }
@@ -231,7 +237,7 @@ pub async fn forward(
         else {
             return Err(LocalReply::no_healthy_upstream());
         };
-        info.upstream_host = Some(host.addr.to_string());
+        info.upstream_host = Some(host.name.clone());
         let Some(body) = replay.take() else {
             return Err(LocalReply::connection_termination());
         };
@@ -357,13 +363,7 @@ fn finish(
             .headers
             .insert(UPSTREAM_SERVICE_TIME, HeaderValue::from(ms));
     }
-    for ops in levels(table, vh, route, wc)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-    {
-        ops.apply_response(&mut parts.headers);
-    }
+    apply(levels(table, vh, route, wc), &mut parts.headers, false);
     parts.version = Version::HTTP_11;
     Response::from_parts(parts, UpstreamBody::wrap(body, checkout))
 }
@@ -385,13 +385,7 @@ pub fn direct(
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     }
-    for ops in levels(table, vh, route, None)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-    {
-        ops.apply_response(r.headers_mut());
-    }
+    apply(levels(table, vh, route, None), r.headers_mut(), false);
     r
 }
 
@@ -404,4 +398,110 @@ impl Body {
 /// The time between two instants in whole milliseconds (for logs).
 pub fn millis(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::route::{DirectResponse, RouteMatch};
+
+    fn route(path: PathMatch, headers: HeaderOps) -> Route {
+        Route {
+            name: "r".into(),
+            matcher: RouteMatch {
+                path,
+                case_sensitive: true,
+                headers: vec![],
+                query: vec![],
+                grpc: false,
+            },
+            action: crate::model::route::Action::Direct(DirectResponse {
+                status: 200,
+                body: Bytes::new(),
+            }),
+            headers,
+        }
+    }
+
+    fn set(name: &'static str, v: &'static str) -> HeaderOps {
+        HeaderOps {
+            request_add: vec![(
+                http::HeaderName::from_static(name),
+                HeaderValue::from_static(v),
+                false,
+            )],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_route_configuration_level_wins_as_in_envoy() {
+        let table = RouteTable {
+            headers: set("x-level", "table"),
+            ..Default::default()
+        };
+        let vh = VirtualHost {
+            headers: set("x-level", "vhost"),
+            ..Default::default()
+        };
+        let r = route(PathMatch::Prefix("/".into()), set("x-level", "route"));
+        let mut h = http::HeaderMap::new();
+        apply(levels(&table, &vh, &r, None), &mut h, true);
+        assert_eq!(h["x-level"], "table");
+        let only_route = route(PathMatch::Prefix("/".into()), set("x-route", "1"));
+        let mut h = http::HeaderMap::new();
+        apply(
+            levels(
+                &RouteTable::default(),
+                &VirtualHost::default(),
+                &only_route,
+                None,
+            ),
+            &mut h,
+            true,
+        );
+        assert_eq!(h["x-route"], "1");
+    }
+
+    #[test]
+    fn rewrites_and_redirects() {
+        let f = |prefix: Option<&str>| Forward {
+            clusters: crate::model::route::ClusterChoice::Single(crate::model::ClusterRef {
+                name: "c".into(),
+                slot: 0,
+            }),
+            timeout: None,
+            prefix_rewrite: prefix.map(str::to_string),
+            regex_rewrite: None,
+            host_rewrite: None,
+            retry: None,
+            grpc_timeout_max: None,
+        };
+        let r = route(PathMatch::Prefix("/api/".into()), HeaderOps::default());
+        assert_eq!(
+            rewrite_path(&r, &f(Some("/v2/")), "/api/items?x=1").as_deref(),
+            Some("/v2/items?x=1")
+        );
+        assert_eq!(rewrite_path(&r, &f(None), "/api/items"), None);
+        let mut rd = Redirect {
+            scheme: Some("https".into()),
+            host: None,
+            port: None,
+            path: None,
+            prefix: None,
+            status: 301,
+            strip_query: false,
+        };
+        assert_eq!(
+            redirect_location(&rd, &r, "http", "shop:8080", "/api/a?b=1"),
+            "https://shop/api/a?b=1"
+        );
+        rd.scheme = None;
+        rd.prefix = Some("/new/".into());
+        rd.strip_query = true;
+        assert_eq!(
+            redirect_location(&rd, &r, "http", "shop:8080", "/api/a?b=1"),
+            "http://shop:8080/new/a"
+        );
+    }
 }

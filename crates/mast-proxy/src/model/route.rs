@@ -49,7 +49,7 @@ pub struct VirtualHost {
 #[derive(Debug)]
 pub struct Route {
     /// Its name.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// What it matches.
     pub matcher: RouteMatch,
     /// What it does.

@@ -337,9 +337,7 @@ fn route_matching() {
             scheme: "http",
             headers,
         };
-        let got = t
-            .find(&view)
-            .map(|(vh, r)| (vh.name.as_str(), r.name.as_str()));
+        let got = t.find(&view).map(|(vh, r)| (vh.name.as_str(), &*r.name));
         assert_eq!(got, want, "{host} {method} {pq}");
     }
 }

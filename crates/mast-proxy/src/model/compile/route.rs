@@ -207,7 +207,7 @@ fn compile_route(
         None => return Err(FieldError::new("action", "is missing")),
     };
     Ok(Route {
-        name: r.name.clone(),
+        name: r.name.as_str().into(),
         matcher,
         action,
         headers: ops(
