@@ -1,5 +1,5 @@
 //! The admin endpoints, Envoy's and pilot-agent's: on the admin address (keep it on loopback)
-//! `/config_dump`, `/clusters`, `/ready`, `/quitquitquit`, `/stats/prometheus`; on the status
+//! `/config_dump`, `/certs`, `/clusters`, `/ready`, `/quitquitquit`, `/stats/prometheus`; on the status
 //! address `/healthz/ready` and `/stats/prometheus`; on the readiness address
 //! `/healthz/ready`; on the Prometheus address `/stats/prometheus`.
 
@@ -88,6 +88,7 @@ pub fn config_dump(shared: &Shared) -> Value {
         {"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump", "version_info": version(types::LISTENER), "dynamic_listeners": listeners},
         {"@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump", "dynamic_route_configs": routes},
         {"@type": "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump", "dynamic_endpoint_configs": endpoints},
+        crate::identity::sds::config_dump(shared.identity.current().as_deref()),
     ], "last_rejected": nacks})
 }
 
@@ -180,6 +181,9 @@ fn route(shared: &Arc<Shared>, role: Role, req: &Request<Incoming>) -> Response<
     };
     match (role, req.method(), path) {
         (Role::Admin, _, "/config_dump") => json_response(&config_dump(shared)),
+        (Role::Admin, _, "/certs") => json_response(&crate::identity::certs_json(
+            shared.identity.current().as_deref(),
+        )),
         (Role::Admin, _, "/clusters") => {
             if req.uri().query().is_some_and(|q| q.contains("format=json")) {
                 let lines: Vec<String> =

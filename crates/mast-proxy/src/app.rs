@@ -1,5 +1,5 @@
-//! Wiring: the workload certificate, the model, listeners, admin servers and the ADS client,
-//! and the drain that ends them.
+//! Wiring: the workload certificate (from `--certDir` or the CA, and the SDS socket), the
+//! model, listeners, admin servers and the ADS client, and the drain that ends them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use crate::admin::{self, Role};
 use crate::config::{Config, ConfigError, Env, ProcessEnv};
 use crate::drain::Drain;
+use crate::identity;
 use crate::listener::{self, Listeners};
 use crate::model::{Model, SharedModel};
 use crate::tls::{self, CertSource};
@@ -30,6 +31,9 @@ pub enum RunError {
     /// The workload certificate could not be loaded.
     #[error("workload certificate: {0}")]
     Cert(#[from] tls::TlsError),
+    /// The SDS socket could not be served.
+    #[error(transparent)]
+    Sds(#[from] identity::sds::SdsError),
     /// An admin or status address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -49,8 +53,10 @@ pub struct Shared {
     pub node: Node,
     /// The compiled model.
     pub model: SharedModel,
-    /// The workload certificate.
+    /// The workload certificate, as handshakes read it.
     pub certs: Arc<CertSource>,
+    /// The workload certificate as PEM with what it says (`/certs`, SDS).
+    pub identity: Arc<identity::Store>,
     /// The drain signal.
     pub drain: Drain,
     /// Bound listeners.
@@ -142,6 +148,11 @@ impl Handle {
         &self.shared.certs
     }
 
+    /// The current workload certificate with its key and roots, if any.
+    pub fn identity(&self) -> Option<Arc<identity::Issued>> {
+        self.shared.identity.current()
+    }
+
     /// Resolves when `/quitquitquit` is called.
     pub async fn quit_requested(&self) {
         self.shared.quit.notified().await;
@@ -180,9 +191,14 @@ fn modified(dir: &std::path::Path) -> Option<SystemTime> {
         .max()
 }
 
-/// Reloads the certificate directory when its files change (the rotation seam the CA client
-/// will replace).
-async fn watch_certs(dir: std::path::PathBuf, certs: Arc<CertSource>, drain: Drain) {
+/// Reloads `--certDir` when its files change (users with their own certificates; otherwise
+/// [`identity::rotate`] renews from the CA).
+async fn watch_certs(
+    dir: std::path::PathBuf,
+    certs: Arc<CertSource>,
+    store: Arc<identity::Store>,
+    drain: Drain,
+) {
     let mut last = modified(&dir);
     loop {
         tokio::select! {
@@ -192,12 +208,29 @@ async fn watch_certs(dir: std::path::PathBuf, certs: Arc<CertSource>, drain: Dra
         let now = modified(&dir);
         if now != last {
             last = now;
-            match tls::load_dir(&dir) {
-                Ok(id) => certs.set(id),
+            match load_dir(&dir).and_then(|i| store.install(&certs, i)) {
+                Ok(()) => {}
                 Err(e) => tracing::warn!(error = %e, "workload certificate not reloaded"),
             }
         }
     }
+}
+
+/// Reads `--certDir` as an [`identity::Issued`].
+fn load_dir(dir: &std::path::Path) -> Result<identity::Issued, tls::TlsError> {
+    let read = |f: &str| {
+        let p = dir.join(f);
+        std::fs::read_to_string(&p).map_err(|e| tls::TlsError::File {
+            path: p,
+            reason: e.to_string(),
+        })
+    };
+    identity::Issued::from_pem(
+        read(tls::CERT_CHAIN_FILE)?,
+        read(tls::KEY_FILE)?,
+        read(tls::ROOT_FILE)?,
+        format!("--certDir {}", dir.display()),
+    )
 }
 
 /// Starts a proxy, reading `ISTIO_META_*` from the process environment.
@@ -210,8 +243,9 @@ pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunEr
     let proxy = config.proxy(env)?;
     let node = proxy.to_node();
     let certs = CertSource::empty();
+    let store = Arc::new(identity::Store::default());
     if let Some(dir) = &config.cert_dir {
-        certs.set(tls::load_dir(dir)?);
+        store.install(&certs, load_dir(dir)?)?;
     }
     let model: SharedModel = Arc::new(ArcSwap::from_pointee(Model::default()));
     let drain = Drain::default();
@@ -235,6 +269,7 @@ pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunEr
         node: node.clone(),
         model,
         certs,
+        identity: store,
         drain,
         listeners,
         dump: ArcSwap::from_pointee(Dump::default()),
@@ -247,7 +282,30 @@ pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunEr
         tokio::spawn(admin::serve(sock, shared.clone(), role));
     }
     if let Some(dir) = shared.config.cert_dir.clone() {
-        tokio::spawn(watch_certs(dir, shared.certs.clone(), shared.drain.clone()));
+        tokio::spawn(watch_certs(
+            dir,
+            shared.certs.clone(),
+            shared.identity.clone(),
+            shared.drain.clone(),
+        ));
+    } else if let Some(ca) = shared.config.ca_options() {
+        tracing::info!(ca = %ca.address, id = %ca.id, tls = !ca.insecure, "workload certificate from the CA");
+        let opts = identity::rotate::RotateOptions {
+            ratio: shared.config.secret_rotation_ratio,
+            retry_initial: shared.config.ca_retry_initial,
+            retry_max: shared.config.ca_retry_max,
+            ..Default::default()
+        };
+        tokio::spawn(identity::rotate::run(
+            ca,
+            opts,
+            shared.identity.clone(),
+            shared.certs.clone(),
+            shared.drain.clone(),
+        ));
+    }
+    if let Some(path) = &shared.config.sds_socket {
+        identity::sds::serve(path, shared.identity.clone(), shared.drain.clone())?;
     }
     tokio::spawn(crate::xds::client::run(shared.clone(), node));
     tracing::info!(node = %shared.node.id, admin = %addrs[0], mastd = %shared.config.discovery_address, "mast-proxy started");

@@ -206,6 +206,61 @@ pub struct Config {
     /// Without it, mTLS clusters and listeners fail their handshakes.
     #[arg(long = "certDir", env = "MAST_CERT_DIR")]
     pub cert_dir: Option<PathBuf>,
+    /// The CA: `host:port` of mastd's `IstioCertificateService` (Istio's `CA_ADDR`). Default:
+    /// the discovery address's host on 15012 over TLS (15010 in plaintext with `--caInsecure`).
+    /// Used when there is no `--certDir` and a token (`--tokenFile`, `MAST_TOKEN`) or this flag
+    /// is given.
+    #[arg(long = "caAddress", env = "CA_ADDR")]
+    pub ca_address: Option<String>,
+    /// Roots (PEM) trusted for the CA's TLS server certificate, e.g. mastd's
+    /// `<stateDir>/ca/root-cert.pem`. The mesh trust bundle is trusted too once there is one.
+    #[arg(long = "caRootCert", env = "MAST_CA_ROOT_CERT")]
+    pub ca_root_cert: Option<PathBuf>,
+    /// Talk to the CA in plaintext (mastd's 15010; local use only). Renewals then use the token
+    /// too, since there is no TLS to present the mesh certificate over.
+    #[arg(long = "caInsecure", env = "MAST_CA_INSECURE", default_value_t = false)]
+    pub ca_insecure: bool,
+    /// The name checked on the CA's certificate when `--caAddress` is an IP address.
+    #[arg(
+        long = "caServerName",
+        env = "MAST_CA_SERVER_NAME",
+        default_value = "istiod.istio-system.svc"
+    )]
+    pub ca_server_name: String,
+    /// File with the bearer token for the CA (`mastctl workload token`); read at every call.
+    #[arg(long = "tokenFile", env = "MAST_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The bearer token itself (when there is no `--tokenFile`).
+    #[arg(long = "token", env = "MAST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The mesh's trust domain (the SPIFFE id asked for is `spiffe://TD/ns/NS/sa/SA`).
+    #[arg(
+        long = "trustDomain",
+        env = "TRUST_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    pub trust_domain: String,
+    /// Lifetime asked of the CA for workload certificates (Istio's `SECRET_TTL`); `0s` leaves it
+    /// to the CA (`--workloadCertTTL`).
+    #[arg(long = "secretTTL", env = "SECRET_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub secret_ttl: Duration,
+    /// Renew after this fraction of the lifetime (Istio's `SECRET_GRACE_PERIOD_RATIO`).
+    #[arg(
+        long = "secretRotationRatio",
+        env = "SECRET_GRACE_PERIOD_RATIO",
+        default_value_t = 0.5
+    )]
+    pub secret_rotation_ratio: f64,
+    /// First delay before asking the CA again after a failure (doubled each time, jittered).
+    #[arg(long = "caRetryInitial", default_value = "1s", value_parser = parse_duration)]
+    pub ca_retry_initial: Duration,
+    /// Longest delay between CA retries.
+    #[arg(long = "caRetryMax", default_value = "30s", value_parser = parse_duration)]
+    pub ca_retry_max: Duration,
+    /// Serve SDS (`default`, `ROOTCA`) on this Unix socket for a local Envoy (Istio's is
+    /// `/var/run/secrets/workload-spiffe-uds/socket`).
+    #[arg(long = "sdsSocket", env = "MAST_SDS_SOCKET")]
+    pub sds_socket: Option<PathBuf>,
     /// How long to keep serving in-flight requests after SIGTERM or `/quitquitquit`.
     #[arg(long = "drainDuration", env = "TERMINATION_DRAIN_DURATION_SECONDS", default_value = "5s", value_parser = parse_duration)]
     pub drain_duration: Duration,
@@ -240,6 +295,41 @@ impl Config {
         c.xds_retry_initial = Duration::from_millis(50);
         c.xds_retry_max = Duration::from_millis(500);
         c
+    }
+
+    /// The SPIFFE id of this workload.
+    pub fn spiffe_id(&self) -> mast_xds::ca::SpiffeId {
+        mast_xds::ca::SpiffeId::new(
+            &self.trust_domain,
+            &self.pod_namespace,
+            &self.service_account,
+        )
+    }
+
+    /// The CA to ask, when certificates come from the CA (no `--certDir`, and a token or an
+    /// explicit `--caAddress`).
+    pub fn ca_options(&self) -> Option<crate::identity::client::CaOptions> {
+        let has_token =
+            self.token_file.is_some() || self.token.as_ref().is_some_and(|t| !t.is_empty());
+        if self.cert_dir.is_some() || (!has_token && self.ca_address.is_none()) {
+            return None;
+        }
+        let address = self.ca_address.clone().unwrap_or_else(|| {
+            let d = &self.discovery_address;
+            let host = d.rsplit_once(':').map_or(d.as_str(), |(h, _)| h);
+            format!("{host}:{}", if self.ca_insecure { 15010 } else { 15012 })
+        });
+        Some(crate::identity::client::CaOptions {
+            address,
+            insecure: self.ca_insecure,
+            root_cert: self.ca_root_cert.clone(),
+            server_name: self.ca_server_name.clone(),
+            token_file: self.token_file.clone(),
+            token: self.token.clone(),
+            id: self.spiffe_id(),
+            ttl: self.secret_ttl,
+            timeout: Duration::from_secs(10),
+        })
     }
 
     /// The node id: `sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.DOMAIN`.

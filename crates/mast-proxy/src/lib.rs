@@ -7,7 +7,8 @@
 //! without locks and do no work that could be done when the config was compiled.
 //!
 //! - [`config`]: flags, environment, node id and metadata.
-//! - [`admin`]: `/config_dump`, `/clusters`, `/ready`, `/quitquitquit`, `/healthz/ready`.
+//! - [`identity`]: the workload certificate from mastd's CA, its rotation, SDS for Envoy.
+//! - [`admin`]: `/config_dump`, `/certs`, `/clusters`, `/ready`, `/quitquitquit`, `/healthz/ready`.
 //! - [`drain`]: graceful drain.
 //!
 //! ```no_run
@@ -28,6 +29,7 @@ pub mod app;
 pub mod config;
 pub mod drain;
 pub mod http;
+pub mod identity;
 pub mod inspect;
 pub mod listener;
 pub mod model;

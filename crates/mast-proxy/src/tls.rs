@@ -4,8 +4,9 @@
 //!
 //! Istio's SDS names map onto sources: `default` is the workload certificate, `ROOTCA` the
 //! mesh root, `file-cert:CERT~KEY` and `file-root:CA` files read when the config is compiled.
-//! For this slice the workload certificate is read from `--certDir`
-//! (`cert-chain.pem`, `key.pem`, `root-cert.pem`); the CA client will feed the same source.
+//! The workload certificate is read from `--certDir` (`cert-chain.pem`, `key.pem`,
+//! `root-cert.pem`) or fetched from mastd's CA and rotated by [`crate::identity`]; both feed the
+//! same source.
 
 pub mod verify;
 

@@ -50,6 +50,34 @@ pub enum Command {
     ProxyConfig(ProxyConfigArgs),
     /// Workload identity outside Kubernetes.
     Workload(WorkloadArgs),
+    /// Run a demo mesh on this machine: mastd, bookinfo-like apps and one mast-proxy each,
+    /// with traffic and a live summary (no Kubernetes, no root).
+    Demo(DemoArgs),
+}
+
+/// Flags of `mastctl demo`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cargo run --release -p mastctl -- demo\n  mastctl demo --duration 60   # unattended: exit 0 only if every check held"
+)]
+pub struct DemoArgs {
+    /// Run this many seconds, print the summary and exit (0 only if every check held);
+    /// without it, run until Ctrl-C.
+    #[arg(long = "duration")]
+    pub duration: Option<u64>,
+    /// Requests per second sent to productpage.
+    #[arg(long = "rps", default_value_t = 20)]
+    pub rps: u32,
+    /// Where the proxies' certificates come from: ca (mastd's CA, with workload tokens),
+    /// files (a demo CA minted by mastctl), or auto (ca when mast-proxy supports it).
+    #[arg(long = "certs", value_enum, default_value = "auto")]
+    pub certs: crate::demo::Certs,
+    /// The mastd binary (default: beside mastctl, built with cargo if missing).
+    #[arg(long = "mastd-bin", env = "MAST_DEMO_MASTD")]
+    pub mastd_bin: Option<PathBuf>,
+    /// The mast-proxy binary (default: beside mastctl, built with cargo if missing).
+    #[arg(long = "proxy-bin", env = "MAST_DEMO_PROXY")]
+    pub proxy_bin: Option<PathBuf>,
 }
 
 /// Flags of `mastctl workload`.
@@ -121,16 +149,27 @@ pub enum ProxyConfigKind {
     /// Endpoints (EDS).
     #[value(alias = "endpoints", alias = "ep")]
     Endpoint,
+    /// The workload certificate and root the proxy holds (from its admin `/certs`; needs
+    /// `--admin`).
+    #[value(alias = "secrets", alias = "s")]
+    Secret,
 }
 
 /// Flags of `mastctl proxy-config`.
 #[derive(Debug, Args)]
 pub struct ProxyConfigArgs {
-    /// cluster, listener, route or endpoint.
+    /// cluster, listener, route, endpoint or secret.
     #[arg(value_enum)]
     pub kind: ProxyConfigKind,
     /// The proxy (`POD.NAMESPACE`).
     pub proxy: String,
+    /// The proxy's admin address (for `secret`, read from the proxy itself).
+    #[arg(
+        long = "admin",
+        env = "MAST_PROXY_ADMIN",
+        default_value = "127.0.0.1:15000"
+    )]
+    pub admin: std::net::SocketAddr,
     /// mastd's monitoring address (its /debug endpoints).
     #[arg(
         long = "mastd",

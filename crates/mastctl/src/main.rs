@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod analyze;
 mod cli;
+mod demo;
 mod output;
 mod proxy;
 mod token;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Workload(w) => match w.command {
             cli::WorkloadCommand::Token(args) => token::run(&args),
         },
+        cli::Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(code) => code.into(),

@@ -349,8 +349,125 @@ fn endpoint_rows(list: &[Value]) -> Vec<Vec<String>> {
     rows
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` as istioctl prints it.
+fn when(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// istioctl's secret rows from a proxy's `/certs`: `default` (the workload chain's leaf) and
+/// `ROOTCA` (each root of the trust bundle).
+pub fn secret_rows(certs: &Value, now: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let Some(c) = certs.pointer("/certificates/0") else {
+        return rows;
+    };
+    let mut push = |name: &str, kind: &str, cert: &Value| {
+        let nb = when(&cert["valid_from"]);
+        let na = when(&cert["expiration_time"]);
+        // RFC 3339 in UTC compares as text
+        let valid = !nb.is_empty() && nb.as_str() <= now && now < na.as_str();
+        rows.push(vec![
+            name.to_string(),
+            kind.to_string(),
+            "ACTIVE".to_string(),
+            valid.to_string(),
+            s(cert, "serial_number"),
+            na,
+            nb,
+        ]);
+    };
+    if let Some(leaf) = c.pointer("/cert_chain/0") {
+        push("default", "Cert Chain", leaf);
+    }
+    for root in c["ca_cert"].as_array().into_iter().flatten() {
+        push("ROOTCA", "CA", root);
+    }
+    rows
+}
+
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `mastctl proxy-config secret PROXY --admin ADDR`: the proxy's `/certs`.
+fn secret(args: &ProxyConfigArgs) -> Result<Exit> {
+    let r = http::get(args.admin, "/certs").with_context(|| {
+        format!(
+            "cannot reach the admin port of proxy {} at {} (set --admin or MAST_PROXY_ADMIN)",
+            args.proxy, args.admin
+        )
+    })?;
+    if r.status != 200 {
+        bail!(
+            "the proxy answered {} for /certs: {}",
+            r.status,
+            r.body.trim()
+        );
+    }
+    let v = r.try_json().context("the proxy's /certs is not JSON")?;
+    let rows = secret_rows(&v, &now_rfc3339());
+    if args.output == "json" {
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r[0], "type": r[1], "status": r[2], "valid": r[3] == "true",
+                    "serial_number": r[4], "not_after": r[5], "not_before": r[6],
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"secrets": list, "certs": v}))?
+        );
+        return Ok(Exit::Ok);
+    }
+    print!(
+        "{}",
+        table(
+            &[
+                "RESOURCE NAME",
+                "TYPE",
+                "STATUS",
+                "VALID CERT",
+                "SERIAL NUMBER",
+                "NOT AFTER",
+                "NOT BEFORE"
+            ],
+            &rows
+        )
+    );
+    if rows.is_empty() {
+        eprintln!("proxy {} holds no workload certificate yet", args.proxy);
+    }
+    Ok(Exit::Ok)
+}
+
 /// Runs `mastctl proxy-config KIND PROXY`.
 pub fn config(args: &ProxyConfigArgs) -> Result<Exit> {
+    if let ProxyConfigKind::Secret = args.kind {
+        return secret(args);
+    }
     let v = fetch(
         args.mastd,
         &format!("/debug/config_dump?proxyID={}", args.proxy),
@@ -360,6 +477,7 @@ pub fn config(args: &ProxyConfigArgs) -> Result<Exit> {
         ProxyConfigKind::Listener => types::LISTENER,
         ProxyConfigKind::Route => types::ROUTE,
         ProxyConfigKind::Endpoint => types::ENDPOINT,
+        ProxyConfigKind::Secret => unreachable!("answered above"),
     };
     let list = v
         .pointer(&format!("/resources/{}", type_url.replace('/', "~1")))
@@ -394,6 +512,7 @@ pub fn config(args: &ProxyConfigArgs) -> Result<Exit> {
             &["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"],
             &endpoint_rows(&list),
         ),
+        ProxyConfigKind::Secret => unreachable!("answered above"),
     };
     print!("{out}");
     Ok(Exit::Ok)
@@ -403,6 +522,32 @@ pub fn config(args: &ProxyConfigArgs) -> Result<Exit> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn secret_table_from_certs() {
+        let v = json!({"certificates": [{
+            "ca_cert": [{"serial_number": "ab", "valid_from": "2026-01-01T00:00:00Z", "expiration_time": "2036-01-01T00:00:00Z"}],
+            "cert_chain": [{"serial_number": "12", "valid_from": "2026-11-25T00:00:00Z", "expiration_time": "2026-11-26T00:00:00Z"}]
+        }]});
+        let rows = secret_rows(&v, "2026-11-25T12:00:00Z");
+        assert_eq!(
+            rows[0],
+            [
+                "default",
+                "Cert Chain",
+                "ACTIVE",
+                "true",
+                "12",
+                "2026-11-26T00:00:00Z",
+                "2026-11-25T00:00:00Z"
+            ]
+        );
+        assert_eq!(rows[1][0], "ROOTCA");
+        assert_eq!(rows[1][3], "true");
+        assert_eq!(secret_rows(&v, "2026-11-27T00:00:00Z")[0][3], "false");
+        assert!(secret_rows(&json!({"certificates": []}), "x").is_empty());
+        assert_eq!(now_rfc3339().len(), 20);
+    }
 
     #[test]
     fn statuses() {

@@ -133,3 +133,114 @@ fn an_unreachable_mastd_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot reach mastd"), "{err}");
 }
+
+/// `mastctl proxy-config secret`: a real mast-proxy gets its certificate from mastd's CA with a
+/// token minted by `mastctl workload token`, and the table shows it.
+#[test]
+fn secret_of_a_proxy_with_a_certificate_from_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ext.yaml"), CONFIG).unwrap();
+    let state = dir.path().join("state");
+    let (grpc, mon, secure) = (free_addr(), free_addr(), free_addr());
+    let _mastd = Proc::spawn(
+        "mastd-secret",
+        &bin("mastd", "mastd"),
+        &[
+            "--configDir".into(),
+            dir.path().display().to_string(),
+            "--grpcAddr".into(),
+            grpc.to_string(),
+            "--monitoringAddr".into(),
+            mon.to_string(),
+            "--secureGrpcAddr".into(),
+            secure.to_string(),
+            "--stateDir".into(),
+            state.display().to_string(),
+        ],
+        &[],
+    )
+    .unwrap();
+    mast_test::wait_for(Duration::from_secs(20), || {
+        mast_test::http::get(mon, "/ready")
+            .ok()
+            .filter(|r| r.status == 200)
+    })
+    .expect("mastd ready");
+    let sd = state.display().to_string();
+    let (code, token, err) = mastctl(&[
+        "workload",
+        "token",
+        "--stateDir",
+        &sd,
+        "--namespace",
+        "default",
+        "--service-account",
+        "web",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let admin = free_addr();
+    let port = |_: ()| free_addr().to_string();
+    let _proxy = Proc::spawn(
+        "proxy-secret",
+        &bin("mast-proxy", "mast-proxy"),
+        &[
+            "--podName=web-1".into(),
+            "--podNamespace=default".into(),
+            "--serviceAccount=web".into(),
+            "--interceptionMode=NONE".into(),
+            format!("--discoveryAddress={grpc}"),
+            format!("--adminAddr={admin}"),
+            format!("--statusAddr={}", port(())),
+            format!("--readyAddr={}", port(())),
+            format!("--prometheusAddr={}", port(())),
+            format!("--caAddress={secure}"),
+            format!("--caRootCert={}", state.join("ca/root-cert.pem").display()),
+        ],
+        &[("MAST_TOKEN", token.trim())],
+    )
+    .unwrap();
+    let a = admin.to_string();
+    let out = mast_test::wait_for(Duration::from_secs(20), || {
+        let (code, out, _) = mastctl(&["proxy-config", "secret", "web-1.default", "--admin", &a]);
+        (code == 0 && out.lines().count() >= 3).then_some(out)
+    })
+    .expect("the proxy shows its certificate");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("RESOURCE NAME")
+            && lines[0].contains("SERIAL NUMBER")
+            && lines[0].ends_with("NOT BEFORE"),
+        "{out}"
+    );
+    let default: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &default[..5],
+        ["default", "Cert", "Chain", "ACTIVE", "true"],
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("ROOTCA") && lines[2].contains("true"),
+        "{out}"
+    );
+    let (code, out, err) = mastctl(&[
+        "proxy-config",
+        "secret",
+        "web-1.default",
+        "--admin",
+        &a,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["secrets"][0]["name"], "default");
+    assert_eq!(
+        v["certs"]["certificates"][0]["cert_chain"][0]["subject_alt_names"][0]["uri"],
+        "spiffe://cluster.local/ns/default/sa/web"
+    );
+    // an unreachable admin port is a clear error
+    let nobody = free_addr().to_string();
+    let (code, _, err) = mastctl(&["proxy-config", "secret", "x.default", "--admin", &nobody]);
+    assert_ne!(code, 0);
+    assert!(err.contains("admin port"), "{err}");
+}

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::registry::Registry;
+use crate::xds::cache::XdsCache;
 
 /// A configuration object decoded into its typed spec, with the metadata generation needs.
 #[derive(Debug, Clone)]
@@ -129,6 +130,8 @@ pub struct Snapshot {
     pub request_authentications: Vec<Config<RequestAuthentication>>,
     /// AuthorizationPolicies.
     pub authorization_policies: Vec<Config<AuthorizationPolicy>>,
+    /// Resources generated from this snapshot that proxies share; dropped with it.
+    pub cache: XdsCache,
 }
 
 impl Snapshot {
@@ -150,6 +153,7 @@ impl Snapshot {
             authorization_policies: typed(&config, SEC, "AuthorizationPolicy"),
             mesh,
             config: Arc::new(config),
+            cache: XdsCache::default(),
         }
     }
 }

@@ -291,8 +291,19 @@ impl Registry {
     /// proxy serves), with the matching endpoints.
     pub fn services_of_proxy(&self, ips: &[IpAddr]) -> Vec<(Arc<Service>, Vec<Endpoint>)> {
         let ips: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+        // the services with an endpoint at one of the addresses, found in one pass
+        let hit: std::collections::BTreeSet<(&str, &str)> = self
+            .endpoints
+            .iter()
+            .filter(|(_, eps)| eps.iter().any(|e| ips.contains(&e.address)))
+            .map(|((host, ns, _), _)| (host.as_str(), ns.as_str()))
+            .collect();
         let mut out = Vec::new();
-        for s in &self.services {
+        for s in self
+            .services
+            .iter()
+            .filter(|s| hit.contains(&(s.hostname.as_str(), s.namespace.as_str())))
+        {
             let eps: Vec<Endpoint> = s
                 .ports
                 .iter()

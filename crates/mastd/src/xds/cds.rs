@@ -22,6 +22,7 @@ mod tests;
 mod tests_policy;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{
@@ -44,29 +45,37 @@ use crate::xds::{NamedResource, scope};
 /// ServiceEntry's `subjectAltNames` and passthrough `targetPort`s, a Kubernetes Service's
 /// service-account annotations.
 #[derive(Debug, Default)]
-pub struct Origins<'a> {
-    by_origin: BTreeMap<String, &'a Resource>,
+pub struct Origins {
+    config: Arc<Vec<Resource>>,
+    by_origin: BTreeMap<String, usize>,
 }
 
-impl<'a> Origins<'a> {
+impl Origins {
     /// Indexes `snap`'s objects by `Kind namespace/name`.
-    pub fn new(snap: &'a Snapshot) -> Origins<'a> {
+    pub fn new(snap: &Snapshot) -> Origins {
         let by_origin = snap
             .config
             .iter()
-            .filter(|r| {
+            .enumerate()
+            .filter(|(_, r)| {
                 (r.gvk.group.is_empty() && r.gvk.kind == "Service")
                     || (r.gvk.group == "networking.istio.io" && r.gvk.kind == "ServiceEntry")
             })
-            .map(|r| (format!("{} {}", r.gvk.kind, r.namespaced_name()), r))
+            .map(|(i, r)| (format!("{} {}", r.gvk.kind, r.namespaced_name()), i))
             .collect();
-        Origins { by_origin }
+        Origins {
+            config: snap.config.clone(),
+            by_origin,
+        }
+    }
+
+    fn object(&self, origin: &str) -> Option<&Resource> {
+        self.by_origin.get(origin).map(|i| &self.config[*i])
     }
 
     fn entry(&self, s: &Service) -> Option<ServiceEntry> {
         let r = self
-            .by_origin
-            .get(&s.origin)
+            .object(&s.origin)
             .filter(|r| r.gvk.kind == "ServiceEntry")?;
         serde_json::from_value(r.spec().clone()).ok()
     }
@@ -83,7 +92,7 @@ impl<'a> Origins<'a> {
             .collect();
         if let Some(se) = self.entry(s) {
             out.extend(se.subject_alt_names);
-        } else if let Some(r) = self.by_origin.get(&s.origin) {
+        } else if let Some(r) = self.object(&s.origin) {
             let ann = &r.meta.annotations;
             let list = |k: &str| {
                 ann.get(k).map(|v| {
@@ -121,11 +130,11 @@ pub struct Ctx<'a> {
     /// The proxy.
     pub proxy: &'a Proxy,
     /// DestinationRules.
-    pub rules: Rules,
+    pub rules: &'a Rules,
     /// PeerAuthentications.
-    pub peers: PeerPolicies<'a>,
+    pub peers: &'a PeerPolicies,
     /// Source objects of services.
-    pub origins: Origins<'a>,
+    pub origins: &'a Origins,
     /// IP families of the proxy.
     pub facts: ProxyFacts,
     /// The proxy's locality.
@@ -139,20 +148,30 @@ impl<'a> Ctx<'a> {
         Ctx {
             snap,
             proxy,
-            rules: Rules::new(snap),
-            peers: PeerPolicies::new(snap),
-            origins: Origins::new(snap),
+            rules: snap.rules(),
+            peers: snap.peer_policies(),
+            origins: snap.origins(),
             facts: ProxyFacts {
                 ipv4,
                 ipv6: proxy.ips.iter().any(|ip| ip.is_ipv6()),
             },
-            proxy_locality: scope::proxy_locality(snap, proxy),
+            proxy_locality: snap.proxy_locality(proxy),
         }
     }
 }
 
 /// The clusters of `proxy`, in istiod's order, names unique (the first kept).
 pub fn clusters(snap: &Snapshot, proxy: &Proxy) -> Vec<Cluster> {
+    let mut out = shared_clusters(snap, proxy);
+    let names: BTreeSet<String> = out.iter().map(|c| c.name.clone()).collect();
+    out.extend(own_clusters(snap, proxy, |n| names.contains(n)));
+    out
+}
+
+/// The clusters every proxy with the same outbound facts gets (see [`crate::xds::cache`]):
+/// outbound clusters of the visible services, `BlackHoleCluster` and, for sidecars,
+/// `PassthroughCluster`; names unique (the first kept).
+pub fn shared_clusters(snap: &Snapshot, proxy: &Proxy) -> Vec<Cluster> {
     let ctx = Ctx::new(snap, proxy);
     let mut out = Vec::new();
     for s in scope::visible_services(snap, proxy) {
@@ -161,18 +180,36 @@ pub fn clusters(snap: &Snapshot, proxy: &Proxy) -> Vec<Cluster> {
     out.push(inbound::blackhole());
     if proxy.node_type == NodeType::Sidecar {
         out.push(inbound::passthrough());
-        out.extend(inbound::inbound_clusters(&ctx));
-        out.push(inbound::inbound_passthrough(&ctx));
     }
     let mut seen = BTreeSet::new();
+    dedup(&mut out, proxy, |n| !seen.insert(n.to_string()));
+    out
+}
+
+/// The clusters of the proxy alone, after the shared ones: inbound clusters of the services
+/// it serves and `InboundPassthroughCluster` (sidecars only). Names `taken` (by the shared
+/// clusters) are left out, as are repeated names.
+pub fn own_clusters(snap: &Snapshot, proxy: &Proxy, taken: impl Fn(&str) -> bool) -> Vec<Cluster> {
+    if proxy.node_type != NodeType::Sidecar {
+        return Vec::new();
+    }
+    let ctx = Ctx::new(snap, proxy);
+    let mut out = inbound::inbound_clusters(&ctx);
+    out.push(inbound::inbound_passthrough(&ctx));
+    let mut seen = BTreeSet::new();
+    dedup(&mut out, proxy, |n| taken(n) || !seen.insert(n.to_string()));
+    out
+}
+
+/// Drops the clusters whose name `duplicate` says was seen.
+fn dedup(out: &mut Vec<Cluster>, proxy: &Proxy, mut duplicate: impl FnMut(&str) -> bool) {
     out.retain(|c| {
-        let fresh = seen.insert(c.name.clone());
-        if !fresh {
+        let dup = duplicate(&c.name);
+        if dup {
             tracing::debug!(cluster = %c.name, proxy = %proxy.id, "duplicate cluster dropped");
         }
-        fresh
+        !dup
     });
-    out
 }
 
 /// CDS for `proxy`.
@@ -182,17 +219,14 @@ pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedRe
         list = grpc_flavour(list, names);
     }
     list.into_iter()
-        .map(|c| NamedResource {
-            name: c.name.clone(),
-            resource: pack_any(c),
-        })
+        .map(|c| NamedResource::new(c.name.clone(), pack_any(c)))
         .collect()
 }
 
 /// What istiod's gRPC generator sends a proxyless gRPC client (`GENERATOR=grpc`): only the
 /// outbound clusters it asks for (all of them when it names none), with a load balancing
 /// policy gRPC implements (ROUND_ROBIN, or RING_HASH when consistent hashing is configured).
-fn grpc_flavour(list: Vec<Cluster>, names: &[String]) -> Vec<Cluster> {
+pub fn grpc_flavour(list: Vec<Cluster>, names: &[String]) -> Vec<Cluster> {
     list.into_iter()
         .filter(|c| c.name.starts_with("outbound|"))
         .filter(|c| names.is_empty() || names.contains(&c.name))

@@ -9,6 +9,7 @@ pub mod locality;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::{
     Address, HealthStatus, Metadata, Pipe, SocketAddress, address, socket_address,
@@ -52,7 +53,7 @@ pub struct EndpointBuilder<'a> {
     /// The proxy the endpoints are for.
     pub proxy: &'a Proxy,
     /// PeerAuthentications, for whether an endpoint takes mTLS.
-    pub peers: &'a PeerPolicies<'a>,
+    pub peers: &'a PeerPolicies,
     /// The service.
     pub service: &'a Service,
     /// Its port.
@@ -297,51 +298,80 @@ impl<'a> EndpointBuilder<'a> {
     }
 }
 
-/// Generates the assignments `names` asks for; without names, those of every EDS cluster the
-/// proxy's CDS has (the assignment of an unknown cluster is empty).
-pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedResource> {
-    let services = scope::visible_services(snap, proxy);
-    let rules = Rules::new(snap);
-    let peers = PeerPolicies::new(snap);
-    let proxy_locality = scope::proxy_locality(snap, proxy);
-    let wanted: Vec<String> = if names.is_empty() {
-        crate::xds::cds::eds_cluster_names(snap, proxy)
-    } else {
-        names.to_vec()
-    };
-    let mut out = Vec::new();
-    for name in wanted {
-        let mut la = ClusterLoadAssignment {
-            cluster_name: name.clone(),
-            ..Default::default()
-        };
-        if let Some((port, subset, host)) = parse_cluster_name(&name)
-            && let Some(service) = services.iter().find(|s| s.hostname == host)
+/// What generating assignments for one proxy reads, computed once for many names.
+#[derive(Debug)]
+pub struct Assignments<'a> {
+    snap: &'a Snapshot,
+    proxy: &'a Proxy,
+    services: BTreeMap<String, Arc<Service>>,
+    rules: &'a Rules,
+    peers: &'a PeerPolicies,
+    proxy_locality: String,
+}
+
+impl<'a> Assignments<'a> {
+    /// The context of `proxy`.
+    pub fn new(snap: &'a Snapshot, proxy: &'a Proxy) -> Assignments<'a> {
+        Assignments {
+            snap,
+            proxy,
+            services: scope::visible_services(snap, proxy)
+                .into_iter()
+                .map(|s| (s.hostname.clone(), s))
+                .collect(),
+            rules: snap.rules(),
+            peers: snap.peer_policies(),
+            proxy_locality: snap.proxy_locality(proxy),
+        }
+    }
+
+    /// The assignment of the cluster `name` (empty for an unknown cluster).
+    pub fn assignment(&self, name: &str) -> ClusterLoadAssignment {
+        if let Some((port, subset, host)) = parse_cluster_name(name)
+            && let Some(service) = self.services.get(host)
             && let Some(sp) = service.port(port)
             && matches!(
                 service.resolution,
                 Resolution::ClientSideLb | Resolution::Passthrough
             )
         {
-            let rule = rules.lookup(snap, proxy, service, Direction::Outbound);
+            let rule = self
+                .rules
+                .lookup(self.snap, self.proxy, service, Direction::Outbound);
             let b = EndpointBuilder {
-                snap,
-                proxy,
-                peers: &peers,
+                snap: self.snap,
+                proxy: self.proxy,
+                peers: self.peers,
                 service,
                 port: sp,
                 rule: rule.as_ref(),
                 subset,
-                proxy_locality: &proxy_locality,
+                proxy_locality: &self.proxy_locality,
             };
-            la = b.assignment(&name);
+            return b.assignment(name);
         }
-        out.push(NamedResource {
-            name,
-            resource: pack_any(la),
-        });
+        ClusterLoadAssignment {
+            cluster_name: name.to_string(),
+            ..Default::default()
+        }
     }
-    out
+
+    /// The assignment of `name`, packed.
+    pub fn resource(&self, name: &str) -> NamedResource {
+        NamedResource::new(name.to_string(), pack_any(self.assignment(name)))
+    }
+}
+
+/// Generates the assignments `names` asks for; without names, those of every EDS cluster the
+/// proxy's CDS has (the assignment of an unknown cluster is empty).
+pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedResource> {
+    let wanted: Vec<String> = if names.is_empty() {
+        crate::xds::cds::eds_cluster_names(snap, proxy)
+    } else {
+        names.to_vec()
+    };
+    let a = Assignments::new(snap, proxy);
+    wanted.iter().map(|name| a.resource(name)).collect()
 }
 
 #[cfg(test)]

@@ -92,6 +92,15 @@ impl<'a> Ctx<'a> {
 
 /// The listeners of a sidecar, in istiod's order.
 pub fn sidecar_listeners(snap: &Snapshot, proxy: &Proxy) -> Vec<Listener> {
+    let (mut out, _) = shared_listeners(snap, proxy);
+    out.extend(own_listeners(snap, proxy));
+    out
+}
+
+/// The listeners every sidecar with the same outbound facts gets (see
+/// [`crate::xds::cache`]): its outbound listeners and `virtualOutbound`, with the route names
+/// they use.
+pub fn shared_listeners(snap: &Snapshot, proxy: &Proxy) -> (Vec<Listener>, Vec<String>) {
     let ctx = Ctx::new(snap, proxy);
     if proxy.interception_mode == InterceptionMode::Tproxy {
         warn_once(
@@ -99,12 +108,32 @@ pub fn sidecar_listeners(snap: &Snapshot, proxy: &Proxy) -> Vec<Listener> {
             "TPROXY interception: the original_src listener filter is not emitted (not supported by mast-proxy)",
         );
     }
-    let (mut out, _) = outbound::outbound_listeners(&ctx);
+    let (mut out, routes) = outbound::outbound_listeners(&ctx);
     if proxy.interception_mode != InterceptionMode::None {
         out.push(virtual_outbound(&ctx));
     }
-    out.extend(inbound::inbound_listeners(&ctx));
-    out
+    (out, routes)
+}
+
+/// The listeners of the sidecar alone, after the shared ones: `virtualInbound` and the
+/// inbound listeners bound explicitly.
+pub fn own_listeners(snap: &Snapshot, proxy: &Proxy) -> Vec<Listener> {
+    // inbound listeners read the Sidecar resource but nothing it imports
+    let sidecar = egress::select_sidecar(snap, proxy);
+    let ctx = Ctx {
+        snap,
+        proxy,
+        view: SidecarView {
+            sidecar,
+            egress: Vec::new(),
+            allow_any: crate::xds::scope::allow_any(snap, proxy),
+            egress_proxy: sidecar
+                .and_then(|s| s.spec.outbound_traffic_policy.as_ref())
+                .and_then(|p| p.egress_proxy.as_ref()),
+        },
+        jwt: jwt::jwt_filter(&jwt::policies_for(snap, proxy)),
+    };
+    inbound::inbound_listeners(&ctx)
 }
 
 /// The route configuration names a sidecar's listeners refer to.
@@ -170,9 +199,6 @@ pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedRe
     };
     listeners
         .into_iter()
-        .map(|l| NamedResource {
-            name: l.name.clone(),
-            resource: pack_any(l),
-        })
+        .map(|l| NamedResource::new(l.name.clone(), pack_any(l)))
         .collect()
 }

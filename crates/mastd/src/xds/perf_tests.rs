@@ -91,3 +91,38 @@ fn perf_generation() {
         }
     }
 }
+
+#[test]
+#[ignore = "timing, run by hand with --release"]
+fn perf_cached() {
+    let snap = bench_snapshot(1000);
+    let proxies: Vec<_> = (0..200).map(bench_proxy).collect();
+    let first = Instant::now();
+    let eds = crate::xds::cds::eds_cluster_names(&snap, &proxies[0]);
+    let rds = crate::xds::lds::route_names(&snap, &proxies[0]);
+    eprintln!("names: {:?}", first.elapsed());
+    for ty in [
+        types::CLUSTER,
+        types::LISTENER,
+        types::ENDPOINT,
+        types::ROUTE,
+    ] {
+        let names = match ty {
+            types::ENDPOINT => eds.clone(),
+            types::ROUTE => rds.clone(),
+            _ => Vec::new(),
+        };
+        let t = Instant::now();
+        super::generate(&snap, &proxies[0], ty, &names).unwrap();
+        let first = t.elapsed();
+        let t = Instant::now();
+        for p in &proxies[1..] {
+            super::generate(&snap, p, ty, &names).unwrap();
+        }
+        eprintln!(
+            "{ty}: first {first:?}, then {:?} per proxy",
+            t.elapsed() / (proxies.len() as u32 - 1)
+        );
+    }
+    eprintln!("{:?}", snap.cache);
+}

@@ -54,26 +54,35 @@ pub fn generate(snap: &Snapshot, proxy: &Proxy, names: &[String]) -> Vec<NamedRe
     names
         .iter()
         .map(|name| {
-            let rc = if proxy.node_type == NodeType::Router {
-                util::warn_once(
-                    "router rds",
-                    "gateway (router) routes are not generated yet; sent empty",
-                );
-                RouteConfiguration {
-                    name: name.clone(),
-                    ..Default::default()
-                }
-            } else if is_grpc(proxy) {
-                grpc_route_config(snap, proxy, &view, name)
-            } else {
-                route_config(snap, proxy, &view, name)
-            };
-            NamedResource {
-                name: name.clone(),
-                resource: pack_any(rc),
-            }
+            NamedResource::new(
+                name.clone(),
+                pack_any(route_configuration(snap, proxy, &view, name)),
+            )
         })
         .collect()
+}
+
+/// The route configuration `name` for any kind of proxy (`view` is its Sidecar scope).
+pub fn route_configuration(
+    snap: &Snapshot,
+    proxy: &Proxy,
+    view: &SidecarView<'_>,
+    name: &str,
+) -> RouteConfiguration {
+    if proxy.node_type == NodeType::Router {
+        util::warn_once(
+            "router rds",
+            "gateway (router) routes are not generated yet; sent empty",
+        );
+        RouteConfiguration {
+            name: name.to_string(),
+            ..Default::default()
+        }
+    } else if is_grpc(proxy) {
+        grpc_route_config(snap, proxy, view, name)
+    } else {
+        route_config(snap, proxy, view, name)
+    }
 }
 
 /// The route configuration `name` for a sidecar.

@@ -19,11 +19,12 @@ use mast_xds::Proxy;
 use mast_xds::ack::Request;
 use mast_xds::types::{self, PUSH_ORDER};
 use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::connection::{Connection, PushRequest};
-use super::{NamedResource, generate};
+use super::{Resources, generate};
 use crate::metrics::{Metrics, VersionLabel, type_label};
 use crate::model::Snapshot;
 
@@ -191,7 +192,7 @@ impl Discovery {
         proxy: &Proxy,
         type_url: &str,
         names: &[String],
-    ) -> Option<Vec<NamedResource>> {
+    ) -> Option<Resources> {
         let start = Instant::now();
         match generate(snap, proxy, type_url, names) {
             Ok(r) => {
@@ -209,7 +210,7 @@ impl Discovery {
         }
     }
 
-    fn sotw_response(&self, conn: &Connection, type_url: &str) -> Option<DiscoveryResponse> {
+    fn sotw_response(&self, conn: &Connection, type_url: &str) -> Option<Prepared> {
         let snap = self.snapshot();
         let names = conn
             .ledger
@@ -228,12 +229,11 @@ impl Discovery {
             .pushes
             .get_or_create(&type_label(type_url))
             .inc();
-        Some(DiscoveryResponse {
+        Some(Prepared {
             version_info: snap.version.clone(),
-            resources: resources.into_iter().map(|r| r.resource).collect(),
+            resources,
             type_url: type_url.to_string(),
             nonce,
-            ..Default::default()
         })
     }
 
@@ -261,7 +261,7 @@ impl Discovery {
         self: Arc<Self>,
         mut inbound: Streaming<DiscoveryRequest>,
         peer: Option<SocketAddr>,
-        tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+        tx: mpsc::Sender<Result<Prepared, Status>>,
     ) {
         let Some((first, conn)) = self
             .open(&mut inbound, |r| r.node.as_ref(), peer, false, &tx)
@@ -301,7 +301,7 @@ impl Discovery {
         &self,
         conn: &Connection,
         req: DiscoveryRequest,
-        tx: &mpsc::Sender<Result<DiscoveryResponse, Status>>,
+        tx: &mpsc::Sender<Result<Prepared, Status>>,
         awaiting: &mut HashMap<String, Instant>,
     ) -> bool {
         let error = req.error_detail.as_ref().map(|s| s.message.clone());
@@ -346,7 +346,7 @@ impl Discovery {
         &self,
         conn: &Connection,
         push: PushRequest,
-        tx: &mpsc::Sender<Result<DiscoveryResponse, Status>>,
+        tx: &mpsc::Sender<Result<Prepared, Status>>,
         awaiting: &mut HashMap<String, Instant>,
     ) -> bool {
         let _slot = self.push_slots.acquire().await;
@@ -374,14 +374,15 @@ impl Discovery {
                 return false;
             }
         }
-        true
+        // hold the slot until the stream has taken the last response for encoding
+        drained(tx).await
     }
 
     async fn run_delta(
         self: Arc<Self>,
         mut inbound: Streaming<DeltaDiscoveryRequest>,
         peer: Option<SocketAddr>,
-        tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+        tx: mpsc::Sender<Result<PreparedDelta, Status>>,
     ) {
         let Some((first, conn)) = self
             .open(&mut inbound, |r| r.node.as_ref(), peer, true, &tx)
@@ -416,6 +417,7 @@ impl Discovery {
                             break;
                         }
                     }
+                    drained(&tx).await;
                 }
             }
         }
@@ -427,7 +429,7 @@ impl Discovery {
         conn: &Connection,
         state: &mut DeltaState,
         req: DeltaDiscoveryRequest,
-        tx: &mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+        tx: &mpsc::Sender<Result<PreparedDelta, Status>>,
     ) -> bool {
         let t = state.types.entry(req.type_url.clone()).or_default();
         if !req.response_nonce.is_empty() {
@@ -479,7 +481,7 @@ impl Discovery {
         conn: &Connection,
         state: &mut DeltaState,
         type_url: &str,
-    ) -> Option<DeltaDiscoveryResponse> {
+    ) -> Option<PreparedDelta> {
         let snap = self.snapshot();
         let t = state.types.entry(type_url.to_string()).or_default();
         let names: Vec<String> = if types::is_named(type_url) {
@@ -494,16 +496,11 @@ impl Discovery {
         let mut resources = Vec::new();
         let mut now: BTreeMap<String, String> = BTreeMap::new();
         for r in generated {
-            let version = content_version(&r.resource.value);
-            if t.sent.get(&r.name) != Some(&version) {
-                resources.push(Resource {
-                    name: r.name.clone(),
-                    version: version.clone(),
-                    resource: Some(r.resource),
-                    ..Default::default()
-                });
+            let version = r.version();
+            if t.sent.get(&r.name).map(String::as_str) != Some(version) {
+                resources.push(r.clone());
             }
-            now.insert(r.name, version);
+            now.insert(r.name.clone(), version.to_string());
         }
         let removed: Vec<String> = t
             .sent
@@ -525,13 +522,12 @@ impl Discovery {
             .pushes
             .get_or_create(&type_label(type_url))
             .inc();
-        Some(DeltaDiscoveryResponse {
+        Some(PreparedDelta {
             system_version_info: snap.version.clone(),
             resources,
             type_url: type_url.to_string(),
             removed_resources: removed,
             nonce,
-            ..Default::default()
         })
     }
 }
@@ -548,15 +544,70 @@ struct DeltaType {
     responded: bool,
 }
 
-/// A version for one resource: a hash of its encoding.
-fn content_version(bytes: &[u8]) -> String {
-    // FNV-1a: stable across runs, cheap, and collisions only cost a skipped resend check
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
+/// Responses queued on a stream before it takes them.
+///
+/// One: a push waits for the stream to take each response (and releases its push slot only
+/// when the last was taken), so a slow proxy holds at most one response being encoded or
+/// sent besides the one queued.
+const RESPONSE_QUEUE: usize = 1;
+
+/// Waits until the stream has taken every queued response; false when it is gone.
+async fn drained<T>(tx: &mpsc::Sender<T>) -> bool {
+    tx.reserve().await.is_ok()
+}
+
+/// A state-of-the-world response holding its resources shared, made into the proto only
+/// when the stream takes it for encoding: queued responses cost no copy of resources.
+#[derive(Debug)]
+pub struct Prepared {
+    version_info: String,
+    resources: Resources,
+    type_url: String,
+    nonce: String,
+}
+
+impl Prepared {
+    fn into_response(self) -> DiscoveryResponse {
+        DiscoveryResponse {
+            version_info: self.version_info,
+            resources: self.resources.iter().map(|r| r.resource.clone()).collect(),
+            type_url: self.type_url,
+            nonce: self.nonce,
+            ..Default::default()
+        }
     }
-    format!("{h:016x}")
+}
+
+/// A delta response holding its resources shared, as [`Prepared`].
+#[derive(Debug)]
+pub struct PreparedDelta {
+    system_version_info: String,
+    resources: Resources,
+    type_url: String,
+    removed_resources: Vec<String>,
+    nonce: String,
+}
+
+impl PreparedDelta {
+    fn into_response(self) -> DeltaDiscoveryResponse {
+        DeltaDiscoveryResponse {
+            system_version_info: self.system_version_info,
+            resources: self
+                .resources
+                .iter()
+                .map(|r| Resource {
+                    name: r.name.clone(),
+                    version: r.version().to_string(),
+                    resource: Some(r.resource.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+            type_url: self.type_url,
+            removed_resources: self.removed_resources,
+            nonce: self.nonce,
+            ..Default::default()
+        }
+    }
 }
 
 fn version_of(p: &Proxy) -> String {
@@ -581,9 +632,10 @@ impl AggregatedDiscoveryService for AdsService {
     ) -> Result<tonic::Response<Self::StreamAggregatedResourcesStream>, Status> {
         self.0.admit()?;
         let peer = request.remote_addr();
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
         tokio::spawn(self.0.clone().run_sotw(request.into_inner(), peer, tx));
-        Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))))
+        let stream = ReceiverStream::new(rx).map(|r| r.map(Prepared::into_response));
+        Ok(tonic::Response::new(Box::pin(stream)))
     }
 
     async fn delta_aggregated_resources(
@@ -592,9 +644,10 @@ impl AggregatedDiscoveryService for AdsService {
     ) -> Result<tonic::Response<Self::DeltaAggregatedResourcesStream>, Status> {
         self.0.admit()?;
         let peer = request.remote_addr();
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
         tokio::spawn(self.0.clone().run_delta(request.into_inner(), peer, tx));
-        Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))))
+        let stream = ReceiverStream::new(rx).map(|r| r.map(PreparedDelta::into_response));
+        Ok(tonic::Response::new(Box::pin(stream)))
     }
 }
 
@@ -624,6 +677,7 @@ mod tests {
 
     #[test]
     fn content_versions_are_stable_and_distinct() {
+        use crate::xds::content_version;
         assert_eq!(content_version(b"abc"), content_version(b"abc"));
         assert_ne!(content_version(b"abc"), content_version(b"abd"));
     }

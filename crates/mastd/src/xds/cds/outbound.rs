@@ -80,7 +80,7 @@ fn builder<'a>(
     EndpointBuilder {
         snap: ctx.snap,
         proxy: ctx.proxy,
-        peers: &ctx.peers,
+        peers: ctx.peers,
         service,
         port,
         rule,

@@ -42,26 +42,29 @@ fn selector(c: &Config<PeerAuthentication>) -> Option<&BTreeMap<String, String>>
 
 /// The PeerAuthentications of a snapshot, indexed.
 #[derive(Debug)]
-pub struct PeerPolicies<'a> {
+pub struct PeerPolicies {
     /// Mesh-level mode (root namespace, no selector); `Unknown` without one.
     global: MtlsMode,
     /// Namespace-level modes, `UNSET` resolved to the inherited mode.
     namespaces: BTreeMap<String, MtlsMode>,
     /// Selector policies by namespace, in order.
-    workloads: BTreeMap<String, Vec<&'a Config<PeerAuthentication>>>,
+    workloads: BTreeMap<String, Vec<Config<PeerAuthentication>>>,
 }
 
-impl<'a> PeerPolicies<'a> {
+impl PeerPolicies {
     /// Indexes the snapshot's policies; the first namespace-level policy of a namespace wins.
-    pub fn new(snap: &'a Snapshot) -> PeerPolicies<'a> {
+    pub fn new(snap: &Snapshot) -> PeerPolicies {
         let root = snap.mesh.root_namespace.as_str();
         let mut global = MtlsMode::Unknown;
         let mut seen = std::collections::BTreeSet::new();
         let mut found: BTreeMap<String, Option<MtlsMode>> = BTreeMap::new();
-        let mut workloads: BTreeMap<String, Vec<&Config<PeerAuthentication>>> = BTreeMap::new();
+        let mut workloads: BTreeMap<String, Vec<Config<PeerAuthentication>>> = BTreeMap::new();
         for c in &snap.peer_authentications {
             if selector(c).is_some() {
-                workloads.entry(c.namespace.clone()).or_default().push(c);
+                workloads
+                    .entry(c.namespace.clone())
+                    .or_default()
+                    .push(c.clone());
                 continue;
             }
             if !seen.insert(c.namespace.clone()) {
