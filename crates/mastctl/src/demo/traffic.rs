@@ -191,8 +191,10 @@ impl Stats {
         for (v, p) in WEIGHTS {
             let got = *self.versions.get(v).unwrap_or(&0);
             let frac = got as f64 / n.max(1) as f64;
-            // four standard deviations of a binomial share, plus one point
-            let tol = 4.0 * (p * (1.0 - p) / n.max(1) as f64).sqrt() + 0.01;
+            // five standard deviations of a binomial share, plus two points: wide enough never to
+            // fail by chance, narrow enough to catch a split that is not honoured (an even split
+            // fails from ~300 requests)
+            let tol = 5.0 * (p * (1.0 - p) / n.max(1) as f64).sqrt() + 0.02;
             let ok = (frac - p).abs() <= tol;
             weights_ok &= ok;
             if !ok {
@@ -321,5 +323,22 @@ mod tests {
         assert_eq!(s.hops[&3].mtls, 0);
         let (text, ok) = s.summary(1.0, &[(true, "x".into())]);
         assert!(!ok && text.contains("reviews → ratings: 1 of 1"), "{text}");
+    }
+
+    #[test]
+    fn the_split_check_catches_an_even_split() {
+        let split = |v1: u64, v2: u64, v3: u64| {
+            let s = Stats {
+                versions: [("v1", v1), ("v2", v2), ("v3", v3)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                ..Stats::default()
+            };
+            s.summary(30.0, &[]).0
+        };
+        assert!(split(300, 180, 120).contains("ok   reviews traffic split"));
+        assert!(split(200, 200, 200).contains("FAIL reviews traffic split off: v1 33.3%"));
+        assert!(split(20, 10, 5).contains("only 35 requests reached reviews"));
     }
 }
