@@ -301,7 +301,7 @@ impl ClassKey {
                 )
             }),
             first_ipv6: listeners.then(|| proxy.ips.first().is_some_and(IpAddr::is_ipv6)),
-            interception: listeners.then(|| match proxy.interception_mode {
+            interception: listeners.then_some(match proxy.interception_mode {
                 InterceptionMode::Redirect => 0,
                 InterceptionMode::Tproxy => 1,
                 InterceptionMode::None => 2,

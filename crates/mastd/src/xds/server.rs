@@ -314,10 +314,11 @@ impl Discovery {
         );
         match kind {
             Request::Initial | Request::Resubscribe => {
+                let mut slot = Slot::acquire(&self.push_slots).await;
                 let Some(resp) = self.sotw_response(conn, &req.type_url) else {
                     return true;
                 };
-                tx.send(Ok(resp)).await.is_ok()
+                slot.send(tx, Ok(resp)).await && slot.drained(tx).await
             }
             Request::Ack => {
                 if let Some(start) = awaiting.remove(&req.type_url)
@@ -349,7 +350,7 @@ impl Discovery {
         tx: &mpsc::Sender<Result<Prepared, Status>>,
         awaiting: &mut HashMap<String, Instant>,
     ) -> bool {
-        let _slot = self.push_slots.acquire().await;
+        let mut slot = Slot::acquire(&self.push_slots).await;
         let watched: Vec<String> = conn
             .ledger
             .lock()
@@ -370,12 +371,11 @@ impl Discovery {
             if let Some(start) = push.start {
                 awaiting.entry(type_url.to_string()).or_insert(start);
             }
-            if tx.send(Ok(resp)).await.is_err() {
+            if !slot.send(tx, Ok(resp)).await {
                 return false;
             }
         }
-        // hold the slot until the stream has taken the last response for encoding
-        drained(tx).await
+        slot.drained(tx).await
     }
 
     async fn run_delta(
@@ -405,19 +405,19 @@ impl Discovery {
                     _ => break,
                 },
                 push = conn.next_push() => {
-                    let _slot = self.push_slots.acquire().await;
+                    let mut slot = Slot::acquire(&self.push_slots).await;
                     let types: Vec<String> = state.types.keys().cloned().collect();
                     for t in PUSH_ORDER.iter().filter(|t| types.iter().any(|x| x == *t)) {
                         if !push.full && *t != types::ENDPOINT {
                             continue;
                         }
                         if let Some(resp) = self.delta_response(&conn, &mut state, t)
-                            && tx.send(Ok(resp)).await.is_err()
+                            && !slot.send(&tx, Ok(resp)).await
                         {
                             break;
                         }
                     }
-                    drained(&tx).await;
+                    slot.drained(&tx).await;
                 }
             }
         }
@@ -468,10 +468,11 @@ impl Discovery {
         }
         let changed_subscription =
             !req.resource_names_subscribe.is_empty() || !req.resource_names_unsubscribe.is_empty();
-        if (req.response_nonce.is_empty() || changed_subscription)
-            && let Some(resp) = self.delta_response(conn, state, &req.type_url)
-        {
-            return tx.send(Ok(resp)).await.is_ok();
+        if req.response_nonce.is_empty() || changed_subscription {
+            let mut slot = Slot::acquire(&self.push_slots).await;
+            if let Some(resp) = self.delta_response(conn, state, &req.type_url) {
+                return slot.send(tx, Ok(resp)).await && slot.drained(tx).await;
+            }
         }
         true
     }
@@ -546,14 +547,60 @@ struct DeltaType {
 
 /// Responses queued on a stream before it takes them.
 ///
-/// One: a push waits for the stream to take each response (and releases its push slot only
-/// when the last was taken), so a slow proxy holds at most one response being encoded or
-/// sent besides the one queued.
+/// One: a push waits for the stream to take each response (and holds its push slot until
+/// the last was taken), so a connection holds at most one response being encoded or sent
+/// besides the one queued, and at most `concurrent_pushes` connections encode at once.
 const RESPONSE_QUEUE: usize = 1;
 
-/// Waits until the stream has taken every queued response; false when it is gone.
-async fn drained<T>(tx: &mpsc::Sender<T>) -> bool {
-    tx.reserve().await.is_ok()
+/// How long a push may hold its slot waiting for a slow stream to take its responses; then
+/// it gives the slot up and waits without it, so stalled proxies do not stall others.
+const SLOT_HOLD: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A push slot (`concurrent_pushes`), held while a connection's responses are generated and
+/// until its stream has taken them for encoding.
+struct Slot<'a> {
+    permit: Option<tokio::sync::SemaphorePermit<'a>>,
+    deadline: tokio::time::Instant,
+}
+
+impl<'a> Slot<'a> {
+    async fn acquire(slots: &'a Semaphore) -> Slot<'a> {
+        let permit = slots.acquire().await.ok();
+        Slot {
+            permit,
+            deadline: tokio::time::Instant::now() + SLOT_HOLD,
+        }
+    }
+
+    /// Queues `item`; false when the stream is gone.
+    async fn send<T>(&mut self, tx: &mpsc::Sender<T>, item: T) -> bool {
+        if self.permit.is_some() {
+            match tokio::time::timeout_at(self.deadline, tx.reserve()).await {
+                Ok(Ok(queue)) => {
+                    queue.send(item);
+                    return true;
+                }
+                Ok(Err(_)) => return false,
+                Err(_) => {
+                    tracing::debug!("ADS stream slow to take responses; push slot released");
+                    self.permit = None;
+                }
+            }
+        }
+        tx.send(item).await.is_ok()
+    }
+
+    /// Waits (while holding the slot, at most until its deadline) for the stream to take
+    /// what was queued; false when the stream is gone.
+    async fn drained<T>(self, tx: &mpsc::Sender<T>) -> bool {
+        if self.permit.is_none() {
+            return !tx.is_closed();
+        }
+        match tokio::time::timeout_at(self.deadline, tx.reserve()).await {
+            Ok(r) => r.is_ok(),
+            Err(_) => !tx.is_closed(),
+        }
+    }
 }
 
 /// A state-of-the-world response holding its resources shared, made into the proto only
