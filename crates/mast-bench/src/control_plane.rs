@@ -144,14 +144,12 @@ fn rds_names(resp: &DiscoveryResponse) -> Vec<String> {
         for fc in l.filter_chains {
             for f in fc.filters {
                 use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
-                if let Some(ConfigType::TypedConfig(any)) = f.config_type {
-                    if let Ok(hcm) = HttpConnectionManager::decode(any.value.as_slice()) {
-                        if let Some(RouteSpecifier::Rds(rds)) = hcm.route_specifier {
-                            if !names.contains(&rds.route_config_name) {
-                                names.push(rds.route_config_name);
-                            }
-                        }
-                    }
+                if let Some(ConfigType::TypedConfig(any)) = f.config_type
+                    && let Ok(hcm) = HttpConnectionManager::decode(any.value.as_slice())
+                    && let Some(RouteSpecifier::Rds(rds)) = hcm.route_specifier
+                    && !names.contains(&rds.route_config_name)
+                {
+                    names.push(rds.route_config_name);
                 }
             }
         }
@@ -265,6 +263,14 @@ pub fn run(args: &Args) -> Result<String> {
     let dir = std::env::temp_dir().join(format!("mast-bench-cp-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     write_config(&dir, args.services)?;
+    let fds = machine::raise_fd_limit();
+    if (fds as usize) < args.proxies * 2 + 256 {
+        bail!(
+            "{} proxies need about {} open files; the limit is {fds} (raise it with ulimit -n)",
+            args.proxies,
+            args.proxies * 2 + 256
+        );
+    }
     let (grpc, mon) = (free_port(), free_port());
     let child = Command::new(&mastd_bin)
         .arg("--configDir")

@@ -111,3 +111,18 @@ pub fn proc_usage(pid: u32) -> std::io::Result<ProcUsage> {
         peak_rss_kib: kib("VmHWM:"),
     })
 }
+
+/// Raises this process's open-file limit to its hard limit (children inherit it): thousands
+/// of simulated proxies need more descriptors than the usual soft limit of 1024.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit read and write a plain C struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        r.rlim_cur as u64
+    }
+}

@@ -100,4 +100,4 @@ pub fn generate_uncached(
 }
 
 #[cfg(test)]
-mod perf_tests;
+mod bench_fixtures;

@@ -421,7 +421,9 @@ mod tests {
             let chain = chain(&k);
             let got = options(&id).read_answer(chain, k);
             match (want, got) {
-                (None, Ok(issued)) => assert_eq!(issued.leaf().uris, [me.clone()], "{name}"),
+                (None, Ok(issued)) => {
+                    assert_eq!(issued.leaf().uris, std::slice::from_ref(&me), "{name}")
+                }
                 (None, Err(e)) => panic!("{name}: refused: {e}"),
                 (Some(w), Ok(_)) => panic!("{name}: accepted, want {w:?}"),
                 (Some(w), Err(e)) => assert!(e.to_string().contains(w), "{name}: {e} (want {w:?})"),

@@ -398,12 +398,12 @@ fn cached_equals_uncached_for_bookinfo_and_the_benchmark() {
         ),
     ];
     assert_cache_is_transparent(&snap, &list);
-    let snap = crate::xds::perf_tests::bench_snapshot(30);
+    let snap = crate::xds::bench_fixtures::bench_snapshot(30);
     let list: Vec<_> = (0..3)
-        .map(|k| ("bench", crate::xds::perf_tests::bench_proxy(k)))
+        .map(|k| ("bench", crate::xds::bench_fixtures::bench_proxy(k)))
         .collect();
     assert_cache_is_transparent(&snap, &list);
-    let snap = crate::xds::perf_tests::bench_snapshot(30);
+    let snap = crate::xds::bench_fixtures::bench_snapshot(30);
     for (_, p) in &list {
         for t in TYPES {
             generate(&snap, p, t, &[]).expect("generate");
@@ -539,12 +539,12 @@ fn the_locality_index_finds_what_a_scan_finds() {
 
 #[test]
 fn concurrent_proxies_share_one_generation() {
-    let snap = Arc::new(crate::xds::perf_tests::bench_snapshot(50));
+    let snap = Arc::new(crate::xds::bench_fixtures::bench_snapshot(50));
     let handles: Vec<_> = (0..8)
         .map(|k| {
             let snap = snap.clone();
             std::thread::spawn(move || {
-                let p = crate::xds::perf_tests::bench_proxy(k);
+                let p = crate::xds::bench_fixtures::bench_proxy(k);
                 TYPES
                     .iter()
                     .map(|t| generate(&snap, &p, t, &[]).expect("generate"))

@@ -1,10 +1,7 @@
-//! A rough timing of generation at the benchmark's load (`mast-bench control-plane`), run by
-//! hand: `cargo test --release -p mastd --lib perf -- --ignored --nocapture`.
+//! Fixtures at the benchmark's load (`mast-bench control-plane`): the same registry and
+//! simulated proxies, for the cache's tests. Timing is `mast-bench`'s job.
 
 use std::fmt::Write as _;
-use std::time::Instant;
-
-use mast_xds::types;
 
 use crate::model::{MeshSettings, Snapshot};
 use crate::source::store::ConfigStore;
@@ -57,72 +54,4 @@ pub(crate) fn bench_proxy(k: usize) -> mast_xds::Proxy {
         md.as_object().cloned().unwrap_or_default(),
     )
     .expect("node")
-}
-
-#[test]
-#[ignore = "timing, run by hand with --release"]
-fn perf_generation() {
-    let t = Instant::now();
-    let snap = bench_snapshot(1000);
-    eprintln!("snapshot: {:?}", t.elapsed());
-    for k in 0..3 {
-        let proxy = bench_proxy(k);
-        let eds = crate::xds::cds::eds_cluster_names(&snap, &proxy);
-        let rds = crate::xds::lds::route_names(&snap, &proxy);
-        for ty in [
-            types::CLUSTER,
-            types::LISTENER,
-            types::ENDPOINT,
-            types::ROUTE,
-        ] {
-            let names = match ty {
-                types::ENDPOINT => eds.clone(),
-                types::ROUTE => rds.clone(),
-                _ => Vec::new(),
-            };
-            let t = Instant::now();
-            let r = super::generate(&snap, &proxy, ty, &names).unwrap();
-            let bytes: usize = r.iter().map(|r| r.resource.value.len()).sum();
-            eprintln!(
-                "proxy {k} {ty}: {} resources, {bytes} bytes, {:?}",
-                r.len(),
-                t.elapsed()
-            );
-        }
-    }
-}
-
-#[test]
-#[ignore = "timing, run by hand with --release"]
-fn perf_cached() {
-    let snap = bench_snapshot(1000);
-    let proxies: Vec<_> = (0..200).map(bench_proxy).collect();
-    let first = Instant::now();
-    let eds = crate::xds::cds::eds_cluster_names(&snap, &proxies[0]);
-    let rds = crate::xds::lds::route_names(&snap, &proxies[0]);
-    eprintln!("names: {:?}", first.elapsed());
-    for ty in [
-        types::CLUSTER,
-        types::LISTENER,
-        types::ENDPOINT,
-        types::ROUTE,
-    ] {
-        let names = match ty {
-            types::ENDPOINT => eds.clone(),
-            types::ROUTE => rds.clone(),
-            _ => Vec::new(),
-        };
-        let t = Instant::now();
-        super::generate(&snap, &proxies[0], ty, &names).unwrap();
-        let first = t.elapsed();
-        let t = Instant::now();
-        for p in &proxies[1..] {
-            super::generate(&snap, p, ty, &names).unwrap();
-        }
-        eprintln!(
-            "{ty}: first {first:?}, then {:?} per proxy",
-            t.elapsed() / (proxies.len() as u32 - 1)
-        );
-    }
-    eprintln!("{:?}", snap.cache);
 }
