@@ -13,6 +13,8 @@ async fn main() -> Result<()> {
         )
         .init();
     let args = Args::parse();
+    let fds = raise_fd_limit();
+    tracing::info!(open_files = fds, "open-file limit");
     tracing::info!(?args, "configuration");
     let _running = mastd::app::start(args).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -22,4 +24,22 @@ async fn main() -> Result<()> {
     }
     tracing::info!("shutting down");
     Ok(())
+}
+
+/// Raises the open-file soft limit to the hard limit, as Envoy and istiod deployments do:
+/// every connected proxy holds a descriptor, and 1024 (the usual soft limit) is too few for a
+/// mesh of thousands.
+fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit and setrlimit read and write a plain C struct owned by this frame.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        if r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+        r.rlim_cur as u64
+    }
 }
