@@ -30,11 +30,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use mast_xds::ca::IstioCertificateServiceServer;
 
 use crate::args::Args;
-use crate::xds::server::AdsService;
 
 pub use mesh::{CaOptions, MeshCa};
 pub use service::CaService;
@@ -161,7 +159,7 @@ async fn bind_secure(args: &Args) -> Result<TcpListener, CaError> {
 pub async fn start(
     args: &Args,
     trust_domain: &str,
-    ads: AggregatedDiscoveryServiceServer<AdsService>,
+    ads: crate::xds::server::grpc::AdsServer,
 ) -> Result<Serving, CaError> {
     let ca = MeshCa::open(CaOptions::from_args(args, trust_domain))?;
     let watcher = ca.watch()?;

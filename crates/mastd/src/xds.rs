@@ -29,6 +29,7 @@ pub struct NamedResource {
     /// The packed proto.
     pub resource: Any,
     version: OnceLock<String>,
+    encoded: OnceLock<prost::bytes::Bytes>,
 }
 
 impl NamedResource {
@@ -38,7 +39,17 @@ impl NamedResource {
             name,
             resource,
             version: OnceLock::new(),
+            encoded: OnceLock::new(),
         }
+    }
+
+    /// The resource's encoding (of its `Any`), computed once and shared by every response
+    /// that carries it.
+    pub fn encoded(&self) -> &prost::bytes::Bytes {
+        self.encoded.get_or_init(|| {
+            use prost::Message;
+            self.resource.encode_to_vec().into()
+        })
     }
 
     /// Its version for delta xDS: a hash of its encoding, computed once.

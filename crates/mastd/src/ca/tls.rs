@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use mast_xds::ca::IstioCertificateServiceServer;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
@@ -24,7 +23,6 @@ use tokio_rustls::TlsAcceptor;
 
 use super::service::CaService;
 use super::{CaError, MeshCa};
-use crate::xds::server::AdsService;
 
 /// Lifetime of the server certificate (re-issued at half of it).
 pub const SERVER_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -240,7 +238,7 @@ pub fn serve(
     listener: TcpListener,
     ca: Arc<MeshCa>,
     hostnames: Vec<String>,
-    ads: AggregatedDiscoveryServiceServer<AdsService>,
+    ads: crate::xds::server::grpc::AdsServer,
     ca_svc: IstioCertificateServiceServer<CaService>,
 ) -> Result<SocketAddr, CaError> {
     let cfg = server_config(ca, hostnames)?;

@@ -1,4 +1,7 @@
 //! The ADS server: state-of-the-world and delta streams over one gRPC service, fed by pushes.
+//! [`grpc`] frames the responses on the wire.
+
+pub mod grpc;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -105,8 +108,14 @@ impl Discovery {
         })
     }
 
-    /// The tonic service.
-    pub fn service(self: &Arc<Self>) -> AggregatedDiscoveryServiceServer<AdsService> {
+    /// The gRPC service (see [`grpc`]).
+    pub fn service(self: &Arc<Self>) -> grpc::AdsServer {
+        grpc::AdsServer(self.clone())
+    }
+
+    /// The same service as tonic generates it, encoding responses in per-stream buffers it
+    /// keeps (for comparison).
+    pub fn tonic_service(self: &Arc<Self>) -> AggregatedDiscoveryServiceServer<AdsService> {
         AggregatedDiscoveryServiceServer::new(AdsService(self.clone()))
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(256 << 20)
