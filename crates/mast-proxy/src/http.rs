@@ -32,7 +32,7 @@ use crate::model::SharedModel;
 use crate::model::listener::{Codec, ForwardClientCert, Hcm, RouteSource, ServerHeader};
 use crate::model::route::{Action, RequestView};
 use body::Body;
-use filter::StreamInfo;
+use filter::{RouteCtx, StreamInfo};
 use headers::{PeerCert, X_FORWARDED_FOR, X_FORWARDED_PROTO, X_REQUEST_ID, XFCC};
 use reply::{Flag, LocalReply};
 
@@ -158,41 +158,27 @@ fn upgrade_type(h: &HeaderMap) -> Option<String> {
         .map(|v| v.to_ascii_lowercase())
 }
 
-async fn route(
-    conn: &Conn,
-    mut req: Request<Incoming>,
-    info: &mut StreamInfo,
-) -> Result<Response<Body>, LocalReply> {
+/// Runs one request: the route is resolved (and a weighted cluster picked), the filters run
+/// with it, then the route's action; the response goes back through the filters.
+async fn route(conn: &Conn, mut req: Request<Incoming>, info: &mut StreamInfo) -> Response<Body> {
     let hcm = &conn.hcm;
+    let grpc = is_grpc(req.headers());
     let upgrade = upgrade_type(req.headers());
     let down_upgrade = match &upgrade {
         Some(t) if hcm.upgrades.iter().any(|u| u == t) => Some(hyper::upgrade::on(&mut req)),
         Some(_) => {
-            return Err(LocalReply::new(
-                403,
-                "upgrade not allowed",
-                Flag::LocalReply,
-            ));
+            let r = LocalReply::new(403, "upgrade not allowed", Flag::LocalReply);
+            info.flags.push(r.flag);
+            return r.into_response(grpc, &hcm.server_name);
         }
         None => None,
     };
     let (mut parts, body) = req.into_parts();
     prepare(conn, &mut parts);
-    if let Some(r) = filter::request_headers(
-        &hcm.filters,
-        info,
-        &mut parts,
-        http_body::Body::is_end_stream(&body),
-    ) {
-        return Err(r);
-    }
     let model = conn.model.load_full();
     let table = match &hcm.routes {
-        RouteSource::Inline(t) => t.clone(),
-        RouteSource::Rds { slot, .. } => model
-            .route(*slot)
-            .cloned()
-            .ok_or_else(LocalReply::no_route)?,
+        RouteSource::Inline(t) => Some(t.clone()),
+        RouteSource::Rds { slot, .. } => model.route(*slot).cloned(),
     };
     let scheme = if conn.tls { "https" } else { "http" };
     let pq = parts
@@ -200,35 +186,137 @@ async fn route(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let view = RequestView {
-        host: authority(&parts),
-        path_and_query: &pq,
-        method: &parts.method,
-        scheme,
-        headers: &parts.headers,
+    let found = table.as_deref().and_then(|t| {
+        let view = RequestView {
+            host: authority(&parts),
+            path_and_query: &pq,
+            method: &parts.method,
+            scheme,
+            headers: &parts.headers,
+        };
+        let (vh, r) = t.find(&view)?;
+        let (cluster, weighted) = match &r.action {
+            Action::Forward(f) => {
+                let (c, w) = f.clusters.pick(|t| fastrand::u32(..t.max(1)));
+                (Some(c), w)
+            }
+            _ => (None, None),
+        };
+        Some(RouteCtx {
+            table: t,
+            vhost: vh,
+            route: r,
+            cluster,
+            weighted,
+        })
+    });
+    if let Some(ctx) = &found {
+        info.route_name = Some(ctx.route.name.clone());
+    }
+    let end_stream = http_body::Body::is_end_stream(&body);
+    let answer = match filter::request_headers(
+        &hcm.filters,
+        info,
+        &mut parts,
+        found.as_ref(),
+        end_stream,
+    )
+    .await
+    {
+        Some(early) => early,
+        None => match &found {
+            None => Err(LocalReply::no_route()),
+            Some(ctx) => {
+                act(
+                    conn,
+                    &model,
+                    ctx,
+                    parts,
+                    body,
+                    upgrade,
+                    down_upgrade,
+                    scheme,
+                    &pq,
+                    info,
+                )
+                .await
+            }
+        },
     };
-    let (vh, r) = table.find(&view).ok_or_else(LocalReply::no_route)?;
-    info.route_name = Some(r.name.clone());
+    let resp = match answer {
+        Ok(r) => r,
+        Err(reply) => {
+            info.flags.push(reply.flag);
+            reply.into_response(grpc, &hcm.server_name)
+        }
+    };
+    let (mut parts, body) = resp.into_parts();
+    if let Some(early) = filter::response_headers(
+        &hcm.filters,
+        info,
+        &mut parts,
+        found.as_ref(),
+        http_body::Body::is_end_stream(&body),
+    ) {
+        let r = match early {
+            Ok(r) => r,
+            Err(reply) => {
+                info.flags.push(reply.flag);
+                reply.into_response(grpc, &hcm.server_name)
+            }
+        };
+        return r;
+    }
+    Response::from_parts(parts, body)
+}
+
+/// The route's action: a direct response, a redirect, or forwarding to its cluster.
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    conn: &Conn,
+    model: &crate::model::Model,
+    ctx: &RouteCtx<'_>,
+    mut parts: Parts,
+    body: Incoming,
+    upgrade: Option<String>,
+    down_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    scheme: &str,
+    pq: &str,
+    info: &mut StreamInfo,
+) -> Result<Response<Body>, LocalReply> {
+    let hcm = &conn.hcm;
+    let (table, vh, r) = (ctx.table, ctx.vhost, ctx.route);
     match &r.action {
         Action::Direct(d) => {
             info.flags.push(Flag::LocalReply);
-            Ok(router::direct(&table, vh, r, d.status, d.body.clone()))
+            Ok(router::direct(table, vh, r, d.status, d.body.clone()))
         }
         Action::Redirect(rd) => {
-            let loc = router::redirect_location(rd, r, scheme, authority(&parts), &pq);
-            let mut resp = router::direct(&table, vh, r, rd.status, bytes::Bytes::new());
+            let loc = router::redirect_location(rd, r, scheme, authority(&parts), pq);
+            let mut resp = router::direct(table, vh, r, rd.status, bytes::Bytes::new());
             if let Ok(v) = HeaderValue::from_str(&loc) {
                 resp.headers_mut().insert(header::LOCATION, v);
             }
             Ok(resp)
         }
         Action::Forward(f) => {
-            let (cref, wc) = f.clusters.pick(|t| fastrand::u32(..t.max(1)));
+            let cref = ctx.cluster.expect("forwarding routes pick a cluster");
             info.cluster = Some(cref.name.clone());
             let cluster = model
                 .cluster(cref)
                 .cloned()
                 .ok_or_else(LocalReply::no_cluster)?;
+            let mirrors: Vec<router::Shadow> = f
+                .mirrors
+                .iter()
+                .filter(|m| m.fraction.sample())
+                .filter_map(|m| {
+                    Some(router::Shadow {
+                        cluster: model.cluster(&m.cluster)?.clone(),
+                        host_suffix: m.host_suffix,
+                    })
+                })
+                .collect();
             headers::strip_hop_by_hop(&mut parts.headers);
             if let Some(t) = &upgrade {
                 parts
@@ -239,8 +327,20 @@ async fn route(
                     HeaderValue::from_str(t).expect("came from a header"),
                 );
             }
-            let mut resp =
-                router::forward(hcm, &table, vh, r, f, &cluster, wc, parts, body, info).await?;
+            let mut resp = router::forward(
+                hcm,
+                table,
+                vh,
+                r,
+                f,
+                &cluster,
+                ctx.weighted,
+                mirrors,
+                parts,
+                body,
+                info,
+            )
+            .await?;
             if let Some(down) = down_upgrade
                 && resp.status() == StatusCode::SWITCHING_PROTOCOLS
             {
@@ -263,7 +363,6 @@ async fn route(
 /// Handles one request.
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
-    let grpc = is_grpc(req.headers());
     // the access log line is built only when it is enabled
     let logged = tracing::enabled!(target: "access", tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
@@ -272,13 +371,7 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
         ..Default::default()
     };
     let hcm = &conn.hcm;
-    let mut resp = match route(&conn, req, &mut info).await {
-        Ok(r) => r,
-        Err(reply) => {
-            info.flags.push(reply.flag);
-            reply.into_response(grpc, &hcm.server_name)
-        }
-    };
+    let mut resp = route(&conn, req, &mut info).await;
     match hcm.server_header {
         ServerHeader::Overwrite => {
             resp.headers_mut()
@@ -290,25 +383,14 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
         }
         _ => {}
     }
-    let (mut parts, body) = resp.into_parts();
-    if let Some(r) = filter::response_headers(
-        &hcm.filters,
-        &mut info,
-        &mut parts,
-        http_body::Body::is_end_stream(&body),
-    ) {
-        info.flags.push(r.flag);
-        let r = r.into_response(grpc, &hcm.server_name);
-        (parts, _) = r.into_parts();
-    }
-    info.response_code = Some(parts.status.as_u16());
+    info.response_code = Some(resp.status().as_u16());
     filter::log(&hcm.filters, &info);
     if let Some((method, path)) = logged {
         let flags: Vec<&str> = info.flags.iter().map(|f| f.as_str()).collect();
         tracing::debug!(
             target: "access",
             "\"{method} {path}\" {} {} {} {} {}ms \"{}\"",
-            parts.status.as_u16(),
+            resp.status().as_u16(),
             if flags.is_empty() { "-".to_string() } else { flags.join(",") },
             info.cluster.as_deref().unwrap_or("-"),
             info.upstream_host.as_deref().unwrap_or("-"),
@@ -316,7 +398,7 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
             hcm.stat_prefix,
         );
     }
-    Ok(Response::from_parts(parts, body))
+    Ok(resp)
 }
 
 /// Serves HTTP on one downstream connection until it closes or the drain ends it.

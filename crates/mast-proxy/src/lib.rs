@@ -10,6 +10,7 @@
 //! - [`identity`]: the workload certificate from mastd's CA, its rotation, SDS for Envoy.
 //! - [`admin`]: `/config_dump`, `/certs`, `/clusters`, `/ready`, `/quitquitquit`, `/healthz/ready`.
 //! - [`drain`]: graceful drain.
+//! - [`filters`]: the HTTP filters (fault injection, CORS).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), mast_proxy::RunError> {
@@ -28,6 +29,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod drain;
+pub mod filters;
 pub mod http;
 pub mod identity;
 pub mod inspect;

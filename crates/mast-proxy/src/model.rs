@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod compile;
+pub mod filters;
 pub mod listener;
 pub mod route;
 

@@ -2,17 +2,63 @@
 //! run in config order on the request path and in reverse on the response path; the router
 //! is the chain's end and is not a filter here (it forwards, see [`super::router`]).
 //!
-//! Only the router exists today; RBAC, JWT, Wasm, fault and stats filters implement this
-//! trait as they land. The connection manager runs the header and log phases; the body and
-//! trailer phases are declared for those filters and are not yet driven (no filter needs them
-//! yet), which [`HttpFilter::wants_body`] makes explicit.
+//! The route is resolved before the first filter runs (as Envoy resolves it when a filter
+//! first asks), so filters see the route's per-filter configs ([`RouteCtx`]). Filters run
+//! in the header and log phases; the body and trailer phases are declared for the filters
+//! that will need them (Wasm) and are not driven yet, which [`HttpFilter::wants_body`] makes
+//! explicit.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
 use http::request;
 use http::response;
+use http::{HeaderMap, HeaderValue, Response};
 
+use super::body::Body;
 use super::reply::{Flag, LocalReply};
+use crate::model::filters::{Cors, Fault};
+use crate::model::route::{Route, RouteTable, VirtualHost, WeightedCluster};
+use crate::model::ClusterRef;
+
+/// The route a request matched, with its cluster already picked (weighted clusters are
+/// chosen at route resolution, as in Envoy).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteCtx<'a> {
+    /// The route configuration.
+    pub table: &'a RouteTable,
+    /// The virtual host.
+    pub vhost: &'a VirtualHost,
+    /// The route.
+    pub route: &'a Route,
+    /// The cluster picked, for forwarding routes.
+    pub cluster: Option<&'a ClusterRef>,
+    /// The weighted cluster entry picked, if the route has weighted clusters.
+    pub weighted: Option<&'a WeightedCluster>,
+}
+
+impl<'a> RouteCtx<'a> {
+    /// The most specific fault config: the route's, the virtual host's, the table's.
+    pub fn fault(&self) -> Option<&'a Arc<Fault>> {
+        self.route
+            .per_filter
+            .fault
+            .as_ref()
+            .or(self.vhost.per_filter.fault.as_ref())
+            .or(self.table.per_filter.fault.as_ref())
+    }
+
+    /// The most specific CORS policy.
+    pub fn cors(&self) -> Option<&'a Arc<Cors>> {
+        self.route
+            .per_filter
+            .cors
+            .as_ref()
+            .or(self.vhost.per_filter.cors.as_ref())
+            .or(self.table.per_filter.cors.as_ref())
+    }
+}
 
 /// What a phase tells the chain.
 #[derive(Debug)]
@@ -23,6 +69,10 @@ pub enum Status {
     StopIteration,
     /// Answer now with this reply; the request goes no further.
     Reply(LocalReply),
+    /// Answer now with this response (no response flag: not an error reply).
+    Respond(Response<Body>),
+    /// Wait, then answer with the reply if there is one, else run the next filter.
+    Delay(Duration, Option<LocalReply>),
 }
 
 /// What filters know about the request they are in.
@@ -42,6 +92,10 @@ pub struct StreamInfo {
     pub flags: Vec<Flag>,
     /// Attempts made upstream.
     pub attempts: u32,
+    /// The CORS origin to allow in the response (set by the CORS filter on the request).
+    pub cors_origin: Option<HeaderValue>,
+    /// The fault being injected (its place among the active faults, given back on drop).
+    pub fault: Option<crate::filters::fault::ActiveFault>,
 }
 
 /// An HTTP filter. Every method has a default that lets the request through.
@@ -55,6 +109,7 @@ pub trait HttpFilter: std::fmt::Debug + Send + Sync {
         &self,
         _info: &mut StreamInfo,
         _req: &mut request::Parts,
+        _route: Option<&RouteCtx<'_>>,
         _end_stream: bool,
     ) -> Status {
         Status::Continue
@@ -85,6 +140,7 @@ pub trait HttpFilter: std::fmt::Debug + Send + Sync {
         &self,
         _info: &mut StreamInfo,
         _resp: &mut response::Parts,
+        _route: Option<&RouteCtx<'_>>,
         _end_stream: bool,
     ) -> Status {
         Status::Continue
@@ -109,48 +165,57 @@ pub trait HttpFilter: std::fmt::Debug + Send + Sync {
     fn on_log(&self, _info: &StreamInfo) {}
 }
 
-/// Runs the request-header phase; `Some(reply)` when a filter answers.
-pub fn request_headers(
-    filters: &[std::sync::Arc<dyn HttpFilter>],
+/// What the request-header phase ended with, when a filter answered.
+pub type Early = Result<Response<Body>, LocalReply>;
+
+/// Runs the request-header phase; `Some` when a filter answers (its reply's flag is not yet
+/// recorded: the caller records it when it sends the reply).
+pub async fn request_headers(
+    filters: &[Arc<dyn HttpFilter>],
     info: &mut StreamInfo,
     req: &mut request::Parts,
+    route: Option<&RouteCtx<'_>>,
     end_stream: bool,
-) -> Option<LocalReply> {
+) -> Option<Early> {
     for f in filters {
-        match f.on_request_headers(info, req, end_stream) {
+        match f.on_request_headers(info, req, route, end_stream) {
             Status::Continue => {}
             Status::StopIteration => break,
-            Status::Reply(r) => {
-                info.flags.push(r.flag);
-                return Some(r);
+            Status::Reply(r) => return Some(Err(r)),
+            Status::Respond(r) => return Some(Ok(r)),
+            Status::Delay(d, then) => {
+                tokio::time::sleep(d).await;
+                if let Some(r) = then {
+                    return Some(Err(r));
+                }
             }
         }
     }
     None
 }
 
-/// Runs the response-header phase in reverse order; a filter's reply replaces the response.
+/// Runs the response-header phase in reverse order; a filter's reply replaces the response
+/// (delays are not honoured on responses).
 pub fn response_headers(
-    filters: &[std::sync::Arc<dyn HttpFilter>],
+    filters: &[Arc<dyn HttpFilter>],
     info: &mut StreamInfo,
     resp: &mut response::Parts,
+    route: Option<&RouteCtx<'_>>,
     end_stream: bool,
-) -> Option<LocalReply> {
+) -> Option<Early> {
     for f in filters.iter().rev() {
-        match f.on_response_headers(info, resp, end_stream) {
-            Status::Continue => {}
+        match f.on_response_headers(info, resp, route, end_stream) {
+            Status::Continue | Status::Delay(_, None) => {}
             Status::StopIteration => break,
-            Status::Reply(r) => {
-                info.flags.push(r.flag);
-                return Some(r);
-            }
+            Status::Reply(r) | Status::Delay(_, Some(r)) => return Some(Err(r)),
+            Status::Respond(r) => return Some(Ok(r)),
         }
     }
     None
 }
 
 /// Runs the log phase.
-pub fn log(filters: &[std::sync::Arc<dyn HttpFilter>], info: &StreamInfo) {
+pub fn log(filters: &[Arc<dyn HttpFilter>], info: &StreamInfo) {
     for f in filters {
         f.on_log(info);
     }
@@ -159,7 +224,6 @@ pub fn log(filters: &[std::sync::Arc<dyn HttpFilter>], info: &StreamInfo) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[derive(Debug, Default)]
@@ -176,6 +240,7 @@ mod tests {
             &self,
             _: &mut StreamInfo,
             req: &mut request::Parts,
+            _: Option<&RouteCtx<'_>>,
             _: bool,
         ) -> Status {
             if req.headers.contains_key("x-deny") {
@@ -194,8 +259,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn phases_continue_or_reply() {
+    #[tokio::test]
+    async fn phases_continue_or_reply() {
         let deny = Arc::new(Deny::default());
         let filters: Vec<Arc<dyn HttpFilter>> = vec![deny.clone()];
         let mut info = StreamInfo::default();
@@ -204,12 +269,19 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        assert!(request_headers(&filters, &mut info, &mut parts, true).is_none());
+        assert!(
+            request_headers(&filters, &mut info, &mut parts, None, true)
+                .await
+                .is_none()
+        );
         assert_eq!(parts.headers["x-seen"], "1");
         parts.headers.insert("x-deny", "1".parse().unwrap());
-        let r = request_headers(&filters, &mut info, &mut parts, true).unwrap();
+        let r = request_headers(&filters, &mut info, &mut parts, None, true)
+            .await
+            .unwrap()
+            .unwrap_err();
         assert_eq!(r.status, 403);
-        assert_eq!(info.flags, vec![Flag::LocalReply]);
+        assert_eq!(r.flag, Flag::LocalReply);
         log(&filters, &info);
         assert_eq!(deny.logged.load(Ordering::Relaxed), 1);
     }

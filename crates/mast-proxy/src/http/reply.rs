@@ -29,6 +29,10 @@ pub enum Flag {
     DownstreamTermination,
     /// A local reply from a filter or a direct response.
     LocalReply,
+    /// The fault filter delayed the request.
+    DelayInjected,
+    /// The fault filter aborted the request.
+    FaultInjected,
 }
 
 impl Flag {
@@ -45,6 +49,8 @@ impl Flag {
             Flag::RetryLimitExceeded => "URX",
             Flag::DownstreamTermination => "DC",
             Flag::LocalReply => "LR",
+            Flag::DelayInjected => "DI",
+            Flag::FaultInjected => "FI",
         }
     }
 }
@@ -58,6 +64,8 @@ pub struct LocalReply {
     pub body: Bytes,
     /// Why.
     pub flag: Flag,
+    /// The gRPC status of gRPC requests (`None`: mapped from `status` as Envoy maps it).
+    pub grpc_status: Option<u32>,
 }
 
 impl LocalReply {
@@ -67,6 +75,7 @@ impl LocalReply {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body: body.into(),
             flag,
+            grpc_status: None,
         }
     }
 
@@ -114,7 +123,7 @@ impl LocalReply {
     pub fn into_response(self, grpc: bool, server: &HeaderValue) -> Response<Body> {
         let mut b = Response::builder().header(header::SERVER, server.clone());
         if grpc {
-            let code = grpc_status(self.status);
+            let code = self.grpc_status.unwrap_or_else(|| grpc_status(self.status));
             b = b
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/grpc")

@@ -132,7 +132,112 @@ pub fn redirect_location(
     }
 }
 
-/// Forwards a request along the route.
+/// A cluster that gets a copy of the request.
+#[derive(Debug)]
+pub struct Shadow {
+    /// The cluster.
+    pub cluster: Arc<ClusterRt>,
+    /// Append `-shadow` to the host.
+    pub host_suffix: bool,
+}
+
+/// The authority of a shadow request: `-shadow` appended to the host, before the port.
+pub fn shadow_host(authority: &str) -> String {
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => format!("{h}-shadow:{p}"),
+        _ => format!("{authority}-shadow"),
+    }
+}
+
+/// Sets the request up for the upstream's HTTP version: an absolute URI without `host` for
+/// HTTP/2, an origin-form URI with `host` for HTTP/1.1.
+fn target(parts: &mut Parts, h2: bool, host_rewrite: Option<&HeaderValue>) -> Result<(), LocalReply> {
+    if h2 {
+        let authority = match host_rewrite {
+            Some(h) => h.to_str().unwrap_or_default(),
+            None => super::authority(parts),
+        };
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(uri) = format!("http://{authority}{pq}").parse::<Uri>() else {
+            return Err(LocalReply::new(400, "invalid authority", Flag::LocalReply));
+        };
+        parts.uri = uri;
+        parts.headers.remove(header::HOST);
+        parts.version = Version::HTTP_2;
+    } else {
+        if let Some(a) = parts.uri.authority()
+            && !parts.headers.contains_key(header::HOST)
+            && let Ok(v) = HeaderValue::from_str(a.as_str())
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+        if parts.uri.authority().is_some() {
+            let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            parts.uri = pq.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        }
+        parts.version = Version::HTTP_11;
+    }
+    Ok(())
+}
+
+fn wants_h2(cluster: &ClusterRt, downstream: Version) -> bool {
+    match cluster.spec.protocol {
+        UpstreamProtocol::Http1 => false,
+        UpstreamProtocol::Http2 => true,
+        UpstreamProtocol::Downstream => downstream == Version::HTTP_2,
+    }
+}
+
+/// Sends a copy of the request to a shadow cluster in the background; its response is read
+/// and dropped.
+fn send_shadow(base: &Parts, body: Bytes, s: Shadow, timeout: Option<Duration>) {
+    let mut parts = base.clone();
+    let h2 = wants_h2(&s.cluster, base.version);
+    if s.host_suffix {
+        let host = shadow_host(super::authority(&parts));
+        let Ok(v) = HeaderValue::from_str(&host) else {
+            return;
+        };
+        parts.headers.insert(header::HOST, v.clone());
+        if parts.uri.authority().is_some() {
+            let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            if let Ok(u) = format!("http://{host}{pq}").parse() {
+                parts.uri = u;
+            }
+        }
+    }
+    if target(&mut parts, h2, None).is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        let Some(host) = s.cluster.pick(&[], 1) else {
+            tracing::debug!(cluster = %s.cluster.spec.name, "mirror: no healthy upstream");
+            return;
+        };
+        let req = Request::from_parts(parts, Body::full(body));
+        let run = async {
+            let sent = if h2 {
+                pool::send_h2(&host, &s.cluster.spec, req).await
+            } else {
+                pool::send_h1(&host, &s.cluster.spec, req).await
+            };
+            match sent {
+                Ok((resp, checkout)) => {
+                    let _ = UpstreamBody::wrap(resp.into_body(), checkout).collect().await;
+                }
+                Err((e, _)) => tracing::debug!(error = %e, "mirror request failed"),
+            }
+        };
+        match timeout {
+            Some(t) => {
+                let _ = tokio::time::timeout(t, run).await;
+            }
+            None => run.await,
+        }
+    });
+}
+
+/// Forwards a request along the route (and copies it to the mirrors).
 #[allow(clippy::too_many_arguments)]
 pub async fn forward(
     hcm: &Hcm,
@@ -142,6 +247,7 @@ pub async fn forward(
     f: &Forward,
     cluster: &Arc<ClusterRt>,
     wc: Option<&crate::model::route::WeightedCluster>,
+    mirrors: Vec<Shadow>,
     mut parts: Parts,
     body: Incoming,
     info: &mut StreamInfo,
@@ -170,40 +276,13 @@ pub async fn forward(
             (a, m) => a.or(m),
         };
     }
-    let h2 = match cluster.spec.protocol {
-        UpstreamProtocol::Http1 => false,
-        UpstreamProtocol::Http2 => true,
-        UpstreamProtocol::Downstream => parts.version == Version::HTTP_2,
-    };
-    if h2 {
-        let authority = match host_rewrite {
-            Some(h) => h.to_str().unwrap_or_default(),
-            None => super::authority(&parts),
-        };
-        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let Ok(uri) = format!("http://{authority}{pq}").parse::<Uri>() else {
-            return Err(LocalReply::new(400, "invalid authority", Flag::LocalReply));
-        };
-        parts.uri = uri;
-        parts.headers.remove(header::HOST);
-        parts.version = Version::HTTP_2;
-    } else {
-        if let Some(a) = parts.uri.authority()
-            && !parts.headers.contains_key(header::HOST)
-            && let Ok(v) = HeaderValue::from_str(a.as_str())
-        {
-            parts.headers.insert(header::HOST, v);
-        }
-        if parts.uri.authority().is_some() {
-            let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            parts.uri = pq.parse().unwrap_or_else(|_| Uri::from_static("/"));
-        }
-        parts.version = Version::HTTP_11;
-    }
+    let shadow_base = (!mirrors.is_empty()).then(|| parts.clone());
+    let h2 = wants_h2(cluster, parts.version);
+    target(&mut parts, h2, host_rewrite)?;
     let policy = f.retry.as_deref();
     let mut replay = if http_body::Body::is_end_stream(&body) {
         Replay::Bytes(Bytes::new())
-    } else if policy.is_some_and(|p| p.num_retries > 0)
+    } else if (policy.is_some_and(|p| p.num_retries > 0) || !mirrors.is_empty())
         && http_body::Body::size_hint(&body)
             .upper()
             .is_some_and(|u| u <= RETRY_BUFFER_LIMIT)
@@ -221,6 +300,18 @@ pub async fn forward(
     } else {
         Replay::Stream(Some(Body::Incoming(body)))
     };
+    if let Some(base) = shadow_base {
+        match &replay {
+            Replay::Bytes(b) => {
+                for m in mirrors {
+                    send_shadow(&base, b.clone(), m, timeout);
+                }
+            }
+            Replay::Stream(_) => tracing::debug!(
+                "request body larger than {RETRY_BUFFER_LIMIT} bytes or of unknown length: not mirrored"
+            ),
+        }
+    }
     let deadline = timeout.map(|t| Instant::now() + t);
     let max_attempts = 1 + policy.map_or(0, |p| p.num_retries);
     let mut tried: Vec<Arc<Host>> = Vec::new();
@@ -420,6 +511,7 @@ mod tests {
                 body: Bytes::new(),
             }),
             headers,
+            per_filter: Default::default(),
         }
     }
 
@@ -464,6 +556,17 @@ mod tests {
     }
 
     #[test]
+    fn shadow_hosts() {
+        for (a, want) in [
+            ("reviews:9080", "reviews-shadow:9080"),
+            ("reviews", "reviews-shadow"),
+            ("reviews.default.svc.cluster.local", "reviews.default.svc.cluster.local-shadow"),
+        ] {
+            assert_eq!(shadow_host(a), want);
+        }
+    }
+
+    #[test]
     fn rewrites_and_redirects() {
         let f = |prefix: Option<&str>| Forward {
             clusters: crate::model::route::ClusterChoice::Single(crate::model::ClusterRef {
@@ -476,6 +579,7 @@ mod tests {
             host_rewrite: None,
             retry: None,
             grpc_timeout_max: None,
+            mirrors: vec![],
         };
         let r = route(PathMatch::Prefix("/api/".into()), HeaderOps::default());
         assert_eq!(

@@ -2,12 +2,13 @@
 //!
 //! What the proxy cannot honour is an error naming the resource and the field, and the update
 //! is NACKed with it: unknown filters (unless marked optional), behaviour it does not
-//! implement yet (fault injection, CORS policies, mirroring, outlier detection, ring hash...),
+//! implement yet (header-controlled faults, rate limits, hedging...),
 //! limits it does not enforce set below "unlimited". Fields that only feed stats, tracing or
 //! metadata are accepted and ignored. Each submodule's docs list what it supports.
 
 pub mod action;
 pub mod cluster;
+pub mod filters;
 pub mod hcm;
 pub mod listener;
 pub mod route;

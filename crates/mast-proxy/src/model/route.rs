@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use regex::Regex;
 
 use super::ClusterRef;
+use super::filters::PerFilter;
 
 /// A route configuration.
 #[derive(Debug, Default)]
@@ -28,6 +29,8 @@ pub struct RouteTable {
     pub wildcard: Option<usize>,
     /// Header changes of the whole configuration (applied last).
     pub headers: HeaderOps,
+    /// Filter configs of the whole configuration.
+    pub per_filter: PerFilter,
 }
 
 /// A virtual host.
@@ -43,6 +46,8 @@ pub struct VirtualHost {
     pub retry: Option<Arc<RetryPolicy>>,
     /// Whether `x-envoy-attempt-count` is sent upstream.
     pub attempt_count: bool,
+    /// Filter configs of the virtual host.
+    pub per_filter: PerFilter,
 }
 
 /// A route.
@@ -56,6 +61,8 @@ pub struct Route {
     pub action: Action,
     /// Its header changes.
     pub headers: HeaderOps,
+    /// Its filter configs.
+    pub per_filter: PerFilter,
 }
 
 /// What a route matches.
@@ -198,6 +205,20 @@ pub struct Forward {
     pub retry: Option<Arc<RetryPolicy>>,
     /// `max_grpc_timeout`: `Some(None)` honours `grpc-timeout` without a cap.
     pub grpc_timeout_max: Option<Option<Duration>>,
+    /// Clusters that get a copy of the request (`request_mirror_policies`).
+    pub mirrors: Vec<Mirror>,
+}
+
+/// A request mirror (shadow): a copy of the request goes to `cluster`, its response is
+/// dropped.
+#[derive(Debug)]
+pub struct Mirror {
+    /// Where the copies go.
+    pub cluster: ClusterRef,
+    /// The share of requests copied.
+    pub fraction: super::filters::Fraction,
+    /// Append `-shadow` to the host (`disable_shadow_host_suffix_append: false`).
+    pub host_suffix: bool,
 }
 
 /// One cluster, or several by weight.
@@ -482,7 +503,8 @@ impl RouteMatch {
 }
 
 impl HeaderMatch {
-    fn matches(&self, req: &RequestView<'_>) -> bool {
+    /// Whether the request matches.
+    pub fn matches(&self, req: &RequestView<'_>) -> bool {
         let v = req.header(&self.key).or(if self.missing_as_empty {
             Some("")
         } else {

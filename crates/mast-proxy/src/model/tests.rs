@@ -717,12 +717,57 @@ fn what_cannot_be_honoured_is_refused_by_field() {
                     pack_any(HttpFault::default()),
                 );
             }),
-            "routes[0].typed_per_filter_config[\"envoy.filters.http.fault\"]: fault injection",
+            "",
+        ),
+        (
+            "rate-limiting fault",
+            with_route(&|r| {
+                r.typed_per_filter_config.insert(
+                    "envoy.filters.http.fault".into(),
+                    pack_any(HttpFault {
+                        response_rate_limit: Some(Default::default()),
+                        ..Default::default()
+                    }),
+                );
+            }),
+            "routes[0].typed_per_filter_config[\"envoy.filters.http.fault\"].response_rate_limit",
+        ),
+        (
+            "another filter's per-route config",
+            with_route(&|r| {
+                r.typed_per_filter_config.insert(
+                    "envoy.filters.http.ext_authz".into(),
+                    Any {
+                        type_url: "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute".into(),
+                        value: vec![],
+                    },
+                );
+            }),
+            "routes[0].typed_per_filter_config[\"envoy.filters.http.ext_authz\"]: per-route config of a filter",
         ),
         (
             "mirroring",
-            with_action(&|a| a.request_mirror_policies.push(Default::default())),
-            "virtual_hosts[0].routes[0].route.request_mirror_policies",
+            with_action(&|a| {
+                a.request_mirror_policies.push(
+                    envoy_types::pb::envoy::config::route::v3::route_action::RequestMirrorPolicy {
+                        cluster: "shadow".into(),
+                        ..Default::default()
+                    },
+                )
+            }),
+            "",
+        ),
+        (
+            "mirroring by header",
+            with_action(&|a| {
+                a.request_mirror_policies.push(
+                    envoy_types::pb::envoy::config::route::v3::route_action::RequestMirrorPolicy {
+                        cluster_header: "x-shadow".into(),
+                        ..Default::default()
+                    },
+                )
+            }),
+            "virtual_hosts[0].routes[0].route.request_mirror_policies[0].cluster_header",
         ),
         (
             "retry_on",

@@ -13,6 +13,9 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use http::HeaderValue;
 
 use super::{Compiler, FieldError, Result, duration, unpack};
+use crate::filters::cors::CorsFilter;
+use crate::filters::fault::FaultFilter;
+use crate::http::filter::HttpFilter;
 use crate::model::compile;
 use crate::model::listener::{
     ClientCertDetails, Codec, ForwardClientCert, Hcm, RouteSource, ServerHeader,
@@ -124,7 +127,8 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
         }
         None => return Err(FieldError::new("route_specifier", "is missing")),
     };
-    let suppress_envoy_headers = http_filters(&h.http_filters).map_err(|e| e.at("http_filters"))?;
+    let (suppress_envoy_headers, filters) =
+        http_filters(&h.http_filters).map_err(|e| e.at("http_filters"))?;
     let server = if h.server_name.is_empty() {
         "envoy"
     } else {
@@ -145,7 +149,7 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
     Ok(Hcm {
         stat_prefix: h.stat_prefix.clone(),
         routes,
-        filters: Vec::new(),
+        filters,
         server_name: HeaderValue::from_str(server)
             .map_err(|_| FieldError::new("server_name", "is not a header value"))?,
         server_header: match h.server_header_transformation {
@@ -174,9 +178,11 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
     })
 }
 
-/// Checks the HTTP filter list; returns the router's `suppress_envoy_headers`.
-fn http_filters(filters: &[PbHttpFilter]) -> Result<bool> {
+/// Compiles the HTTP filter list: the filters before the router, and the router's
+/// `suppress_envoy_headers`.
+fn http_filters(filters: &[PbHttpFilter]) -> Result<(bool, Vec<Arc<dyn HttpFilter>>)> {
     let mut router = None;
+    let mut out: Vec<Arc<dyn HttpFilter>> = Vec::new();
     for (i, f) in filters.iter().enumerate() {
         let at = |e: FieldError| e.at(format!("[{i}]"));
         if router.is_some() {
@@ -205,14 +211,19 @@ fn http_filters(filters: &[PbHttpFilter]) -> Result<bool> {
             ("envoy.filters.http.fault" | "envoy.fault", _)
             | (_, "envoy.extensions.filters.http.fault.v3.HTTPFault") => {
                 let fault: HttpFault = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
-                refuse(
-                    fault.delay.is_some() || fault.abort.is_some(),
-                    "typed_config (fault injection is not supported by mast-proxy yet)",
-                )
-                .map_err(at)?;
+                let default = if fault.delay.is_some() || fault.abort.is_some() {
+                    Some(Arc::new(
+                        compile::filters::fault(&fault).map_err(|e| at(e.at("typed_config")))?,
+                    ))
+                } else {
+                    None
+                };
+                out.push(Arc::new(FaultFilter { default }));
             }
             ("envoy.filters.http.cors" | "envoy.cors", _)
-            | (_, "envoy.extensions.filters.http.cors.v3.Cors") => {}
+            | (_, "envoy.extensions.filters.http.cors.v3.Cors") => {
+                out.push(Arc::new(CorsFilter));
+            }
             ("envoy.filters.http.rbac", _) | (_, "envoy.extensions.filters.http.rbac.v3.RBAC") => {
                 let r: HttpRbac = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
                 refuse(
@@ -234,7 +245,8 @@ fn http_filters(filters: &[PbHttpFilter]) -> Result<bool> {
             }
         }
     }
-    router.ok_or_else(|| {
+    let suppress = router.ok_or_else(|| {
         FieldError::new("", "the last HTTP filter must be envoy.filters.http.router")
-    })
+    })?;
+    Ok((suppress, out))
 }

@@ -7,8 +7,10 @@
 //! rewrites; retries (see [`RetryOn`]); redirects; direct responses; header additions and
 //! removals at every level; `include_request_attempt_count`. Accepted and ignored: metadata,
 //! decorators, tracing, stat prefixes, hash policies (no hashing balancer exists yet).
-//! Refused: per-filter configs (fault, CORS, ...), mirroring, rate limits, hedging, internal
-//! redirects, `cluster_header`, subsets (`metadata_match`), runtime fractions, VHDS.
+//! Per-filter configs of fault injection and CORS at every level ([`super::filters`]); request
+//! mirroring of routes. Refused: other per-filter configs, mirror policies of virtual hosts
+//! and route configurations, rate limits, hedging, internal redirects,
+//! `cluster_header`, subsets (`metadata_match`), runtime fractions, VHDS.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,17 +22,18 @@ use envoy_types::pb::envoy::config::route::v3::{
     query_parameter_matcher::QueryParameterMatchSpecifier, route, route_action,
     route_match::PathSpecifier,
 };
-use envoy_types::pb::google::protobuf::Any;
 use http::HeaderValue;
 
 use super::action::{direct, redirect, retry_policy, substitution};
+use super::filters::{per_filter, runtime_fraction};
+use crate::model::filters::Fraction;
 use super::{
     Compiler, FieldError, Result, header_adds, header_name, header_removes, regex, string_match,
     timeout,
 };
 use crate::model::ClusterRef;
 use crate::model::route::{
-    Action, ClusterChoice, Forward, HeaderKey, HeaderMatch, HeaderOps, PathMatch, QueryMatch,
+    Action, ClusterChoice, Forward, HeaderKey, HeaderMatch, HeaderOps, Mirror, PathMatch, QueryMatch,
     RetryPolicy, Route, RouteMatch, RouteTable, StringMatch, ValueMatch, VirtualHost,
     WeightedCluster,
 };
@@ -44,21 +47,6 @@ fn refuse(set: bool, field: &str) -> Result<()> {
     } else {
         Ok(())
     }
-}
-
-fn per_filter(m: &HashMap<String, Any>) -> Result<()> {
-    if let Some(k) = m.keys().min() {
-        let what = match k.as_str() {
-            "envoy.filters.http.fault" => "fault injection",
-            "envoy.filters.http.cors" => "CORS policies",
-            _ => "this filter",
-        };
-        return Err(FieldError::new(
-            format!("typed_per_filter_config[{k:?}]"),
-            format!("{what} is not supported by mast-proxy yet"),
-        ));
-    }
-    Ok(())
 }
 
 fn ops(
@@ -99,9 +87,9 @@ pub fn compile(c: &mut Compiler<'_>, rc: &RouteConfiguration) -> Result<RouteTab
         "ignore_port_in_host_matching",
     )?;
     refuse(!rc.vhost_header.is_empty(), "vhost_header")?;
-    per_filter(&rc.typed_per_filter_config)?;
     let mut t = RouteTable {
         name: rc.name.clone(),
+        per_filter: per_filter(&rc.typed_per_filter_config)?,
         headers: ops(
             &rc.request_headers_to_add,
             &rc.request_headers_to_remove,
@@ -157,7 +145,7 @@ fn vhost(c: &mut Compiler<'_>, vh: &PbVhost) -> Result<VirtualHost> {
         vh.retry_policy_typed_config.is_some(),
         "retry_policy_typed_config",
     )?;
-    per_filter(&vh.typed_per_filter_config)?;
+    let filters = per_filter(&vh.typed_per_filter_config)?;
     let retry = vh
         .retry_policy
         .as_ref()
@@ -179,6 +167,7 @@ fn vhost(c: &mut Compiler<'_>, vh: &PbVhost) -> Result<VirtualHost> {
         )?,
         retry,
         attempt_count: vh.include_request_attempt_count,
+        per_filter: filters,
     })
 }
 
@@ -187,7 +176,7 @@ fn compile_route(
     r: &PbRoute,
     vh_retry: Option<&Arc<RetryPolicy>>,
 ) -> Result<Route> {
-    per_filter(&r.typed_per_filter_config)?;
+    let filters = per_filter(&r.typed_per_filter_config)?;
     let m = r
         .r#match
         .as_ref()
@@ -216,6 +205,7 @@ fn compile_route(
             &r.response_headers_to_add,
             &r.response_headers_to_remove,
         )?,
+        per_filter: filters,
     })
 }
 
@@ -257,7 +247,7 @@ fn route_match(m: &PbMatch) -> Result<RouteMatch> {
 }
 
 #[allow(deprecated)]
-fn header_match(h: &HeaderMatcher) -> Result<HeaderMatch> {
+pub(super) fn header_match(h: &HeaderMatcher) -> Result<HeaderMatch> {
     let key = match h.name.to_ascii_lowercase().as_str() {
         ":authority" | "host" => HeaderKey::Authority,
         ":method" => HeaderKey::Method,
@@ -323,10 +313,25 @@ fn forward(
     vh_retry: Option<&Arc<RetryPolicy>>,
 ) -> Result<Forward> {
     refuse(a.metadata_match.is_some(), "metadata_match")?;
-    refuse(
-        !a.request_mirror_policies.is_empty(),
-        "request_mirror_policies",
-    )?;
+    let mut mirrors = Vec::with_capacity(a.request_mirror_policies.len());
+    for (i, p) in a.request_mirror_policies.iter().enumerate() {
+        let at = |e: FieldError| e.at(format!("request_mirror_policies[{i}]"));
+        refuse(!p.cluster_header.is_empty(), "cluster_header").map_err(at)?;
+        refuse(
+            !p.request_headers_mutations.is_empty(),
+            "request_headers_mutations",
+        )
+        .map_err(at)?;
+        refuse(!p.host_rewrite_literal.is_empty(), "host_rewrite_literal").map_err(at)?;
+        if p.cluster.is_empty() {
+            return Err(at(FieldError::new("cluster", "is empty")));
+        }
+        mirrors.push(Mirror {
+            cluster: cluster_ref(c, &p.cluster),
+            fraction: runtime_fraction(p.runtime_fraction.as_ref(), Fraction::ALL),
+            host_suffix: !p.disable_shadow_host_suffix_append,
+        });
+    }
     refuse(!a.rate_limits.is_empty(), "rate_limits")?;
     #[allow(deprecated)]
     refuse(a.cors.is_some(), "cors")?;
@@ -375,7 +380,11 @@ fn forward(
                 let at = |e: FieldError| e.at(format!("weighted_clusters.clusters[{i}]"));
                 refuse(cw.metadata_match.is_some(), "metadata_match").map_err(at)?;
                 refuse(!cw.cluster_header.is_empty(), "cluster_header").map_err(at)?;
-                per_filter(&cw.typed_per_filter_config).map_err(at)?;
+                refuse(
+                    !cw.typed_per_filter_config.is_empty(),
+                    "typed_per_filter_config",
+                )
+                .map_err(at)?;
                 let weight = cw.weight.as_ref().map(|w| w.value).unwrap_or(0);
                 if weight == 0 {
                     continue;
@@ -451,5 +460,6 @@ fn forward(
         host_rewrite,
         retry,
         grpc_timeout_max,
+        mirrors,
     })
 }
