@@ -214,35 +214,30 @@ async fn route(conn: &Conn, mut req: Request<Incoming>, info: &mut StreamInfo) -
         info.route_name = Some(ctx.route.name.clone());
     }
     let end_stream = http_body::Body::is_end_stream(&body);
-    let answer = match filter::request_headers(
-        &hcm.filters,
-        info,
-        &mut parts,
-        found.as_ref(),
-        end_stream,
-    )
-    .await
-    {
-        Some(early) => early,
-        None => match &found {
-            None => Err(LocalReply::no_route()),
-            Some(ctx) => {
-                act(
-                    conn,
-                    &model,
-                    ctx,
-                    parts,
-                    body,
-                    upgrade,
-                    down_upgrade,
-                    scheme,
-                    &pq,
-                    info,
-                )
-                .await
-            }
-        },
-    };
+    let answer =
+        match filter::request_headers(&hcm.filters, info, &mut parts, found.as_ref(), end_stream)
+            .await
+        {
+            Some(early) => early,
+            None => match &found {
+                None => Err(LocalReply::no_route()),
+                Some(ctx) => {
+                    act(
+                        conn,
+                        &model,
+                        ctx,
+                        parts,
+                        body,
+                        upgrade,
+                        down_upgrade,
+                        scheme,
+                        &pq,
+                        info,
+                    )
+                    .await
+                }
+            },
+        };
     let resp = match answer {
         Ok(r) => r,
         Err(reply) => {

@@ -139,7 +139,8 @@ impl HttpFilter for CorsFilter {
             );
         }
         if let Some(e) = &p.expose_headers {
-            resp.headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
+            resp.headers
+                .insert(ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
         }
         Status::Continue
     }
@@ -192,7 +193,13 @@ mod tests {
         ];
         let cases = [
             (true, Method::GET, &[][..], true, Verdict::Pass),
-            (true, Method::GET, &[("origin", "")][..], true, Verdict::Pass),
+            (
+                true,
+                Method::GET,
+                &[("origin", "")][..],
+                true,
+                Verdict::Pass,
+            ),
             (
                 true,
                 Method::GET,

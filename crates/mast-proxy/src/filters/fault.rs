@@ -52,8 +52,7 @@ pub fn decide(
             || facts
                 .downstream_node
                 .is_some_and(|n| f.downstream_nodes.iter().any(|d| d == n)))
-        && f
-            .upstream_cluster
+        && f.upstream_cluster
             .as_deref()
             .is_none_or(|c| facts.cluster == Some(c))
         && f.max_active.is_none_or(|m| facts.active < m);
@@ -186,10 +185,28 @@ mod tests {
             (&any, facts(None, None, 0), 0, 100_000, (d, None)),
             (&any, facts(None, None, 0), 600_000, 0, (None, a)),
             (&only_c, facts(Some("web"), Some("c"), 1), 0, 0, (d, a)),
-            (&only_c, facts(Some("web"), Some("c"), 2), 0, 0, (None, None)),
-            (&only_c, facts(Some("api"), Some("c"), 0), 0, 0, (None, None)),
+            (
+                &only_c,
+                facts(Some("web"), Some("c"), 2),
+                0,
+                0,
+                (None, None),
+            ),
+            (
+                &only_c,
+                facts(Some("api"), Some("c"), 0),
+                0,
+                0,
+                (None, None),
+            ),
             (&only_c, facts(None, Some("c"), 0), 0, 0, (None, None)),
-            (&only_c, facts(Some("web"), Some("other"), 0), 0, 0, (None, None)),
+            (
+                &only_c,
+                facts(Some("web"), Some("other"), 0),
+                0,
+                0,
+                (None, None),
+            ),
         ];
         for (i, (f, facts, rd, ra, want)) in cases.into_iter().enumerate() {
             assert_eq!(decide(f, facts, rd, ra), want, "case {i}");

@@ -18,9 +18,9 @@ use http::{HeaderMap, HeaderValue, Response};
 
 use super::body::Body;
 use super::reply::{Flag, LocalReply};
+use crate::model::ClusterRef;
 use crate::model::filters::{Cors, Fault};
 use crate::model::route::{Route, RouteTable, VirtualHost, WeightedCluster};
-use crate::model::ClusterRef;
 
 /// The route a request matched, with its cluster already picked (weighted clusters are
 /// chosen at route resolution, as in Envoy).

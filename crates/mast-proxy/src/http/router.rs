@@ -151,7 +151,11 @@ pub fn shadow_host(authority: &str) -> String {
 
 /// Sets the request up for the upstream's HTTP version: an absolute URI without `host` for
 /// HTTP/2, an origin-form URI with `host` for HTTP/1.1.
-fn target(parts: &mut Parts, h2: bool, host_rewrite: Option<&HeaderValue>) -> Result<(), LocalReply> {
+fn target(
+    parts: &mut Parts,
+    h2: bool,
+    host_rewrite: Option<&HeaderValue>,
+) -> Result<(), LocalReply> {
     if h2 {
         let authority = match host_rewrite {
             Some(h) => h.to_str().unwrap_or_default(),
@@ -223,7 +227,9 @@ fn send_shadow(base: &Parts, body: Bytes, s: Shadow, timeout: Option<Duration>) 
             };
             match sent {
                 Ok((resp, checkout)) => {
-                    let _ = UpstreamBody::wrap(resp.into_body(), checkout).collect().await;
+                    let _ = UpstreamBody::wrap(resp.into_body(), checkout)
+                        .collect()
+                        .await;
                 }
                 Err((e, _)) => tracing::debug!(error = %e, "mirror request failed"),
             }
@@ -560,7 +566,10 @@ mod tests {
         for (a, want) in [
             ("reviews:9080", "reviews-shadow:9080"),
             ("reviews", "reviews-shadow"),
-            ("reviews.default.svc.cluster.local", "reviews.default.svc.cluster.local-shadow"),
+            (
+                "reviews.default.svc.cluster.local",
+                "reviews.default.svc.cluster.local-shadow",
+            ),
         ] {
             assert_eq!(shadow_host(a), want);
         }

@@ -178,6 +178,17 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Got> {
+    request_method(to, "GET", host, path, headers).await
+}
+
+/// Sends a request with `method` and extra headers, without a body.
+pub async fn request_method(
+    to: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Got> {
     let io = |e: hyper::Error| std::io::Error::other(e.to_string());
     let s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(to))
         .await
@@ -186,7 +197,10 @@ pub async fn request(
         .await
         .map_err(io)?;
     tokio::spawn(conn);
-    let mut b = Request::builder().uri(path).header("host", host);
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host);
     for (k, v) in headers {
         b = b.header(*k, *v);
     }

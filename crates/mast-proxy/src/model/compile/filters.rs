@@ -149,7 +149,10 @@ pub fn cors(c: &PbCors) -> Result<Cors> {
         expose_headers: header_value(&c.expose_headers, "expose_headers")?,
         max_age: header_value(&c.max_age, "max_age")?,
         allow_credentials: c.allow_credentials.as_ref().is_some_and(|b| b.value),
-        allow_private_network: c.allow_private_network_access.as_ref().is_some_and(|b| b.value),
+        allow_private_network: c
+            .allow_private_network_access
+            .as_ref()
+            .is_some_and(|b| b.value),
         forward_not_matching_preflights: c
             .forward_not_matching_preflights
             .as_ref()
@@ -169,7 +172,8 @@ pub fn per_filter(m: &HashMap<String, Any>) -> Result<PerFilter> {
         let field = format!("typed_per_filter_config[{k:?}]");
         let ty = any.type_url.rsplit('/').next().unwrap_or_default();
         match (k.as_str(), ty) {
-            (FAULT | "envoy.fault", _) | (_, "envoy.extensions.filters.http.fault.v3.HTTPFault") => {
+            (FAULT | "envoy.fault", _)
+            | (_, "envoy.extensions.filters.http.fault.v3.HTTPFault") => {
                 let f: HttpFault = unpack(any).map_err(|e| e.at(&field))?;
                 out.fault = Some(Arc::new(fault(&f).map_err(|e| e.at(&field))?));
             }

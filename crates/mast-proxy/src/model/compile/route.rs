@@ -26,15 +26,15 @@ use http::HeaderValue;
 
 use super::action::{direct, redirect, retry_policy, substitution};
 use super::filters::{per_filter, runtime_fraction};
-use crate::model::filters::Fraction;
 use super::{
     Compiler, FieldError, Result, header_adds, header_name, header_removes, regex, string_match,
     timeout,
 };
 use crate::model::ClusterRef;
+use crate::model::filters::Fraction;
 use crate::model::route::{
-    Action, ClusterChoice, Forward, HeaderKey, HeaderMatch, HeaderOps, Mirror, PathMatch, QueryMatch,
-    RetryPolicy, Route, RouteMatch, RouteTable, StringMatch, ValueMatch, VirtualHost,
+    Action, ClusterChoice, Forward, HeaderKey, HeaderMatch, HeaderOps, Mirror, PathMatch,
+    QueryMatch, RetryPolicy, Route, RouteMatch, RouteTable, StringMatch, ValueMatch, VirtualHost,
     WeightedCluster,
 };
 

@@ -1,0 +1,373 @@
+//! VirtualService traffic policies end to end: mastd (in-process) translates a VirtualService
+//! with fault injection, a CORS policy and a mirror; the client's mast-proxy applies them on
+//! its outbound route, in front of a real server proxy over mTLS.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::addr;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// A service with one workload at `ip`, its proxy's inbound listener on `ip:9080` and its
+/// outbound one on `egress:9080`.
+fn service(name: &str, ip: &str, egress: &str) -> String {
+    format!(
+        r#"apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  hosts: [{name}.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - number: 9080
+    name: http
+    protocol: HTTP
+  resolution: STATIC
+  workloadSelector:
+    labels:
+      app: {name}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: {name}-1
+  namespace: default
+spec:
+  address: {ip}
+  labels:
+    app: {name}
+  serviceAccount: {name}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  workloadSelector:
+    labels:
+      app: {name}
+  ingress:
+  - port:
+      number: 9080
+      protocol: HTTP
+      name: http
+    bind: {ip}
+    defaultEndpoint: 0.0.0.0:8080
+    captureMode: NONE
+  egress:
+  - bind: {egress}
+    captureMode: NONE
+    hosts: ["./*"]
+---
+"#
+    )
+}
+
+fn config(net: [u8; 3]) -> String {
+    let ip = |h: u8| addr(net, h, 0).ip().to_string();
+    let mut out = service("echo", &ip(2), &ip(102));
+    out.push_str(&service("shadow", &ip(3), &ip(103)));
+    out.push_str(&format!(
+        r#"apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: client
+  namespace: default
+spec:
+  workloadSelector:
+    labels:
+      app: client
+  egress:
+  - port:
+      number: 9080
+      protocol: HTTP
+      name: http
+    bind: {client}
+    captureMode: NONE
+    hosts: ["./*"]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: default
+spec:
+  mtls:
+    mode: STRICT
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: echo
+  namespace: default
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  http:
+  - name: abort
+    match:
+    - headers:
+        x-fault:
+          exact: abort
+    fault:
+      abort:
+        httpStatus: 418
+        percentage:
+          value: 100
+    route:
+    - destination:
+        host: echo.default.svc.cluster.local
+  - name: grpc-abort
+    match:
+    - headers:
+        x-fault:
+          exact: grpc
+    fault:
+      abort:
+        grpcStatus: UNAVAILABLE
+        percentage:
+          value: 100
+    route:
+    - destination:
+        host: echo.default.svc.cluster.local
+  - name: delay
+    match:
+    - headers:
+        x-fault:
+          exact: delay
+    fault:
+      delay:
+        fixedDelay: 300ms
+        percentage:
+          value: 100
+    route:
+    - destination:
+        host: echo.default.svc.cluster.local
+  - name: mirror
+    match:
+    - uri:
+        prefix: /mirror
+    mirror:
+      host: shadow.default.svc.cluster.local
+    mirrorPercentage:
+      value: 100
+    route:
+    - destination:
+        host: echo.default.svc.cluster.local
+  - name: default
+    corsPolicy:
+      allowOrigins:
+      - exact: https://shop.example
+      allowMethods: [GET, POST]
+      allowHeaders: [x-custom]
+      exposeHeaders: [x-exposed]
+      maxAge: 60s
+      allowCredentials: true
+    route:
+    - destination:
+        host: echo.default.svc.cluster.local
+"#,
+        client = ip(1),
+    ));
+    out
+}
+
+fn mastd_args(dir: &std::path::Path, state: &std::path::Path) -> mastd::args::Args {
+    use clap::Parser;
+    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
+    a.config_dir = Some(dir.to_path_buf());
+    a.state_dir = Some(state.to_path_buf());
+    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
+    a.file_debounce = Duration::from_millis(50);
+    a.debounce_after = Duration::from_millis(20);
+    a
+}
+
+/// An app that records the host and path of every request it gets.
+async fn recording_app(at: std::net::SocketAddr) -> Arc<Mutex<Vec<(String, String)>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sock = TcpListener::bind(at).await.unwrap();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = sock.accept().await else {
+                continue;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        let host = req
+                            .headers()
+                            .get("host")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+                            .unwrap_or_default();
+                        log.lock()
+                            .unwrap()
+                            .push((host, req.uri().path().to_string()));
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            "shadow",
+                        ))))
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_cors_and_mirror_from_a_virtual_service() {
+    common::init_tracing();
+    let net = common::loopback_net();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(cfg_dir.path().join("mesh.yaml"), config(net)).unwrap();
+    let mastd = mastd::app::start(mastd_args(cfg_dir.path(), state.path()))
+        .await
+        .expect("mastd starts");
+    let certs = tempfile::tempdir().unwrap();
+    let ca = common::Ca::new();
+    for sa in ["client", "echo", "shadow"] {
+        ca.issue(&certs.path().join(sa), &common::spiffe(sa));
+    }
+    common::start_app(addr(net, 2, 8080), "echo").await;
+    let shadow_seen = recording_app(addr(net, 3, 8080)).await;
+    let start = |pod: &'static str, host: u8| {
+        let c = common::proxy_config(
+            mastd.grpc_addr,
+            pod,
+            pod,
+            addr(net, host, 0).ip(),
+            &[&format!("app={pod}")],
+            Some(&certs.path().join(pod)),
+        );
+        common::start_proxy(c)
+    };
+    let client = start("client", 1).await;
+    let _echo = start("echo", 2).await;
+    let _shadow = start("shadow", 3).await;
+    let front = addr(net, 1, 9080);
+    let host = "echo.default.svc.cluster.local:9080";
+    common::get_until(front, host, "/ready", 200).await;
+    assert!(client.nacks().is_empty(), "{:?}", client.nacks());
+
+    // abort: 418 with Envoy's body, the upstream never sees it
+    let g = common::request(front, host, "/a", &[("x-fault", "abort")])
+        .await
+        .unwrap();
+    assert_eq!(g.status, 418, "{g:?}");
+    assert_eq!(g.body, "fault filter abort");
+
+    // gRPC abort: a trailers-only gRPC status
+    let g = common::request(
+        front,
+        host,
+        "/pkg.Svc/Call",
+        &[("x-fault", "grpc"), ("content-type", "application/grpc")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(g.status, 200, "{g:?}");
+    assert_eq!(g.headers["grpc-status"], "14");
+
+    // delay: the request still reaches the app, at least 300 ms later
+    let t = Instant::now();
+    let g = common::request(front, host, "/d", &[("x-fault", "delay")])
+        .await
+        .unwrap();
+    assert_eq!(g.status, 200, "{g:?}");
+    assert_eq!(g.json()["path"], "/d");
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "delayed {:?}",
+        t.elapsed()
+    );
+
+    // CORS: an allowed preflight is answered by the proxy
+    let pre = common::request_method(
+        front,
+        "OPTIONS",
+        host,
+        "/c",
+        &[
+            ("origin", "https://shop.example"),
+            ("access-control-request-method", "POST"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(pre.status, 200, "{pre:?}");
+    assert_eq!(
+        pre.headers["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert_eq!(pre.headers["access-control-allow-methods"], "GET,POST");
+    assert_eq!(pre.headers["access-control-allow-headers"], "x-custom");
+    assert_eq!(pre.headers["access-control-max-age"], "60");
+    assert_eq!(pre.headers["access-control-allow-credentials"], "true");
+    assert!(pre.body.is_empty(), "answered by the proxy: {pre:?}");
+    // an actual CORS request gets the allow-origin and expose headers from the proxy
+    let g = common::request(front, host, "/c", &[("origin", "https://shop.example")])
+        .await
+        .unwrap();
+    assert_eq!(g.status, 200);
+    assert_eq!(g.json()["app"], "echo");
+    assert_eq!(
+        g.headers["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert_eq!(g.headers["access-control-expose-headers"], "x-exposed");
+    // a foreign origin gets no CORS headers; its preflight goes upstream
+    let g = common::request(front, host, "/c", &[("origin", "https://evil.example")])
+        .await
+        .unwrap();
+    assert!(!g.headers.contains_key("access-control-allow-origin"));
+    let pre = common::request_method(
+        front,
+        "OPTIONS",
+        host,
+        "/c",
+        &[
+            ("origin", "https://evil.example"),
+            ("access-control-request-method", "POST"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(pre.json()["method"], "OPTIONS", "forwarded: {pre:?}");
+
+    // mirror: the app answers, and the shadow gets a copy with `-shadow` on its host
+    let g = common::get(front, host, "/mirror/1").await.unwrap();
+    assert_eq!(g.json()["app"], "echo");
+    let got = common::eventually("the mirrored request", || {
+        shadow_seen.lock().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(
+        got,
+        (
+            "echo.default.svc.cluster.local-shadow:9080".to_string(),
+            "/mirror/1".to_string()
+        )
+    );
+    // only the mirror route is copied
+    assert_eq!(shadow_seen.lock().unwrap().len(), 1);
+    assert!(client.nacks().is_empty(), "{:?}", client.nacks());
+}
