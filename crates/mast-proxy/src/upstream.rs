@@ -6,7 +6,7 @@ pub mod connect;
 pub mod pool;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -25,6 +25,50 @@ pub struct HostStats {
     pub cx_total: AtomicU64,
     /// Connections that failed to open.
     pub cx_connect_fail: AtomicU64,
+}
+
+/// What a cluster has in flight across its hosts, against its circuit breaker limits.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Requests in flight.
+    pub rq_active: AtomicU32,
+    /// Requests waiting for a connection.
+    pub rq_pending: AtomicU32,
+    /// Connections open.
+    pub cx_active: AtomicU32,
+    /// Retries in flight.
+    pub retries_active: AtomicU32,
+    /// Requests refused by a limit (Envoy's `upstream_rq_pending_overflow` and
+    /// `upstream_rq_overflow` together).
+    pub overflow: AtomicU64,
+    /// Retries not made because of `max_retries`.
+    pub retry_overflow: AtomicU64,
+    /// Signalled when a connection goes idle or closes (pending requests look again).
+    pub freed: tokio::sync::Notify,
+}
+
+/// A place taken under a limit, given back on drop.
+#[derive(Debug)]
+pub struct Slot<'a>(&'a AtomicU32);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Adds one to `counter` if it is below `max`; whether it did.
+pub fn try_add(counter: &AtomicU32, max: u32) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
+}
+
+/// Takes a place in `counter` if fewer than `max` are taken.
+pub fn take(counter: &AtomicU32, max: u32) -> Option<Slot<'_>> {
+    try_add(counter, max).then_some(Slot(counter))
 }
 
 /// One endpoint of a cluster.
@@ -50,6 +94,8 @@ pub struct Host {
     pub active: AtomicUsize,
     /// Counters.
     pub stats: HostStats,
+    /// The cluster's traffic (circuit breakers).
+    pub traffic: Arc<Traffic>,
 }
 
 /// The hosts of a cluster at one moment.
@@ -121,6 +167,8 @@ impl HostSet {
 pub struct ClusterRt {
     /// Its compiled config.
     pub spec: Arc<Cluster>,
+    /// What it has in flight.
+    pub traffic: Arc<Traffic>,
     hosts: ArcSwap<HostSet>,
 }
 
@@ -129,6 +177,7 @@ impl ClusterRt {
     pub fn new(spec: Arc<Cluster>, assignment: Option<&Assignment>) -> ClusterRt {
         let rt = ClusterRt {
             spec,
+            traffic: Arc::default(),
             hosts: ArcSwap::from_pointee(HostSet::default()),
         };
         if let Some(a) = assignment.or(rt.spec.load_assignment.as_ref()) {
@@ -168,6 +217,7 @@ impl ClusterRt {
                         pool: Pool::default(),
                         active: AtomicUsize::new(0),
                         stats: HostStats::default(),
+                        traffic: self.traffic.clone(),
                     }),
                 });
             }

@@ -1,6 +1,7 @@
 //! VirtualService traffic policies end to end: mastd (in-process) translates a VirtualService
 //! with fault injection, a CORS policy and a mirror; the client's mast-proxy applies them on
-//! its outbound route, in front of a real server proxy over mTLS.
+//! its outbound route, in front of a real server proxy over mTLS. A DestinationRule's
+//! connection pool limits overflow as Envoy's circuit breakers do (503, UO).
 
 mod common;
 
@@ -77,6 +78,7 @@ fn config(net: [u8; 3]) -> String {
     let ip = |h: u8| addr(net, h, 0).ip().to_string();
     let mut out = service("echo", &ip(2), &ip(102));
     out.push_str(&service("shadow", &ip(3), &ip(103)));
+    out.push_str(&service("limited", &ip(4), &ip(104)));
     out.push_str(&format!(
         r#"apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -95,6 +97,20 @@ spec:
     bind: {client}
     captureMode: NONE
     hosts: ["./*"]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: limited
+  namespace: default
+spec:
+  host: limited.default.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      tcp:
+        maxConnections: 1
+      http:
+        http1MaxPendingRequests: 1
 ---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -244,7 +260,7 @@ async fn fault_cors_and_mirror_from_a_virtual_service() {
         .expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();
     let ca = common::Ca::new();
-    for sa in ["client", "echo", "shadow"] {
+    for sa in ["client", "echo", "shadow", "limited"] {
         ca.issue(&certs.path().join(sa), &common::spiffe(sa));
     }
     common::start_app(addr(net, 2, 8080), "echo").await;
@@ -263,6 +279,8 @@ async fn fault_cors_and_mirror_from_a_virtual_service() {
     let client = start("client", 1).await;
     let _echo = start("echo", 2).await;
     let _shadow = start("shadow", 3).await;
+    common::start_app(addr(net, 4, 8080), "limited").await;
+    let _limited = start("limited", 4).await;
     let front = addr(net, 1, 9080);
     let host = "echo.default.svc.cluster.local:9080";
     common::get_until(front, host, "/ready", 200).await;
@@ -369,5 +387,36 @@ async fn fault_cors_and_mirror_from_a_virtual_service() {
     );
     // only the mirror route is copied
     assert_eq!(shadow_seen.lock().unwrap().len(), 1);
+    assert!(client.nacks().is_empty(), "{:?}", client.nacks());
+
+    // circuit breakers: one connection and one pending request; of three slow requests at
+    // once, one runs, one waits for the connection and the third overflows
+    let limited = "limited.default.svc.cluster.local:9080";
+    common::get_until(front, limited, "/ready", 200).await;
+    let t = Instant::now();
+    let calls: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(common::get(front, limited, "/slow")))
+        .collect();
+    let mut got = Vec::new();
+    for c in calls {
+        got.push(c.await.unwrap().unwrap());
+    }
+    let mut codes: Vec<u16> = got.iter().map(|g| g.status).collect();
+    codes.sort();
+    assert_eq!(codes, [200, 200, 503], "{got:?}");
+    let over = got.iter().find(|g| g.status == 503).unwrap();
+    assert_eq!(
+        over.body,
+        "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+    );
+    // the pending one waited for the first to finish on the one connection
+    assert!(
+        t.elapsed() >= Duration::from_millis(1600),
+        "{:?}",
+        t.elapsed()
+    );
+    // the limits are per cluster: afterwards a request goes through again
+    let g = common::get(front, limited, "/after").await.unwrap();
+    assert_eq!(g.status, 200, "{g:?}");
     assert!(client.nacks().is_empty(), "{:?}", client.nacks());
 }

@@ -114,6 +114,15 @@ impl LocalReply {
         )
     }
 
+    /// UO: 503, a circuit breaker limit.
+    pub fn overflow() -> LocalReply {
+        LocalReply::new(
+            503,
+            "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+            Flag::UpstreamOverflow,
+        )
+    }
+
     /// UT: 504 `upstream request timeout`.
     pub fn timeout() -> LocalReply {
         LocalReply::new(504, "upstream request timeout", Flag::UpstreamTimeout)

@@ -322,6 +322,8 @@ pub async fn forward(
     let max_attempts = 1 + policy.map_or(0, |p| p.num_retries);
     let mut tried: Vec<Arc<Host>> = Vec::new();
     let mut attempt = 0u32;
+    // the place a retry holds under `max_retries` while it runs
+    let mut retry_slot = None;
     loop {
         attempt += 1;
         info.attempts = attempt;
@@ -335,6 +337,15 @@ pub async fn forward(
             return Err(LocalReply::no_healthy_upstream());
         };
         info.upstream_host = Some(host.name.clone());
+        let traffic = &cluster.traffic;
+        if traffic.rq_active.load(std::sync::atomic::Ordering::Relaxed)
+            >= cluster.spec.limits.max_requests
+        {
+            traffic
+                .overflow
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(LocalReply::overflow());
+        }
         let Some(body) = replay.take() else {
             return Err(LocalReply::connection_termination());
         };
@@ -397,6 +408,7 @@ pub async fn forward(
                     replay.put_back(back.into_body());
                 }
                 match e {
+                    SendError::Overflow => return Err(LocalReply::overflow()),
                     SendError::Connect(c) => (
                         Outcome::ConnectFailure,
                         Err(LocalReply::connect_failure(&c.to_string())),
@@ -424,6 +436,18 @@ pub async fn forward(
             }
             return answer;
         }
+        drop(retry_slot.take());
+        let Some(slot) = crate::upstream::take(
+            &cluster.traffic.retries_active,
+            cluster.spec.limits.max_retries,
+        ) else {
+            cluster
+                .traffic
+                .retry_overflow
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return answer;
+        };
+        retry_slot = Some(slot);
         drop(answer);
         tried.push(host);
         let pause = retry::backoff(policy.expect("retrying has a policy"), attempt);

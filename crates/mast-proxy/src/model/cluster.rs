@@ -47,6 +47,31 @@ pub enum UpstreamProtocol {
     Downstream,
 }
 
+/// Circuit breaker limits of a cluster (Envoy's `Thresholds` of the DEFAULT priority).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open to all hosts (HTTP/1.1 requests wait for one beyond it).
+    pub max_connections: u32,
+    /// Requests waiting for a connection.
+    pub max_pending_requests: u32,
+    /// Requests in flight.
+    pub max_requests: u32,
+    /// Retries in flight.
+    pub max_retries: u32,
+}
+
+impl Default for Limits {
+    /// Envoy's defaults.
+    fn default() -> Limits {
+        Limits {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            max_retries: 3,
+        }
+    }
+}
+
 /// A transport socket match (auto mTLS): endpoints whose `envoy.transport_socket_match`
 /// metadata contains every key of `criteria` use `tls`.
 #[derive(Debug, Clone)]
@@ -84,6 +109,8 @@ pub struct Cluster {
     pub idle_timeout: Option<Duration>,
     /// Requests per connection before it is closed (`None`: no limit).
     pub max_requests_per_connection: Option<u32>,
+    /// Circuit breaker limits.
+    pub limits: Limits,
     /// Endpoints given in the cluster (static and DNS clusters).
     pub load_assignment: Option<Assignment>,
     /// The encoded proto, to tell an unchanged cluster from a changed one.

@@ -836,7 +836,17 @@ fn what_cannot_be_honoured_is_refused_by_field() {
                 ..Default::default()
             })
             }),
-            "circuit_breakers.thresholds[0].max_connections",
+            "",
+        ),
+        (
+            "retry budget",
+            with_cluster(&|c| {
+                c.circuit_breakers = Some(envoy_types::pb::envoy::config::cluster::v3::CircuitBreakers {
+                thresholds: vec![envoy_types::pb::envoy::config::cluster::v3::circuit_breakers::Thresholds { retry_budget: Some(Default::default()), ..Default::default() }],
+                ..Default::default()
+            })
+            }),
+            "circuit_breakers.thresholds[0].retry_budget",
         ),
         (
             "istio default circuit breaker",

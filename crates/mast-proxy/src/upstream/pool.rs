@@ -71,6 +71,7 @@ pub struct Checkout {
 impl Checkout {
     fn new(host: &Arc<Host>, max_requests: Option<u32>) -> Checkout {
         host.active.fetch_add(1, Ordering::Relaxed);
+        host.traffic.rq_active.fetch_add(1, Ordering::Relaxed);
         Checkout {
             host: host.clone(),
             conn: None,
@@ -89,6 +90,7 @@ impl Checkout {
                 since: Instant::now(),
                 uses,
             });
+            self.host.traffic.freed.notify_waiters();
         }
     }
 
@@ -101,6 +103,7 @@ impl Checkout {
 impl Drop for Checkout {
     fn drop(&mut self) {
         self.host.active.fetch_sub(1, Ordering::Relaxed);
+        self.host.traffic.rq_active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -110,6 +113,9 @@ pub enum SendError {
     /// No connection could be opened (UF).
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// A circuit breaker limit was hit: too many requests waiting for a connection (UO).
+    #[error("upstream overflow")]
+    Overflow,
     /// The connection or stream failed before response headers (UC, or a refused stream).
     #[error("upstream reset: {source}")]
     Reset {
@@ -157,6 +163,59 @@ async fn open(host: &Host, cluster: &Cluster, usage: Use) -> Result<connect::Io,
         })
 }
 
+/// Counts a connection open under the cluster's `max_connections` for as long as it lives.
+struct Open(Arc<super::Traffic>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.cx_active.fetch_sub(1, Ordering::Relaxed);
+        self.0.freed.notify_waiters();
+    }
+}
+
+/// An idle connection, or a new one when the cluster is under `max_connections`; else the
+/// request waits for one as a pending request (UO beyond `max_pending_requests`).
+async fn h1_connection(host: &Arc<Host>, cluster: &Cluster) -> Result<(Idle, bool), SendError> {
+    let traffic = &host.traffic;
+    let mut pending = None;
+    loop {
+        let freed = traffic.freed.notified();
+        if let Some(i) = take_idle(host, cluster) {
+            return Ok((i, true));
+        }
+        if super::try_add(&traffic.cx_active, cluster.limits.max_connections) {
+            let open_guard = Open(traffic.clone());
+            let io = open(host, cluster, Use::Http1).await?;
+            let (tx, conn) = http1::Builder::new()
+                .handshake(TokioIo::new(io))
+                .await
+                .map_err(|e| SendError::reset(e, false))?;
+            tokio::spawn(async move {
+                let _open = open_guard;
+                if let Err(e) = conn.with_upgrades().await {
+                    tracing::debug!(error = %e, "upstream HTTP/1.1 connection ended");
+                }
+            });
+            let i = Idle {
+                tx,
+                since: Instant::now(),
+                uses: 0,
+            };
+            return Ok((i, false));
+        }
+        if pending.is_none() {
+            match super::take(&traffic.rq_pending, cluster.limits.max_pending_requests) {
+                Some(p) => pending = Some(p),
+                None => {
+                    traffic.overflow.fetch_add(1, Ordering::Relaxed);
+                    return Err(SendError::Overflow);
+                }
+            }
+        }
+        freed.await;
+    }
+}
+
 /// Sends an HTTP/1.1 request to `host`.
 pub async fn send_h1(
     host: &Arc<Host>,
@@ -165,24 +224,9 @@ pub async fn send_h1(
 ) -> Result<(Response<Incoming>, Checkout), Failed> {
     let mut checkout = Checkout::new(host, cluster.max_requests_per_connection);
     loop {
-        let (mut tx, uses, reused) = match take_idle(host, cluster) {
-            Some(i) => (i.tx, i.uses, true),
-            None => {
-                let io = match open(host, cluster, Use::Http1).await {
-                    Ok(io) => io,
-                    Err(e) => return Err((e.into(), Some(req))),
-                };
-                let (tx, conn) = match http1::Builder::new().handshake(TokioIo::new(io)).await {
-                    Ok(p) => p,
-                    Err(e) => return Err((SendError::reset(e, false), Some(req))),
-                };
-                tokio::spawn(async move {
-                    if let Err(e) = conn.with_upgrades().await {
-                        tracing::debug!(error = %e, "upstream HTTP/1.1 connection ended");
-                    }
-                });
-                (tx, 0, false)
-            }
+        let (mut tx, uses, reused) = match h1_connection(host, cluster).await {
+            Ok((i, reused)) => (i.tx, i.uses, reused),
+            Err(e) => return Err((e, Some(req))),
         };
         match tx.try_send_request(req).await {
             Ok(resp) => {
@@ -208,6 +252,8 @@ async fn h2_sender(host: &Host, cluster: &Cluster) -> Result<http2::SendRequest<
     if let Some(tx) = host.pool.h2.load().as_ref().filter(|c| !c.is_closed()) {
         return Ok((**tx).clone());
     }
+    host.traffic.cx_active.fetch_add(1, Ordering::Relaxed);
+    let open_guard = Open(host.traffic.clone());
     let io = open(host, cluster, Use::Http2).await?;
     let (tx, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
@@ -215,6 +261,7 @@ async fn h2_sender(host: &Host, cluster: &Cluster) -> Result<http2::SendRequest<
         .await
         .map_err(|e| SendError::reset(e, false))?;
     tokio::spawn(async move {
+        let _open = open_guard;
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
         }

@@ -6,17 +6,16 @@
 //! transport socket matches (auto mTLS); upstream bind address; idle timeout and requests per
 //! connection; endpoint health, weight and priority. Accepted and ignored: stats names,
 //! metadata, DNS tuning, Istio's `istio.metadata_exchange` cluster filter (peer metadata is
-//! not exchanged), HTTP/2 window settings, TCP keepalive. Circuit breaker thresholds are
-//! accepted only at "unlimited" (Istio's default, 2^32-1) since they are not enforced yet.
-//! Refused: ring hash and Maglev, subsets, outlier detection, health checks, locality-weighted
-//! and zone-aware balancing, custom cluster types.
+//! not exchanged), HTTP/2 window settings, TCP keepalive. Circuit breakers: the DEFAULT
+//! priority's `max_connections`, `max_pending_requests`, `max_requests`, `max_retries`
+//! (Envoy's defaults 1024, 1024, 1024, 3 where unset); retry budgets and per-host
+//! thresholds are refused. Refused: ring hash and Maglev, subsets, outlier detection,
+//! health checks, locality-weighted and zone-aware balancing, custom cluster types.
 
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{
     ClusterDiscoveryType, DiscoveryType, LbConfig, LbPolicy as PbLb,
 };
-use envoy_types::pb::envoy::config::cluster::v3::{
-    Cluster as PbCluster, circuit_breakers::Thresholds,
-};
+use envoy_types::pb::envoy::config::cluster::v3::{CircuitBreakers, Cluster as PbCluster};
 use envoy_types::pb::envoy::config::core::v3::{
     Address, HealthStatus, TransportSocket, address, config_source::ConfigSourceSpecifier,
     socket_address, transport_socket,
@@ -33,7 +32,8 @@ use std::time::Duration;
 use super::tls::{UpstreamTls, upstream};
 use super::{Compiler, FieldError, Result, duration, timeout, unpack};
 use crate::model::cluster::{
-    Assignment, Cluster, Discovery, Endpoint, EndpointAddr, LbPolicy, SocketMatch, UpstreamProtocol,
+    Assignment, Cluster, Discovery, Endpoint, EndpointAddr, LbPolicy, Limits, SocketMatch,
+    UpstreamProtocol,
 };
 
 /// Key of the upstream HTTP options in `typed_extension_protocol_options`.
@@ -68,30 +68,32 @@ fn transport_socket(c: &Compiler<'_>, ts: &TransportSocket) -> Result<Option<Arc
     }
 }
 
-fn unlimited(t: &Thresholds, i: usize) -> Result<()> {
-    let at = |f: &str| format!("circuit_breakers.thresholds[{i}].{f}");
-    for (name, v) in [
-        ("max_connections", &t.max_connections),
-        ("max_pending_requests", &t.max_pending_requests),
-        ("max_requests", &t.max_requests),
-        ("max_retries", &t.max_retries),
-    ] {
-        if let Some(v) = v
-            && v.value < u32::MAX
-        {
+/// The limits of the circuit breaker's DEFAULT priority (Envoy's defaults for fields left
+/// unset; HIGH-priority thresholds are accepted and unused: routes have no priority here).
+fn limits(cb: Option<&CircuitBreakers>) -> Result<Limits> {
+    let mut out = Limits::default();
+    let Some(cb) = cb else { return Ok(out) };
+    for (i, t) in cb.thresholds.iter().enumerate() {
+        if t.priority != 0 {
+            continue;
+        }
+        if t.retry_budget.is_some() {
             return Err(FieldError::new(
-                at(name),
-                format!("{} is a limit mast-proxy does not enforce yet", v.value),
+                format!("circuit_breakers.thresholds[{i}].retry_budget"),
+                "retry budgets are not enforced by mast-proxy yet",
             ));
         }
+        let v = |f: &Option<envoy_types::pb::google::protobuf::UInt32Value>, d: u32| {
+            f.as_ref().map_or(d, |v| v.value)
+        };
+        out = Limits {
+            max_connections: v(&t.max_connections, out.max_connections),
+            max_pending_requests: v(&t.max_pending_requests, out.max_pending_requests),
+            max_requests: v(&t.max_requests, out.max_requests),
+            max_retries: v(&t.max_retries, out.max_retries),
+        };
     }
-    if t.retry_budget.is_some() {
-        return Err(FieldError::new(
-            at("retry_budget"),
-            "retry budgets are not enforced by mast-proxy yet",
-        ));
-    }
-    Ok(())
+    Ok(out)
 }
 
 struct HttpOpts {
@@ -218,9 +220,6 @@ fn checks(c: &PbCluster) -> Result<()> {
         }
     }
     if let Some(cb) = &c.circuit_breakers {
-        for (i, t) in cb.thresholds.iter().enumerate() {
-            unlimited(t, i)?;
-        }
         refuse(
             !cb.per_host_thresholds.is_empty(),
             "circuit_breakers.per_host_thresholds",
@@ -396,6 +395,7 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
         bind_source,
         idle_timeout,
         max_requests_per_connection: max_requests,
+        limits: limits(pb.circuit_breakers.as_ref())?,
         load_assignment,
         fingerprint,
     })
