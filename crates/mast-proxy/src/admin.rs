@@ -96,6 +96,7 @@ pub fn config_dump(shared: &Shared) -> Value {
 pub fn clusters_text(shared: &Shared) -> String {
     let model = shared.model.load();
     let mut out = String::new();
+    let now = crate::upstream::outlier::now_ms();
     for c in model.clusters.iter().flatten() {
         let hosts = c.hosts();
         for h in &hosts.all {
@@ -113,12 +114,14 @@ pub fn clusters_text(shared: &Shared) -> String {
             let _ = writeln!(
                 out,
                 "{p}::health_flags::{}",
-                if h.healthy {
-                    "healthy"
-                } else {
-                    "/failed_eds_health"
+                match (h.healthy, h.health.ejected_at(now)) {
+                    (true, false) => "healthy",
+                    (false, false) => "/failed_eds_health",
+                    (true, true) => "/failed_outlier_check",
+                    (false, true) => "/failed_outlier_check/failed_eds_health",
                 }
             );
+            let _ = writeln!(out, "{p}::outlier_ejections::{}", h.health.ejections());
             let _ = writeln!(out, "{p}::weight::{}", h.weight);
             let _ = writeln!(out, "{p}::priority::{}", h.priority);
             let _ = writeln!(out, "{p}::locality::{}", h.locality);

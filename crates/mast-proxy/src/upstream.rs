@@ -3,6 +3,7 @@
 //! pools ([`pool`]) over plaintext or TLS connections ([`connect`]).
 
 pub mod connect;
+pub mod outlier;
 pub mod pool;
 
 use std::sync::Arc;
@@ -45,6 +46,9 @@ pub struct Traffic {
     pub retry_overflow: AtomicU64,
     /// Signalled when a connection goes idle or closes (pending requests look again).
     pub freed: tokio::sync::Notify,
+    /// The latest end of a host's ejection ([`outlier::now_ms`]; before it, some host may be
+    /// ejected).
+    pub ejected_until: AtomicU64,
 }
 
 /// A place taken under a limit, given back on drop.
@@ -96,6 +100,8 @@ pub struct Host {
     pub stats: HostStats,
     /// The cluster's traffic (circuit breakers).
     pub traffic: Arc<Traffic>,
+    /// Outlier detection state.
+    pub health: outlier::HostHealth,
 }
 
 /// The hosts of a cluster at one moment.
@@ -218,6 +224,7 @@ impl ClusterRt {
                         active: AtomicUsize::new(0),
                         stats: HostStats::default(),
                         traffic: self.traffic.clone(),
+                        health: outlier::HostHealth::default(),
                     }),
                 });
             }
@@ -231,41 +238,71 @@ impl ClusterRt {
     }
 
     /// Picks a host by the cluster's policy, avoiding `avoid` when another is available
-    /// (`attempts` picks at most). `None`: no healthy host (Envoy's UH).
+    /// (`attempts` picks at most) and hosts outlier detection ejected, unless fewer than the
+    /// panic threshold of the hosts are left. `None`: no usable host (Envoy's UH).
     pub fn pick(&self, avoid: &[Arc<Host>], attempts: u32) -> Option<Arc<Host>> {
         let set = self.hosts.load();
         let n = set.active.len();
         if n == 0 {
             return None;
         }
-        let mut last = None;
-        for _ in 0..attempts.max(1) {
-            let h = match self.spec.lb {
-                LbPolicy::Random => &set.active[fastrand::usize(..n)],
-                LbPolicy::LeastRequest if n > 1 => {
-                    let a = &set.active[fastrand::usize(..n)];
-                    let b = &set.active[fastrand::usize(..n)];
-                    if b.active.load(Ordering::Relaxed) < a.active.load(Ordering::Relaxed) {
-                        b
-                    } else {
-                        a
-                    }
-                }
-                _ => {
-                    let i = set.next.fetch_add(1, Ordering::Relaxed);
-                    if set.schedule.is_empty() {
-                        &set.active[i % n]
-                    } else {
-                        &set.active[set.schedule[i % set.schedule.len()] as usize]
-                    }
-                }
+        let now = outlier::now_ms();
+        let skip_ejected = self.spec.outlier.is_some()
+            && now < self.traffic.ejected_until.load(Ordering::Relaxed)
+            && {
+                let ejected = set
+                    .active
+                    .iter()
+                    .filter(|h| h.health.ejected_at(now))
+                    .count();
+                let usable = (n - ejected) as f64 * 100.0 / n as f64;
+                // in panic, every host takes traffic
+                ejected > 0 && usable >= self.spec.panic_threshold
             };
+        let usable = |h: &Arc<Host>| !(skip_ejected && h.health.ejected_at(now));
+        let attempts = attempts.max(1) as usize;
+        let mut last = None;
+        let mut picks = 0;
+        // ejected picks are skipped, but not for ever
+        for _ in 0..attempts + 2 * n {
+            let h = self.choose(&set);
+            if !usable(h) {
+                continue;
+            }
             if !avoid.iter().any(|a| Arc::ptr_eq(a, h)) {
                 return Some(h.clone());
             }
             last = Some(h.clone());
+            picks += 1;
+            if picks >= attempts {
+                break;
+            }
         }
-        last
+        last.or_else(|| set.active.iter().find(|h| usable(h)).cloned())
+    }
+
+    fn choose<'a>(&self, set: &'a HostSet) -> &'a Arc<Host> {
+        let n = set.active.len();
+        match self.spec.lb {
+            LbPolicy::Random => &set.active[fastrand::usize(..n)],
+            LbPolicy::LeastRequest if n > 1 => {
+                let a = &set.active[fastrand::usize(..n)];
+                let b = &set.active[fastrand::usize(..n)];
+                if b.active.load(Ordering::Relaxed) < a.active.load(Ordering::Relaxed) {
+                    b
+                } else {
+                    a
+                }
+            }
+            _ => {
+                let i = set.next.fetch_add(1, Ordering::Relaxed);
+                if set.schedule.is_empty() {
+                    &set.active[i % n]
+                } else {
+                    &set.active[set.schedule[i % set.schedule.len()] as usize]
+                }
+            }
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! VirtualService traffic policies end to end: mastd (in-process) translates a VirtualService
 //! with fault injection, a CORS policy and a mirror; the client's mast-proxy applies them on
 //! its outbound route, in front of a real server proxy over mTLS. A DestinationRule's
-//! connection pool limits overflow as Envoy's circuit breakers do (503, UO).
+//! connection pool limits overflow as Envoy's circuit breakers do (503, UO), and its outlier
+//! detection ejects a failing endpoint.
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,11 +76,93 @@ spec:
     )
 }
 
+/// Service `pool` with two workloads, `good` and `bad`, at `ips` (workload address, egress
+/// bind), and a DestinationRule ejecting after two 5xx in a row.
+fn pool_service(ips: [(&str, &str); 2]) -> String {
+    let mut out = String::from(
+        r#"apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: pool
+  namespace: default
+spec:
+  hosts: [pool.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - number: 9080
+    name: http
+    protocol: HTTP
+  resolution: STATIC
+  workloadSelector:
+    labels:
+      app: pool
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: pool
+  namespace: default
+spec:
+  host: pool.default.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+      simple: ROUND_ROBIN
+    outlierDetection:
+      consecutive5xxErrors: 2
+      interval: 1s
+      baseEjectionTime: 30s
+      maxEjectionPercent: 50
+---
+"#,
+    );
+    for (name, (ip, egress)) in ["good", "bad"].into_iter().zip(ips) {
+        out.push_str(&format!(
+            r#"apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: pool-{name}
+  namespace: default
+spec:
+  address: {ip}
+  labels:
+    app: pool
+    instance: {name}
+  serviceAccount: pool
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: pool-{name}
+  namespace: default
+spec:
+  workloadSelector:
+    labels:
+      instance: {name}
+  ingress:
+  - port:
+      number: 9080
+      protocol: HTTP
+      name: http
+    bind: {ip}
+    defaultEndpoint: 0.0.0.0:8080
+    captureMode: NONE
+  egress:
+  - bind: {egress}
+    captureMode: NONE
+    hosts: ["./*"]
+---
+"#
+        ));
+    }
+    out
+}
+
 fn config(net: [u8; 3]) -> String {
     let ip = |h: u8| addr(net, h, 0).ip().to_string();
     let mut out = service("echo", &ip(2), &ip(102));
     out.push_str(&service("shadow", &ip(3), &ip(103)));
     out.push_str(&service("limited", &ip(4), &ip(104)));
+    out.push_str(&pool_service([(&ip(5), &ip(105)), (&ip(6), &ip(106))]));
     out.push_str(&format!(
         r#"apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -248,8 +332,40 @@ async fn recording_app(at: std::net::SocketAddr) -> Arc<Mutex<Vec<(String, Strin
     seen
 }
 
+/// An app that answers every request with `code`; how many it got.
+async fn status_app(at: std::net::SocketAddr, code: u16) -> Arc<AtomicUsize> {
+    let sock = TcpListener::bind(at).await.unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let count = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = sock.accept().await else {
+                continue;
+            };
+            let count = count.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            Response::builder()
+                                .status(code)
+                                .body(Full::new(Bytes::from("failing")))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    hits
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_cors_and_mirror_from_a_virtual_service() {
+async fn traffic_policies_of_virtual_services_and_destination_rules() {
     common::init_tracing();
     let net = common::loopback_net();
     let cfg_dir = tempfile::tempdir().unwrap();
@@ -260,27 +376,34 @@ async fn fault_cors_and_mirror_from_a_virtual_service() {
         .expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();
     let ca = common::Ca::new();
-    for sa in ["client", "echo", "shadow", "limited"] {
+    for sa in ["client", "echo", "shadow", "limited", "pool"] {
         ca.issue(&certs.path().join(sa), &common::spiffe(sa));
     }
     common::start_app(addr(net, 2, 8080), "echo").await;
     let shadow_seen = recording_app(addr(net, 3, 8080)).await;
-    let start = |pod: &'static str, host: u8| {
+    let start_as = |pod: &'static str, sa: &'static str, host: u8, labels: Vec<String>| {
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         let c = common::proxy_config(
             mastd.grpc_addr,
             pod,
-            pod,
+            sa,
             addr(net, host, 0).ip(),
-            &[&format!("app={pod}")],
-            Some(&certs.path().join(pod)),
+            &labels,
+            Some(&certs.path().join(sa)),
         );
         common::start_proxy(c)
     };
+    let start = |pod: &'static str, host: u8| start_as(pod, pod, host, vec![format!("app={pod}")]);
     let client = start("client", 1).await;
     let _echo = start("echo", 2).await;
     let _shadow = start("shadow", 3).await;
     common::start_app(addr(net, 4, 8080), "limited").await;
     let _limited = start("limited", 4).await;
+    common::start_app(addr(net, 5, 8080), "pool-good").await;
+    let bad_hits = status_app(addr(net, 6, 8080), 503).await;
+    let pool_labels = |i: &str| vec!["app=pool".to_string(), format!("instance={i}")];
+    let _good = start_as("pool-good", "pool", 5, pool_labels("good")).await;
+    let _bad = start_as("pool-bad", "pool", 6, pool_labels("bad")).await;
     let front = addr(net, 1, 9080);
     let host = "echo.default.svc.cluster.local:9080";
     common::get_until(front, host, "/ready", 200).await;
@@ -418,5 +541,39 @@ async fn fault_cors_and_mirror_from_a_virtual_service() {
     // the limits are per cluster: afterwards a request goes through again
     let g = common::get(front, limited, "/after").await.unwrap();
     assert_eq!(g.status, 200, "{g:?}");
+    assert!(client.nacks().is_empty(), "{:?}", client.nacks());
+
+    // outlier detection: the failing instance answers two 503s in a row and is ejected
+    // (Istio's default retry policy does not retry a 503 response); from then on every
+    // request goes to the good one
+    let pool = "pool.default.svc.cluster.local:9080";
+    let bad = addr(net, 6, 9080).to_string();
+    common::eventually("both pool endpoints", || {
+        let m = client.model();
+        let c = m.cluster_named("outbound|9080||pool.default.svc.cluster.local")?;
+        (c.hosts().active.len() == 2).then_some(())
+    })
+    .await;
+    let mut codes = Vec::new();
+    for i in 0..20 {
+        let g = common::get(front, pool, &format!("/o/{i}")).await.unwrap();
+        match g.status {
+            200 => assert_eq!(g.json()["app"], "pool-good"),
+            _ => assert_eq!(g.body, "failing", "{g:?}"),
+        }
+        codes.push(g.status);
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 503).count(), 2, "{codes:?}");
+    assert!(codes[5..].iter().all(|c| *c == 200), "{codes:?}");
+    assert_eq!(bad_hits.load(Ordering::Relaxed), 2);
+    let admin = client.admin_addr;
+    let text =
+        tokio::task::spawn_blocking(move || mast_xds::http::get(admin, "/clusters").unwrap().body)
+            .await
+            .unwrap();
+    let flag = format!(
+        "outbound|9080||pool.default.svc.cluster.local::{bad}::health_flags::/failed_outlier_check"
+    );
+    assert!(text.contains(&flag), "{text}");
     assert!(client.nacks().is_empty(), "{:?}", client.nacks());
 }

@@ -381,6 +381,7 @@ pub async fn forward(
                 host.stats
                     .rq_error
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                observe(cluster, &host, Outcome::PerTryTimeout, grpc);
                 return Err(LocalReply::timeout());
             }
             None => (Outcome::PerTryTimeout, Err(LocalReply::timeout())),
@@ -427,6 +428,7 @@ pub async fn forward(
                 }
             }
         };
+        observe(cluster, &host, outcome, grpc);
         let more = attempt < max_attempts
             && policy.is_some_and(|p| retry::retriable(p, outcome))
             && !matches!(replay, Replay::Stream(None));
@@ -456,6 +458,24 @@ pub async fn forward(
         }
         tokio::time::sleep(pause).await;
     }
+}
+
+/// Tells outlier detection what an attempt on `host` came to. A gRPC response counts by its
+/// `grpc-status` when the headers carry one; one whose status comes in trailers is not
+/// counted.
+fn observe(cluster: &ClusterRt, host: &Arc<Host>, outcome: Outcome, grpc: bool) {
+    use crate::upstream::outlier::{self, Result as R};
+    let Some(o) = &cluster.spec.outlier else {
+        return;
+    };
+    let r = match outcome {
+        Outcome::Response(_, Some(g)) if grpc => R::Status(outlier::grpc_to_http(g)),
+        Outcome::Response(200, None) if grpc => return,
+        Outcome::Response(s, _) => R::Status(s),
+        Outcome::ConnectFailure | Outcome::Reset { .. } => R::LocalFailure,
+        Outcome::PerTryTimeout => R::Timeout,
+    };
+    outlier::record(o, host, &cluster.hosts().all, r);
 }
 
 /// Turns the upstream response into the downstream one.

@@ -72,6 +72,47 @@ impl Default for Limits {
     }
 }
 
+/// Outlier detection by consecutive errors (Envoy's `OutlierDetection`, success-rate and
+/// failure-percentage detectors off).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outlier {
+    /// 5xx responses (and local failures) in a row that eject a host (0: off).
+    pub consecutive_5xx: u32,
+    /// Percent chance that a `consecutive_5xx` trip ejects.
+    pub enforcing_5xx: u32,
+    /// 502, 503 and 504 responses (and local failures) in a row that eject a host (0: off).
+    pub consecutive_gateway: u32,
+    /// Percent chance that a `consecutive_gateway` trip ejects.
+    pub enforcing_gateway: u32,
+    /// Each interval a host spends uneject takes one off its ejection multiplier.
+    pub interval: Duration,
+    /// An ejection lasts this times the number of times the host was ejected...
+    pub base_ejection: Duration,
+    /// ...and at most this (or `base_ejection` when larger).
+    pub max_ejection: Duration,
+    /// At most this percent of the cluster's hosts are ejected at once.
+    pub max_ejection_percent: u32,
+    /// One host may be ejected whatever `max_ejection_percent` says.
+    pub always_eject_one: bool,
+}
+
+impl Default for Outlier {
+    /// Envoy's defaults.
+    fn default() -> Outlier {
+        Outlier {
+            consecutive_5xx: 5,
+            enforcing_5xx: 100,
+            consecutive_gateway: 5,
+            enforcing_gateway: 0,
+            interval: Duration::from_secs(10),
+            base_ejection: Duration::from_secs(30),
+            max_ejection: Duration::from_secs(300),
+            max_ejection_percent: 10,
+            always_eject_one: false,
+        }
+    }
+}
+
 /// A transport socket match (auto mTLS): endpoints whose `envoy.transport_socket_match`
 /// metadata contains every key of `criteria` use `tls`.
 #[derive(Debug, Clone)]
@@ -111,6 +152,11 @@ pub struct Cluster {
     pub max_requests_per_connection: Option<u32>,
     /// Circuit breaker limits.
     pub limits: Limits,
+    /// Outlier detection (`None`: off).
+    pub outlier: Option<Outlier>,
+    /// Below this percent of usable hosts, balancing ignores ejections (Envoy's
+    /// `healthy_panic_threshold`, default 50; 0 never panics).
+    pub panic_threshold: f64,
     /// Endpoints given in the cluster (static and DNS clusters).
     pub load_assignment: Option<Assignment>,
     /// The encoded proto, to tell an unchanged cluster from a changed one.

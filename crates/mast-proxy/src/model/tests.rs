@@ -824,9 +824,35 @@ fn what_cannot_be_honoured_is_refused_by_field() {
             "lb_policy: RING_HASH",
         ),
         (
-            "outlier detection",
+            "outlier detection with Envoy's default success rate",
             with_cluster(&|c| c.outlier_detection = Some(Default::default())),
-            "outlier_detection",
+            "outlier_detection.enforcing_success_rate",
+        ),
+        (
+            "outlier detection as istiod writes it",
+            with_cluster(&|c| {
+                c.outlier_detection = Some(
+                    envoy_types::pb::envoy::config::cluster::v3::OutlierDetection {
+                        consecutive_5xx: Some(UInt32Value { value: 3 }),
+                        enforcing_success_rate: Some(UInt32Value { value: 0 }),
+                        ..Default::default()
+                    },
+                )
+            }),
+            "",
+        ),
+        (
+            "outlier detection by failure percentage",
+            with_cluster(&|c| {
+                c.outlier_detection = Some(
+                    envoy_types::pb::envoy::config::cluster::v3::OutlierDetection {
+                        enforcing_success_rate: Some(UInt32Value { value: 0 }),
+                        enforcing_failure_percentage: Some(UInt32Value { value: 100 }),
+                        ..Default::default()
+                    },
+                )
+            }),
+            "outlier_detection.enforcing_failure_percentage",
         ),
         (
             "limited circuit breaker",

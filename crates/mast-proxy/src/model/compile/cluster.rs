@@ -9,13 +9,18 @@
 //! not exchanged), HTTP/2 window settings, TCP keepalive. Circuit breakers: the DEFAULT
 //! priority's `max_connections`, `max_pending_requests`, `max_requests`, `max_retries`
 //! (Envoy's defaults 1024, 1024, 1024, 3 where unset); retry budgets and per-host
-//! thresholds are refused. Refused: ring hash and Maglev, subsets, outlier detection,
-//! health checks, locality-weighted and zone-aware balancing, custom cluster types.
+//! thresholds are refused. Outlier detection: the consecutive 5xx and gateway-failure
+//! detectors with ejection times, `max_ejection_percent` and the healthy panic threshold;
+//! the success-rate and failure-percentage detectors, split local-origin errors and ejection
+//! jitter are refused. Refused: ring hash and Maglev, subsets, health checks,
+//! locality-weighted and zone-aware balancing, custom cluster types.
 
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{
     ClusterDiscoveryType, DiscoveryType, LbConfig, LbPolicy as PbLb,
 };
-use envoy_types::pb::envoy::config::cluster::v3::{CircuitBreakers, Cluster as PbCluster};
+use envoy_types::pb::envoy::config::cluster::v3::{
+    CircuitBreakers, Cluster as PbCluster, OutlierDetection as PbOutlier,
+};
 use envoy_types::pb::envoy::config::core::v3::{
     Address, HealthStatus, TransportSocket, address, config_source::ConfigSourceSpecifier,
     socket_address, transport_socket,
@@ -32,7 +37,7 @@ use std::time::Duration;
 use super::tls::{UpstreamTls, upstream};
 use super::{Compiler, FieldError, Result, duration, timeout, unpack};
 use crate::model::cluster::{
-    Assignment, Cluster, Discovery, Endpoint, EndpointAddr, LbPolicy, Limits, SocketMatch,
+    Assignment, Cluster, Discovery, Endpoint, EndpointAddr, LbPolicy, Limits, Outlier, SocketMatch,
     UpstreamProtocol,
 };
 
@@ -94,6 +99,69 @@ fn limits(cb: Option<&CircuitBreakers>) -> Result<Limits> {
         };
     }
     Ok(out)
+}
+
+fn outlier(o: &PbOutlier) -> Result<Outlier> {
+    let d = Outlier::default();
+    let v = |f: &Option<envoy_types::pb::google::protobuf::UInt32Value>, d: u32| {
+        f.as_ref().map_or(d, |v| v.value)
+    };
+    let enforced = |f: &Option<envoy_types::pb::google::protobuf::UInt32Value>, d: u32| v(f, d) > 0;
+    let refuse = |set: bool, field: &str, why: &str| {
+        if set {
+            Err(FieldError::new(format!("outlier_detection.{field}"), why))
+        } else {
+            Ok(())
+        }
+    };
+    refuse(
+        enforced(&o.enforcing_success_rate, 100),
+        "enforcing_success_rate",
+        "success-rate ejection (Envoy's default 100%) is not implemented by mast-proxy; set it to 0",
+    )?;
+    refuse(
+        enforced(&o.enforcing_failure_percentage, 0)
+            || enforced(&o.enforcing_failure_percentage_local_origin, 0),
+        "enforcing_failure_percentage",
+        "failure-percentage ejection is not implemented by mast-proxy",
+    )?;
+    refuse(
+        o.split_external_local_origin_errors,
+        "split_external_local_origin_errors",
+        "local-origin errors are counted with the upstream's 5xx by mast-proxy",
+    )?;
+    refuse(
+        o.max_ejection_time_jitter
+            .as_ref()
+            .is_some_and(|j| j.seconds > 0 || j.nanos > 0),
+        "max_ejection_time_jitter",
+        "ejection jitter is not implemented by mast-proxy",
+    )?;
+    refuse(
+        o.successful_active_health_check_uneject_host.is_some(),
+        "successful_active_health_check_uneject_host",
+        "active health checks are not implemented by mast-proxy",
+    )?;
+    refuse(
+        !o.monitors.is_empty(),
+        "monitors",
+        "outlier detection monitors are not implemented by mast-proxy",
+    )?;
+    Ok(Outlier {
+        consecutive_5xx: v(&o.consecutive_5xx, d.consecutive_5xx),
+        enforcing_5xx: v(&o.enforcing_consecutive_5xx, d.enforcing_5xx).min(100),
+        consecutive_gateway: v(&o.consecutive_gateway_failure, d.consecutive_gateway),
+        enforcing_gateway: v(
+            &o.enforcing_consecutive_gateway_failure,
+            d.enforcing_gateway,
+        )
+        .min(100),
+        interval: duration(o.interval.as_ref()).unwrap_or(d.interval),
+        base_ejection: duration(o.base_ejection_time.as_ref()).unwrap_or(d.base_ejection),
+        max_ejection: duration(o.max_ejection_time.as_ref()).unwrap_or(d.max_ejection),
+        max_ejection_percent: v(&o.max_ejection_percent, d.max_ejection_percent).min(100),
+        always_eject_one: o.always_eject_one_host.as_ref().is_some_and(|b| b.value),
+    })
 }
 
 struct HttpOpts {
@@ -177,7 +245,6 @@ fn checks(c: &PbCluster) -> Result<()> {
         }
     };
     refuse(!c.health_checks.is_empty(), "health_checks")?;
-    refuse(c.outlier_detection.is_some(), "outlier_detection")?;
     refuse(c.lb_subset_config.is_some(), "lb_subset_config")?;
     refuse(c.load_balancing_policy.is_some(), "load_balancing_policy")?;
     refuse(c.lrs_server.is_some(), "lrs_server")?;
@@ -396,6 +463,12 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
         idle_timeout,
         max_requests_per_connection: max_requests,
         limits: limits(pb.circuit_breakers.as_ref())?,
+        outlier: pb.outlier_detection.as_ref().map(outlier).transpose()?,
+        panic_threshold: pb
+            .common_lb_config
+            .as_ref()
+            .and_then(|c| c.healthy_panic_threshold.as_ref())
+            .map_or(50.0, |p| p.value.clamp(0.0, 100.0)),
         load_assignment,
         fingerprint,
     })
