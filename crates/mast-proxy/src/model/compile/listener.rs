@@ -5,9 +5,10 @@
 //! `original_dst` (a no-op on a bound socket); filter chain matches on destination port and
 //! IP, SNI, transport protocol and ALPN; the default chain; TLS termination; network filters
 //! `tcp_proxy` and `http_connection_manager` (with no-op `rbac` and Istio's
-//! `metadata_exchange` accepted); HTTP filters `router` and, as no-ops, `fault` without a
-//! fault, `cors` (per-route policies are refused), `rbac` without rules and `istio.alpn` (its
-//! override is built in). Optional unknown HTTP filters are skipped with a log line.
+//! `metadata_exchange` accepted); HTTP filters `router`, `fault` and `cors` (with their
+//! per-route configs, see [`super::filters`]) and, as no-ops, `rbac` without rules and
+//! `istio.alpn` (its override is built in). Optional unknown HTTP filters are skipped with a
+//! log line.
 //! Refused: transparent capture (`use_original_dst`, `transparent`), Unix sockets, socket
 //! options, the PROXY protocol, source matches, and every other filter.
 
