@@ -130,10 +130,12 @@ pub fn clusters_text(shared: &Shared) -> String {
     out
 }
 
-/// `/stats/prometheus`: server state and per-cluster upstream counters, Envoy's names.
+/// `/stats/prometheus`: Istio's standard metrics, then server state and per-cluster upstream
+/// counters with Envoy's names.
 pub fn prometheus(shared: &Shared) -> String {
     let model = shared.model.load();
     let mut out = String::new();
+    shared.telemetry.metrics.render(&mut out);
     let _ = writeln!(
         out,
         "# TYPE envoy_server_live gauge\nenvoy_server_live {}",

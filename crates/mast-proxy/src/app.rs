@@ -63,6 +63,8 @@ pub struct Shared {
     pub listeners: Listeners,
     /// Accepted resources, for `/config_dump`.
     pub dump: ArcSwap<Dump>,
+    /// This workload, its peers and the `istio_*` metrics.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
     clusters_ok: AtomicBool,
     listeners_ok: AtomicBool,
     nacks: Mutex<BTreeMap<String, String>>,
@@ -273,6 +275,7 @@ pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunEr
         drain,
         listeners,
         dump: ArcSwap::from_pointee(Dump::default()),
+        telemetry: crate::telemetry::Telemetry::new(&proxy.node_id, &proxy.metadata),
         clusters_ok: AtomicBool::new(false),
         listeners_ok: AtomicBool::new(false),
         nacks: Mutex::new(BTreeMap::new()),

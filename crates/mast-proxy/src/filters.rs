@@ -1,6 +1,9 @@
 //! The HTTP filters of a connection manager's chain, each an [`HttpFilter`]
-//! (crate::http::filter::HttpFilter) in Envoy's order: fault injection ([`fault`]) and CORS
-//! ([`cors`]) so far; RBAC, JWT and Wasm filters join them here.
+//! (crate::http::filter::HttpFilter) in Envoy's order: Istio's peer metadata exchange
+//! ([`exchange`]), fault injection ([`fault`]), CORS ([`cors`]) and Istio's standard metrics
+//! ([`stats`]) so far; RBAC, JWT and Wasm filters join them here.
 
 pub mod cors;
 pub mod fault;
+pub mod exchange;
+pub mod stats;

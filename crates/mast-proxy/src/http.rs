@@ -18,6 +18,7 @@ pub mod router;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -160,7 +161,12 @@ fn upgrade_type(h: &HeaderMap) -> Option<String> {
 
 /// Runs one request: the route is resolved (and a weighted cluster picked), the filters run
 /// with it, then the route's action; the response goes back through the filters.
-async fn route(conn: &Conn, mut req: Request<Incoming>, info: &mut StreamInfo) -> Response<Body> {
+async fn route(
+    conn: &Conn,
+    mut req: Request<Incoming>,
+    info: &mut StreamInfo,
+    body_bytes: Option<&Arc<AtomicU64>>,
+) -> Response<Body> {
     let hcm = &conn.hcm;
     let grpc = is_grpc(req.headers());
     let upgrade = upgrade_type(req.headers());
@@ -174,6 +180,10 @@ async fn route(conn: &Conn, mut req: Request<Incoming>, info: &mut StreamInfo) -
         None => None,
     };
     let (mut parts, body) = req.into_parts();
+    let body = match body_bytes {
+        Some(n) => body::Metered::wrap(Body::Incoming(body), n.clone()),
+        None => Body::Incoming(body),
+    };
     prepare(conn, &mut parts);
     let model = conn.model.load_full();
     let table = match &hcm.routes {
@@ -272,7 +282,7 @@ async fn act(
     model: &crate::model::Model,
     ctx: &RouteCtx<'_>,
     mut parts: Parts,
-    body: Incoming,
+    body: Body,
     upgrade: Option<String>,
     down_upgrade: Option<hyper::upgrade::OnUpgrade>,
     scheme: &str,
@@ -301,6 +311,7 @@ async fn act(
                 .cluster(cref)
                 .cloned()
                 .ok_or_else(LocalReply::no_cluster)?;
+            info.service = cluster.spec.service.clone();
             let mirrors: Vec<router::Shadow> = f
                 .mirrors
                 .iter()
@@ -355,18 +366,23 @@ async fn act(
     }
 }
 
-/// Handles one request.
+/// Handles one request. When the chain has a log phase (or access logs are on), it runs
+/// when the response body has been sent, with the sizes and duration of the whole exchange.
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
     // the access log line is built only when it is enabled
     let logged = tracing::enabled!(target: "access", tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
+    let log_phase = conn.hcm.log_phase || logged.is_some();
     let mut info = StreamInfo {
         peer_identity: conn.peer_identity.clone(),
+        local_identity: conn.local_identity.clone(),
+        downstream_tls: conn.tls,
         ..Default::default()
     };
+    let body_bytes = log_phase.then(|| Arc::new(AtomicU64::new(0)));
+    let mut resp = route(&conn, req, &mut info, body_bytes.as_ref()).await;
     let hcm = &conn.hcm;
-    let mut resp = route(&conn, req, &mut info).await;
     match hcm.server_header {
         ServerHeader::Overwrite => {
             resp.headers_mut()
@@ -379,21 +395,41 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
         _ => {}
     }
     info.response_code = Some(resp.status().as_u16());
-    filter::log(&hcm.filters, &info);
-    if let Some((method, path)) = logged {
-        let flags: Vec<&str> = info.flags.iter().map(|f| f.as_str()).collect();
-        tracing::debug!(
-            target: "access",
-            "\"{method} {path}\" {} {} {} {} {}ms \"{}\"",
-            resp.status().as_u16(),
-            if flags.is_empty() { "-".to_string() } else { flags.join(",") },
-            info.cluster.as_deref().unwrap_or("-"),
-            info.upstream_host.as_deref().unwrap_or("-"),
-            router::millis(start.elapsed()),
-            hcm.stat_prefix,
-        );
+    if !log_phase {
+        return Ok(resp);
     }
-    Ok(resp)
+    let (parts, body) = resp.into_parts();
+    let conn2 = conn.clone();
+    let on_end: body::OnEnd = Box::new(move |end: body::End| {
+        let mut info = info;
+        info.duration = start.elapsed();
+        info.response_body_bytes = end.bytes;
+        info.request_body_bytes = body_bytes.map_or(0, |n| n.load(Ordering::Relaxed));
+        if end.grpc_status.is_some() {
+            info.grpc_status = end.grpc_status;
+        }
+        if !end.complete && !info.flags.contains(&Flag::DownstreamTermination) {
+            info.flags.push(Flag::DownstreamTermination);
+        }
+        let hcm = &conn2.hcm;
+        filter::log(&hcm.filters, &info);
+        if let Some((method, path)) = logged {
+            let flags: Vec<&str> = info.flags.iter().map(|f| f.as_str()).collect();
+            tracing::debug!(
+                target: "access",
+                "\"{method} {path}\" {} {} {} {} {} {} {}ms \"{}\"",
+                info.response_code.unwrap_or(0),
+                if flags.is_empty() { "-".to_string() } else { flags.join(",") },
+                info.request_body_bytes,
+                info.response_body_bytes,
+                info.cluster.as_deref().unwrap_or("-"),
+                info.upstream_host.as_deref().unwrap_or("-"),
+                router::millis(info.duration),
+                hcm.stat_prefix,
+            );
+        }
+    });
+    Ok(Response::from_parts(parts, body::Logged::wrap(body, on_end)))
 }
 
 /// Serves HTTP on one downstream connection until it closes or the drain ends it.

@@ -10,7 +10,8 @@
 //! - [`identity`]: the workload certificate from mastd's CA, its rotation, SDS for Envoy.
 //! - [`admin`]: `/config_dump`, `/certs`, `/clusters`, `/ready`, `/quitquitquit`, `/healthz/ready`.
 //! - [`drain`]: graceful drain.
-//! - [`filters`]: the HTTP filters (fault injection, CORS).
+//! - [`filters`]: the HTTP filters (peer metadata exchange, fault injection, CORS, stats).
+//! - [`telemetry`]: peers and Istio's standard metrics on `/stats/prometheus`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), mast_proxy::RunError> {
@@ -36,6 +37,7 @@ pub mod inspect;
 pub mod listener;
 pub mod model;
 pub mod tcp;
+pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 pub mod xds;

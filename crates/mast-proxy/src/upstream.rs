@@ -102,6 +102,8 @@ pub struct Host {
     pub traffic: Arc<Traffic>,
     /// Outlier detection state.
     pub health: outlier::HostHealth,
+    /// The SPIFFE ID its certificate presented (learnt at the first TLS handshake).
+    pub peer_identity: std::sync::OnceLock<Arc<str>>,
 }
 
 /// The hosts of a cluster at one moment.
@@ -225,6 +227,7 @@ impl ClusterRt {
                         stats: HostStats::default(),
                         traffic: self.traffic.clone(),
                         health: outlier::HostHealth::default(),
+                        peer_identity: std::sync::OnceLock::new(),
                     }),
                 });
             }

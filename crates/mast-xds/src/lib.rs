@@ -8,6 +8,7 @@
 //! - [`ack`]: ADS ACK/NACK bookkeeping per type.
 //! - [`http`]: a minimal client for the debug and admin endpoints.
 //! - [`json`]: Envoy protos as JSON for config dumps.
+//! - [`typed_struct`]: `udpa.type.v1.TypedStruct`, how Istio's own filters are configured.
 //!
 //! Envoy's protos come from `envoy-types`, re-exported as [`pb`].
 
@@ -17,6 +18,7 @@ pub mod http;
 pub mod json;
 pub mod node;
 pub mod structs;
+pub mod typed_struct;
 pub mod types;
 
 pub use envoy_types::pb;

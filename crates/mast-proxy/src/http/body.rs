@@ -1,7 +1,10 @@
-//! The one body type the proxy moves around: streamed from hyper, buffered, empty, or an
-//! upstream response that hands its connection back to the pool when it ends.
+//! The one body type the proxy moves around: streamed from hyper, buffered, empty, an
+//! upstream response that hands its connection back to the pool when it ends, a request body
+//! whose bytes are counted, or a downstream response that runs the log phase when it ends.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -22,6 +25,79 @@ pub enum Body {
     Incoming(Incoming),
     /// An upstream response body; its connection returns to the pool at the end.
     Upstream(UpstreamBody),
+    /// A body whose data bytes are counted as they pass.
+    Metered(Box<Metered>),
+    /// A downstream response: when it ends, fails or is dropped, its end is reported.
+    Logged(Box<Logged>),
+}
+
+/// A body whose bytes are counted into a shared counter.
+#[derive(Debug)]
+pub struct Metered {
+    inner: Body,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Metered {
+    /// Counts the data bytes of `inner` into `bytes`.
+    pub fn wrap(inner: Body, bytes: Arc<AtomicU64>) -> Body {
+        Body::Metered(Box::new(Metered { inner, bytes }))
+    }
+}
+
+/// How a logged response ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct End {
+    /// Data bytes sent.
+    pub bytes: u64,
+    /// The `grpc-status` of the trailers, if any.
+    pub grpc_status: Option<u32>,
+    /// Whether the body was sent whole (not abandoned by the downstream or failed upstream).
+    pub complete: bool,
+}
+
+/// What runs when a logged response ends.
+pub type OnEnd = Box<dyn FnOnce(End) + Send>;
+
+/// A downstream response that reports its end once.
+pub struct Logged {
+    inner: Body,
+    end: End,
+    on_end: Option<OnEnd>,
+}
+
+impl std::fmt::Debug for Logged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logged")
+            .field("inner", &self.inner)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Logged {
+    /// Wraps `inner`; `on_end` runs when it ends, fails or is dropped.
+    pub fn wrap(inner: Body, on_end: OnEnd) -> Body {
+        Body::Logged(Box::new(Logged {
+            inner,
+            end: End::default(),
+            on_end: Some(on_end),
+        }))
+    }
+
+    fn finish(&mut self, complete: bool) {
+        if let Some(f) = self.on_end.take() {
+            self.end.complete = complete;
+            f(self.end);
+        }
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let complete = HttpBody::is_end_stream(&self.inner);
+        self.finish(complete);
+    }
 }
 
 impl Body {
@@ -92,6 +168,36 @@ impl HttpBody for Body {
                 }
                 r
             }
+            Body::Metered(m) => {
+                let r = Pin::new(&mut m.inner).poll_frame(cx);
+                if let Poll::Ready(Some(Ok(f))) = &r
+                    && let Some(d) = f.data_ref()
+                {
+                    m.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+                r
+            }
+            Body::Logged(l) => {
+                let r = Pin::new(&mut l.inner).poll_frame(cx);
+                match &r {
+                    Poll::Ready(None) => l.finish(true),
+                    Poll::Ready(Some(Err(_))) => l.finish(false),
+                    Poll::Ready(Some(Ok(f))) => {
+                        if let Some(d) = f.data_ref() {
+                            l.end.bytes += d.len() as u64;
+                        } else if let Some(t) = f.trailers_ref() {
+                            l.end.grpc_status = t
+                                .get("grpc-status")
+                                .and_then(|v| v.to_str().ok()?.parse().ok());
+                        }
+                        if HttpBody::is_end_stream(&l.inner) {
+                            l.finish(true);
+                        }
+                    }
+                    Poll::Pending => {}
+                }
+                r
+            }
         }
     }
 
@@ -101,6 +207,8 @@ impl HttpBody for Body {
             Body::Full(b) => b.is_none(),
             Body::Incoming(i) => i.is_end_stream(),
             Body::Upstream(u) => u.inner.is_end_stream(),
+            Body::Metered(m) => m.inner.is_end_stream(),
+            Body::Logged(l) => l.inner.is_end_stream(),
         }
     }
 
@@ -110,6 +218,45 @@ impl HttpBody for Body {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Incoming(i) => i.size_hint(),
             Body::Upstream(u) => u.inner.size_hint(),
+            Body::Metered(m) => m.inner.size_hint(),
+            Body::Logged(l) => l.inner.size_hint(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn metered_and_logged_bodies_report() {
+        let n = Arc::new(AtomicU64::new(0));
+        let b = Metered::wrap(Body::full("hello"), n.clone());
+        assert_eq!(b.collect().await.unwrap().to_bytes(), "hello");
+        assert_eq!(n.load(Ordering::Relaxed), 5);
+
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let b = Logged::wrap(
+            Body::full("abc"),
+            Box::new(move |e| s.lock().unwrap().push(e)),
+        );
+        let _ = b.collect().await.unwrap();
+        let s = seen.clone();
+        let dropped = Logged::wrap(
+            Body::full("never sent"),
+            Box::new(move |e| s.lock().unwrap().push(e)),
+        );
+        drop(dropped);
+        let got = seen.lock().unwrap().clone();
+        assert_eq!(
+            got,
+            [
+                End { bytes: 3, grpc_status: None, complete: true },
+                End { bytes: 0, grpc_status: None, complete: false },
+            ]
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! first asks), so filters see the route's per-filter configs ([`RouteCtx`]). Filters run
 //! in the header and log phases; the body and trailer phases are declared for the filters
 //! that will need them (Wasm) and are not driven yet, which [`HttpFilter::wants_body`] makes
-//! explicit.
+//! explicit. The log phase runs when the response body has ended (or the downstream went
+//! away), with sizes, duration and the gRPC status in [`StreamInfo`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +97,36 @@ pub struct StreamInfo {
     pub cors_origin: Option<HeaderValue>,
     /// The fault being injected (its place among the active faults, given back on drop).
     pub fault: Option<crate::filters::fault::ActiveFault>,
+    /// Whether the downstream connection is TLS.
+    pub downstream_tls: bool,
+    /// This workload's identity (its certificate's SPIFFE ID).
+    pub local_identity: Option<std::sync::Arc<str>>,
+    /// The downstream peer, from the metadata exchange.
+    pub downstream_peer: Option<std::sync::Arc<crate::telemetry::peer::Peer>>,
+    /// The upstream peer, from the metadata exchange.
+    pub upstream_peer: Option<std::sync::Arc<crate::telemetry::peer::Peer>>,
+    /// Whether the upstream connection was TLS.
+    pub upstream_tls: bool,
+    /// The upstream peer's identity (its certificate's SPIFFE ID).
+    pub upstream_identity: Option<std::sync::Arc<str>>,
+    /// The destination service, from the cluster's metadata.
+    pub service: Option<std::sync::Arc<crate::telemetry::metrics::Service>>,
+    /// The request's host without port (kept only when a filter needs it).
+    pub request_host: Option<String>,
+    /// Whether the request is gRPC.
+    pub grpc: bool,
+    /// The gRPC status of the response (headers or trailers).
+    pub grpc_status: Option<u32>,
+    /// Request header bytes (as Envoy counts them: names and values).
+    pub request_header_bytes: u64,
+    /// Request body bytes received.
+    pub request_body_bytes: u64,
+    /// Response header bytes.
+    pub response_header_bytes: u64,
+    /// Response body bytes sent.
+    pub response_body_bytes: u64,
+    /// From the request's arrival to the end of the response (set for the log phase).
+    pub duration: Duration,
 }
 
 /// An HTTP filter. Every method has a default that lets the request through.
@@ -161,7 +192,13 @@ pub trait HttpFilter: std::fmt::Debug + Send + Sync {
         Status::Continue
     }
 
-    /// The request is over (stats, access logs).
+    /// Whether the filter has a log phase ([`HttpFilter::on_log`]).
+    fn wants_log(&self) -> bool {
+        false
+    }
+
+    /// The request is over (stats, access logs). Runs only when a filter of the chain
+    /// [wants it](HttpFilter::wants_log) or access logs are on.
     fn on_log(&self, _info: &StreamInfo) {}
 }
 
@@ -214,7 +251,7 @@ pub fn response_headers(
     None
 }
 
-/// Runs the log phase.
+/// Runs the log phase (when the response has ended, or the client went away).
 pub fn log(filters: &[Arc<dyn HttpFilter>], info: &StreamInfo) {
     for f in filters {
         f.on_log(info);
@@ -252,6 +289,10 @@ mod tests {
             }
             req.headers.insert("x-seen", "1".parse().unwrap());
             Status::Continue
+        }
+
+        fn wants_log(&self) -> bool {
+            true
         }
 
         fn on_log(&self, _: &StreamInfo) {

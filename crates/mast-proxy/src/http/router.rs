@@ -255,7 +255,7 @@ pub async fn forward(
     wc: Option<&crate::model::route::WeightedCluster>,
     mirrors: Vec<Shadow>,
     mut parts: Parts,
-    body: Incoming,
+    body: Body,
     info: &mut StreamInfo,
 ) -> Answer {
     let grpc = super::is_grpc(&parts.headers);
@@ -304,7 +304,7 @@ pub async fn forward(
             }
         }
     } else {
-        Replay::Stream(Some(Body::Incoming(body)))
+        Replay::Stream(Some(body))
     };
     if let Some(base) = shadow_base {
         match &replay {
@@ -337,6 +337,7 @@ pub async fn forward(
             return Err(LocalReply::no_healthy_upstream());
         };
         info.upstream_host = Some(host.name.clone());
+        info.upstream_tls = host.tls.is_some();
         let traffic = &cluster.traffic;
         if traffic.rq_active.load(std::sync::atomic::Ordering::Relaxed)
             >= cluster.spec.limits.max_requests
@@ -386,6 +387,7 @@ pub async fn forward(
             }
             None => (Outcome::PerTryTimeout, Err(LocalReply::timeout())),
             Some(Ok((resp, checkout))) => {
+                info.upstream_identity = host.peer_identity.get().cloned();
                 let status = resp.status().as_u16();
                 let grpc_status = resp
                     .headers()

@@ -159,6 +159,9 @@ pub struct Cluster {
     pub panic_threshold: f64,
     /// Endpoints given in the cluster (static and DNS clusters).
     pub load_assignment: Option<Assignment>,
+    /// The service it belongs to (its `istio` metadata's first `services` entry), for
+    /// Istio's `destination_service*` labels.
+    pub service: Option<Arc<crate::telemetry::metrics::Service>>,
     /// The encoded proto, to tell an unchanged cluster from a changed one.
     pub fingerprint: Vec<u8>,
 }

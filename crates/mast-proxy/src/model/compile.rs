@@ -90,6 +90,10 @@ pub struct Compiler<'a> {
     pub clusters: &'a mut Slots,
     /// Route configuration slots.
     pub routes: &'a mut Slots,
+    /// This workload, its peers and metrics, for the telemetry filters.
+    pub telemetry: &'a Arc<crate::telemetry::Telemetry>,
+    /// The direction of the listener being compiled (the stats filter's default reporter).
+    pub direction: super::listener::Direction,
 }
 
 /// Decodes an `Any` of type `T`.

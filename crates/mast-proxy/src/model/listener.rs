@@ -158,6 +158,8 @@ pub struct Hcm {
     pub routes: RouteSource,
     /// HTTP filters before the router, in order.
     pub filters: Vec<Arc<dyn HttpFilter>>,
+    /// Whether a filter has a log phase (the response is then watched to its end).
+    pub log_phase: bool,
     /// The `server` header value of responses.
     pub server_name: HeaderValue,
     /// What happens to the upstream's `server` header.

@@ -43,10 +43,15 @@ fn compiler<'a>(
     clusters: &'a mut Slots,
     routes: &'a mut Slots,
 ) -> Compiler<'a> {
+    static TELEMETRY: std::sync::OnceLock<Arc<crate::telemetry::Telemetry>> =
+        std::sync::OnceLock::new();
     Compiler {
         certs,
         clusters,
         routes,
+        telemetry: TELEMETRY
+            .get_or_init(|| crate::telemetry::Telemetry::new("test", &Default::default())),
+        direction: Default::default(),
     }
 }
 

@@ -64,6 +64,17 @@ pub enum Io {
 }
 
 impl Io {
+    /// The SPIFFE ID (first URI SAN) of the peer's certificate, for TLS connections.
+    pub fn peer_identity(&self) -> Option<String> {
+        match self {
+            Io::Plain(_) => None,
+            Io::Tls(t) => {
+                let cert = t.get_ref().1.peer_certificates()?.first()?;
+                crate::tls::verify::uri_sans(cert).into_iter().next()
+            }
+        }
+    }
+
     /// The negotiated ALPN protocol.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {

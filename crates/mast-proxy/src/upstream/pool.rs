@@ -156,11 +156,17 @@ fn take_idle(host: &Host, cluster: &Cluster) -> Option<Idle> {
 
 async fn open(host: &Host, cluster: &Cluster, usage: Use) -> Result<connect::Io, ConnectError> {
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-    connect::connect(&host.addr, cluster, host.tls.as_ref(), usage)
+    let io = connect::connect(&host.addr, cluster, host.tls.as_ref(), usage)
         .await
         .inspect_err(|_| {
             host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-        })
+        })?;
+    if host.peer_identity.get().is_none()
+        && let Some(id) = io.peer_identity()
+    {
+        let _ = host.peer_identity.set(id.into());
+    }
+    Ok(io)
 }
 
 /// Counts a connection open under the cluster's `max_connections` for as long as it lives.

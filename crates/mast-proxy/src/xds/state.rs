@@ -153,6 +153,8 @@ impl XdsState {
             certs: &shared.certs,
             clusters: &mut self.cluster_slots,
             routes: &mut self.route_slots,
+            telemetry: &shared.telemetry,
+            direction: Default::default(),
         };
         match type_url {
             types::CLUSTER => {

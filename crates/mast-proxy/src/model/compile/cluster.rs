@@ -470,8 +470,30 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
             .and_then(|c| c.healthy_panic_threshold.as_ref())
             .map_or(50.0, |p| p.value.clamp(0.0, 100.0)),
         load_assignment,
+        service: service(pb.metadata.as_ref()),
         fingerprint,
     })
+}
+
+/// The cluster's service from Istio's metadata (`filter_metadata.istio.services[0]`: host,
+/// name, namespace).
+fn service(
+    md: Option<&envoy_types::pb::envoy::config::core::v3::Metadata>,
+) -> Option<Arc<crate::telemetry::metrics::Service>> {
+    let istio = mast_xds::structs::struct_to_json(md?.filter_metadata.get("istio")?);
+    let s = istio.get("services")?.as_array()?.first()?.as_object()?;
+    let field = |k: &str| -> Arc<str> {
+        s.get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .unwrap_or(crate::telemetry::peer::UNKNOWN)
+            .into()
+    };
+    Some(Arc::new(crate::telemetry::metrics::Service {
+        host: field("host"),
+        name: field("name"),
+        namespace: field("namespace"),
+    }))
 }
 
 fn endpoint_addr(a: Option<&Address>) -> Result<EndpointAddr> {

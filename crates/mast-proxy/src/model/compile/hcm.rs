@@ -11,15 +11,20 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_filter,
 };
 use http::HeaderValue;
+use mast_xds::typed_struct::TypedStruct;
+use serde_json::{Map, Value};
 
 use super::{Compiler, FieldError, Result, duration, unpack};
 use crate::filters::cors::CorsFilter;
+use crate::filters::exchange::{self, ExchangeFilter, Side};
+use crate::filters::stats::{self, StatsFilter};
 use crate::filters::fault::FaultFilter;
 use crate::http::filter::HttpFilter;
 use crate::model::compile;
 use crate::model::listener::{
-    ClientCertDetails, Codec, ForwardClientCert, Hcm, RouteSource, ServerHeader,
+    ClientCertDetails, Codec, Direction, ForwardClientCert, Hcm, RouteSource, ServerHeader,
 };
+use crate::telemetry::metrics::Reporter;
 
 fn refuse(set: bool, field: &str) -> Result<()> {
     if set {
@@ -128,7 +133,8 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
         None => return Err(FieldError::new("route_specifier", "is missing")),
     };
     let (suppress_envoy_headers, filters) =
-        http_filters(&h.http_filters).map_err(|e| e.at("http_filters"))?;
+        http_filters(c, &h.http_filters).map_err(|e| e.at("http_filters"))?;
+    let log_phase = filters.iter().any(|f| f.wants_log());
     let server = if h.server_name.is_empty() {
         "envoy"
     } else {
@@ -150,6 +156,7 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
         stat_prefix: h.stat_prefix.clone(),
         routes,
         filters,
+        log_phase,
         server_name: HeaderValue::from_str(server)
             .map_err(|_| FieldError::new("server_name", "is not a header value"))?,
         server_header: match h.server_header_transformation {
@@ -180,7 +187,10 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
 
 /// Compiles the HTTP filter list: the filters before the router, and the router's
 /// `suppress_envoy_headers`.
-fn http_filters(filters: &[PbHttpFilter]) -> Result<(bool, Vec<Arc<dyn HttpFilter>>)> {
+fn http_filters(
+    c: &Compiler<'_>,
+    filters: &[PbHttpFilter],
+) -> Result<(bool, Vec<Arc<dyn HttpFilter>>)> {
     let mut router = None;
     let mut out: Vec<Arc<dyn HttpFilter>> = Vec::new();
     for (i, f) in filters.iter().enumerate() {
@@ -198,10 +208,30 @@ fn http_filters(filters: &[PbHttpFilter]) -> Result<(bool, Vec<Arc<dyn HttpFilte
             Some(http_filter::ConfigType::TypedConfig(a)) => Some(a),
             _ => None,
         };
-        let ty = any
-            .map(|a| a.type_url.rsplit('/').next().unwrap_or_default())
-            .unwrap_or_default();
+        // Istio's own filters come as a TypedStruct naming the real config type
+        let typed_struct = any
+            .and_then(TypedStruct::from_any)
+            .transpose()
+            .map_err(|e| at(FieldError::new("typed_config", format!("bad TypedStruct: {e}"))))?;
+        let ty = match &typed_struct {
+            Some(ts) => ts.inner_type(),
+            None => any
+                .map(|a| a.type_url.rsplit('/').next().unwrap_or_default())
+                .unwrap_or_default(),
+        };
         match (f.name.as_str(), ty) {
+            (exchange::NAME, _) | (_, exchange::CONFIG_TYPE) => {
+                let cfg = typed_struct.as_ref().map(TypedStruct::json).unwrap_or_default();
+                out.push(Arc::new(
+                    metadata_exchange(c, &cfg).map_err(|e| at(e.at("typed_config")))?,
+                ));
+            }
+            (stats::NAME, _) | (_, stats::CONFIG_TYPE) => {
+                let cfg = typed_struct.as_ref().map(TypedStruct::json).unwrap_or_default();
+                out.push(Arc::new(
+                    stats_filter(c, &cfg).map_err(|e| at(e.at("typed_config")))?,
+                ));
+            }
             ("envoy.filters.http.router" | "envoy.router", _)
             | (_, "envoy.extensions.filters.http.router.v3.Router") => {
                 let r: Router = any.map(unpack).transpose().map_err(at)?.unwrap_or_default();
@@ -249,4 +279,103 @@ fn http_filters(filters: &[PbHttpFilter]) -> Result<(bool, Vec<Arc<dyn HttpFilte
         FieldError::new("", "the last HTTP filter must be envoy.filters.http.router")
     })?;
     Ok((suppress, out))
+}
+
+/// `istio.metadata_exchange` (`io.istio.http.peer_metadata.Config`): `upstream_*` on outbound
+/// chains, `downstream_*` on inbound ones; of the discovery and propagation methods only
+/// `istio_headers` is implemented.
+fn metadata_exchange(c: &Compiler<'_>, cfg: &Map<String, Value>) -> Result<ExchangeFilter> {
+    let methods = |key: &str| -> Result<Option<bool>> {
+        let Some(v) = cfg.get(key) else {
+            return Ok(None);
+        };
+        let list = v
+            .as_array()
+            .ok_or_else(|| FieldError::new(key, "is not a list"))?;
+        let mut headers = false;
+        for (i, m) in list.iter().enumerate() {
+            let Some(o) = m.as_object() else {
+                return Err(FieldError::new(format!("{key}[{i}]"), "is not an object"));
+            };
+            for k in o.keys() {
+                match k.as_str() {
+                    "istio_headers" => headers = true,
+                    other => {
+                        return Err(FieldError::new(
+                            format!("{key}[{i}].{other}"),
+                            "not supported by mast-proxy (only istio_headers)",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Some(headers))
+    };
+    for k in cfg.keys() {
+        if !matches!(
+            k.as_str(),
+            "upstream_discovery"
+                | "upstream_propagation"
+                | "downstream_discovery"
+                | "downstream_propagation"
+        ) {
+            return Err(FieldError::unsupported(k.clone()));
+        }
+    }
+    let up = (methods("upstream_discovery")?, methods("upstream_propagation")?);
+    let down = (
+        methods("downstream_discovery")?,
+        methods("downstream_propagation")?,
+    );
+    let (side, (discover, propagate)) = match (up, down) {
+        ((None, None), (None, None)) => match c.direction {
+            // an empty config: exchange both ways on the listener's side
+            Direction::Inbound => (Side::Downstream, (Some(true), Some(true))),
+            _ => (Side::Upstream, (Some(true), Some(true))),
+        },
+        (up, (None, None)) => (Side::Upstream, up),
+        ((None, None), down) => (Side::Downstream, down),
+        _ => {
+            return Err(FieldError::new(
+                "",
+                "upstream and downstream exchange in one filter are not supported by mast-proxy",
+            ));
+        }
+    };
+    Ok(ExchangeFilter {
+        side,
+        discover: discover.unwrap_or(false),
+        propagate: propagate.unwrap_or(false),
+        telemetry: c.telemetry.clone(),
+    })
+}
+
+/// `istio.stats` (`stats.PluginConfig`): the reporter (the listener's direction unless set),
+/// `disable_host_header_fallback`. Custom metrics and tag overrides are refused.
+fn stats_filter(c: &Compiler<'_>, cfg: &Map<String, Value>) -> Result<StatsFilter> {
+    for (k, v) in cfg {
+        match k.as_str() {
+            "reporter" | "disable_host_header_fallback" | "stat_prefix" => {}
+            "tcp_reporting_duration" | "rotation_interval" | "graceful_deletion_interval" => {}
+            "metrics" | "definitions" if v.as_array().is_some_and(|a| a.is_empty()) => {}
+            other => return Err(FieldError::unsupported(other.to_string())),
+        }
+    }
+    let reporter = match cfg.get("reporter").and_then(Value::as_str) {
+        None | Some("UNSPECIFIED") => match c.direction {
+            Direction::Inbound => Reporter::Destination,
+            _ => Reporter::Source,
+        },
+        Some(other) => {
+            return Err(FieldError::new(
+                "reporter",
+                format!("{other:?} is not supported by mast-proxy"),
+            ));
+        }
+    };
+    let fallback = !cfg
+        .get("disable_host_header_fallback")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(StatsFilter::new(reporter, fallback, c.telemetry.clone()))
 }

@@ -49,6 +49,12 @@ fn refuse(set: bool, field: &str) -> Result<()> {
 
 /// Compiles a Listener; `fingerprint` is its encoded proto.
 pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Result<Listener> {
+    let direction = match l.traffic_direction {
+        1 => Direction::Inbound,
+        2 => Direction::Outbound,
+        _ => Direction::Unspecified,
+    };
+    c.direction = direction;
     refuse(
         l.use_original_dst.as_ref().is_some_and(|b| b.value),
         "use_original_dst (transparent capture is not implemented yet)",
@@ -154,11 +160,7 @@ pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Res
             Some(DEFAULT_INSPECT_TIMEOUT),
         ),
         continue_on_timeout: l.continue_on_listener_filters_timeout,
-        direction: match l.traffic_direction {
-            1 => Direction::Inbound,
-            2 => Direction::Outbound,
-            _ => Direction::Unspecified,
-        },
+        direction,
         fingerprint,
     })
 }

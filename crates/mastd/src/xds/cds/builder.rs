@@ -26,6 +26,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use envoy_types::pb::google::protobuf::{Duration, Struct, UInt32Value};
 use envoy_types::util::pack_any;
 use mast_config::istio::common::parse_duration;
+use mast_xds::typed_struct::TypedStruct;
 use serde_json::{Value, json};
 
 use crate::registry::{Protocol, Service};
@@ -182,41 +183,18 @@ pub fn service_metadata(s: &Service) -> Value {
     json!({"host": s.hostname, "name": name, "namespace": s.namespace})
 }
 
-/// `udpa.type.v1.TypedStruct`: an extension config given as a `Struct` for a type the
-/// control plane has no schema for.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TypedStruct {
-    /// The config's type URL.
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    /// The config.
-    #[prost(message, optional, tag = "2")]
-    pub value: Option<Struct>,
-}
-
-impl prost::Name for TypedStruct {
-    const NAME: &'static str = "TypedStruct";
-    const PACKAGE: &'static str = "udpa.type.v1";
-
-    fn type_url() -> String {
-        "type.googleapis.com/udpa.type.v1.TypedStruct".into()
-    }
-}
-
 /// The TCP metadata exchange filter istiod puts on outbound clusters and
-/// `PassthroughCluster`. Mast leaves it out: its config is a `TypedStruct` whose schema the
-/// Envoy descriptor set lacks (config dumps could not show the cluster), and peer metadata
-/// travels in HTTP headers. The `istio-peer-exchange` ALPN is still offered.
+/// `PassthroughCluster`. Mast leaves it out until mast-proxy implements the TCP exchange:
+/// peer metadata travels in HTTP headers (`istio.metadata_exchange` on the HTTP connection
+/// managers). The `istio-peer-exchange` ALPN is still offered.
 pub fn metadata_exchange_filter() -> Filter {
-    let ts = TypedStruct {
-        type_url: MX_TYPE_URL.into(),
-        value: Some(to_struct(
-            json!({"protocol": "istio-peer-exchange", "enable_discovery": true}),
-        )),
-    };
+    let ts = TypedStruct::new(
+        MX_TYPE_URL,
+        json!({"protocol": "istio-peer-exchange", "enable_discovery": true}),
+    );
     Filter {
         name: MX_FILTER.into(),
-        typed_config: Some(pack_any(ts)),
+        typed_config: Some(ts.to_any()),
         ..Default::default()
     }
 }

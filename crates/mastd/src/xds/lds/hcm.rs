@@ -1,5 +1,6 @@
 //! The HTTP connection manager of sidecar listeners with istiod's settings, and its HTTP
-//! filter chain: `jwt_authn` and `rbac` (inbound only), `fault`, `cors`, `router`.
+//! filter chain: `istio.metadata_exchange`, `jwt_authn` and `rbac` (inbound only), `fault`,
+//! `cors`, `istio.stats`, `router`, as istiod orders them.
 
 use envoy_types::pb::envoy::config::core::v3::Http2ProtocolOptions;
 use envoy_types::pb::envoy::config::listener::v3::Filter;
@@ -16,7 +17,9 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_filter,
 };
 use envoy_types::util::pack_any;
+use mast_xds::typed_struct::TypedStruct;
 use prost::Name;
+use serde_json::json;
 
 use super::filters::{HTTP_CONNECTION_MANAGER, network_filter};
 use super::mtls::ads_source;
@@ -26,6 +29,14 @@ use crate::xds::rds::util::{bool_value, no_timeout, warn_once};
 
 /// `envoy.filters.http.router`.
 pub const ROUTER: &str = "envoy.filters.http.router";
+/// Istio's HTTP peer metadata exchange filter.
+pub const METADATA_EXCHANGE: &str = "istio.metadata_exchange";
+/// Its config type (`io.istio.http.peer_metadata.Config`), given as a `TypedStruct`.
+pub const METADATA_EXCHANGE_TYPE: &str = "type.googleapis.com/io.istio.http.peer_metadata.Config";
+/// Istio's stats filter (standard metrics).
+pub const STATS: &str = "istio.stats";
+/// Its config type (`stats.PluginConfig`), given as a `TypedStruct`.
+pub const STATS_TYPE: &str = "type.googleapis.com/stats.PluginConfig";
 
 /// Which side of the proxy an HTTP connection manager serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,13 +65,51 @@ pub fn http_filter<T: Name + prost::Message>(name: &str, config: T) -> HttpFilte
     }
 }
 
+fn typed_struct_filter(name: &str, type_url: &str, value: serde_json::Value) -> HttpFilter {
+    HttpFilter {
+        name: name.into(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(
+            TypedStruct::new(type_url, value).to_any(),
+        )),
+        ..Default::default()
+    }
+}
+
+/// `istio.metadata_exchange`: on outbound chains the proxy sends its metadata upstream and
+/// learns the server's from the response; on inbound chains the other way round (Istio's
+/// `istio_headers` discovery and propagation).
+pub fn metadata_exchange(direction: Direction) -> HttpFilter {
+    let value = match direction {
+        Direction::Outbound => json!({
+            "upstream_discovery": [{"istio_headers": {}}],
+            "upstream_propagation": [{"istio_headers": {}}],
+        }),
+        Direction::Inbound => json!({
+            "downstream_discovery": [{"istio_headers": {}}],
+            "downstream_propagation": [{"istio_headers": {}}],
+        }),
+    };
+    typed_struct_filter(METADATA_EXCHANGE, METADATA_EXCHANGE_TYPE, value)
+}
+
+/// `istio.stats`: Istio's standard metrics, reported as `source` on outbound chains and as
+/// `destination` on inbound ones (the listener's direction decides). As istiod does, inbound
+/// chains do not fall back to the Host header for `destination_service`.
+pub fn stats(direction: Direction) -> HttpFilter {
+    let value = match direction {
+        Direction::Outbound => json!({}),
+        Direction::Inbound => json!({"disable_host_header_fallback": true}),
+    };
+    typed_struct_filter(STATS, STATS_TYPE, value)
+}
+
 /// The router filter (always last).
 pub fn router() -> HttpFilter {
     http_filter(ROUTER, Router::default())
 }
 
-/// Builds the connection manager. `policy_filters` (JWT, RBAC) go first, before the fault,
-/// CORS and router filters that every sidecar chain carries.
+/// Builds the connection manager. `policy_filters` (JWT, RBAC) follow the metadata exchange
+/// and come before the fault, CORS, stats and router filters that every sidecar chain carries.
 pub fn connection_manager(
     direction: Direction,
     stat_prefix: String,
@@ -68,7 +117,8 @@ pub fn connection_manager(
     protocol: Protocol,
     policy_filters: Vec<HttpFilter>,
 ) -> HttpConnectionManager {
-    let mut filters = policy_filters;
+    let mut filters = vec![metadata_exchange(direction)];
+    filters.extend(policy_filters);
     if protocol == Protocol::GrpcWeb {
         warn_once(
             "grpc-web filter",
@@ -77,6 +127,7 @@ pub fn connection_manager(
     }
     filters.push(http_filter(FAULT_FILTER, HttpFault::default()));
     filters.push(http_filter(CORS_FILTER, Cors::default()));
+    filters.push(stats(direction));
     filters.push(router());
     let mut hcm = HttpConnectionManager {
         codec_type: CodecType::Auto as i32,

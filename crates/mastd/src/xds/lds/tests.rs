@@ -105,8 +105,10 @@ fn outbound_http_listener_per_port() {
     assert_eq!(
         filters,
         [
+            "istio.metadata_exchange",
             "envoy.filters.http.fault",
             "envoy.filters.http.cors",
+            "istio.stats",
             "envoy.filters.http.router"
         ]
     );

@@ -295,8 +295,10 @@ fn filter_names(hcm: &HttpConnectionManager) -> Vec<&str> {
     hcm.http_filters.iter().map(|f| f.name.as_str()).collect()
 }
 
+/// The `i`th policy filter (after `istio.metadata_exchange`).
 fn http_rbac(hcm: &HttpConnectionManager, i: usize) -> HttpRbac {
-    let Some(http_filter::ConfigType::TypedConfig(any)) = &hcm.http_filters[i].config_type else {
+    let Some(http_filter::ConfigType::TypedConfig(any)) = &hcm.http_filters[i + 1].config_type
+    else {
         panic!()
     };
     unpack(any)
@@ -318,11 +320,13 @@ fn authorization_policies_become_rbac() {
     assert_eq!(
         filter_names(&hcm),
         [
+            "istio.metadata_exchange",
             "envoy.filters.http.rbac",
             "envoy.filters.http.rbac",
             "envoy.filters.http.rbac",
             "envoy.filters.http.fault",
             "envoy.filters.http.cors",
+            "istio.stats",
             "envoy.filters.http.router"
         ]
     );
@@ -403,8 +407,10 @@ fn allow_nothing_and_no_policy() {
     assert_eq!(
         filter_names(&inbound_hcm(&l, "0.0.0.0_9080")),
         [
+            "istio.metadata_exchange",
             "envoy.filters.http.fault",
             "envoy.filters.http.cors",
+            "istio.stats",
             "envoy.filters.http.router"
         ]
     );
@@ -429,10 +435,14 @@ fn request_authentication_adds_jwt_filter_first() {
         .build();
     let hcm = inbound_hcm(&virtual_inbound(&snap), "0.0.0.0_9080");
     assert_eq!(
-        filter_names(&hcm)[..2],
-        ["envoy.filters.http.jwt_authn", "envoy.filters.http.rbac"]
+        filter_names(&hcm)[..3],
+        [
+            "istio.metadata_exchange",
+            "envoy.filters.http.jwt_authn",
+            "envoy.filters.http.rbac"
+        ]
     );
-    let Some(http_filter::ConfigType::TypedConfig(any)) = &hcm.http_filters[0].config_type else {
+    let Some(http_filter::ConfigType::TypedConfig(any)) = &hcm.http_filters[1].config_type else {
         panic!()
     };
     let jwt: JwtAuthentication = unpack(any);
