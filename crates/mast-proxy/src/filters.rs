@@ -4,6 +4,6 @@
 //! ([`stats`]) so far; RBAC, JWT and Wasm filters join them here.
 
 pub mod cors;
-pub mod fault;
 pub mod exchange;
+pub mod fault;
 pub mod stats;

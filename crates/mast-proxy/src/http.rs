@@ -429,7 +429,10 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
             );
         }
     });
-    Ok(Response::from_parts(parts, body::Logged::wrap(body, on_end)))
+    Ok(Response::from_parts(
+        parts,
+        body::Logged::wrap(body, on_end),
+    ))
 }
 
 /// Serves HTTP on one downstream connection until it closes or the drain ends it.

@@ -286,9 +286,23 @@ async fn serve<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let local_identity = || {
+        env.certs
+            .current()
+            .and_then(|i| i.spiffe_id.clone())
+            .map(Arc::from)
+    };
     match &chain.kind {
         ChainKind::Tcp(tp) => {
-            if let Err(e) = crate::tcp::proxy(io, tp, &env.model).await {
+            let down = crate::tcp::Downstream {
+                tls,
+                peer_identity: peer
+                    .as_ref()
+                    .and_then(|p| p.uris.first())
+                    .map(|u| Arc::from(u.as_str())),
+                local_identity: local_identity(),
+            };
+            if let Err(e) = crate::tcp::proxy(io, tp, &env.model, &down).await {
                 tracing::debug!(chain = %chain.name, error = %e, "TCP proxy ended");
             }
         }
@@ -303,11 +317,7 @@ async fn serve<S>(
                     .and_then(|p| p.uris.first())
                     .map(|u| Arc::from(u.as_str())),
                 peer,
-                local_identity: env
-                    .certs
-                    .current()
-                    .and_then(|i| i.spiffe_id.clone())
-                    .map(Arc::from),
+                local_identity: local_identity(),
             };
             crate::http::serve(io, Arc::new(conn), env.drain.clone()).await;
         }

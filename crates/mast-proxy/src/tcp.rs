@@ -1,6 +1,7 @@
 //! The TCP proxy: one upstream connection per downstream connection, bytes copied both ways
 //! with half-close (an end of stream on one side shuts the other side's write half), closed
-//! after the idle timeout.
+//! after the idle timeout. With `istio.stats` on the chain, Istio's TCP metrics are recorded
+//! when the connection opens, every [`REPORT_INTERVAL`] and when it closes.
 
 use std::io;
 use std::pin::Pin;
@@ -11,9 +12,26 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::http::filter::StreamInfo;
+use crate::http::reply::Flag;
 use crate::model::SharedModel;
-use crate::model::listener::TcpProxy;
+use crate::model::listener::{TcpProxy, TcpStats};
+use crate::telemetry::metrics::{Labels, Protocol, TcpDelta};
 use crate::upstream::connect::{self, Use};
+
+/// How often open connections report their bytes (Istio's `tcp_reporting_duration`).
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the TCP proxy knows of the downstream connection.
+#[derive(Debug, Clone, Default)]
+pub struct Downstream {
+    /// Whether it is TLS.
+    pub tls: bool,
+    /// The peer's SPIFFE ID (mTLS).
+    pub peer_identity: Option<Arc<str>>,
+    /// This workload's SPIFFE ID.
+    pub local_identity: Option<Arc<str>>,
+}
 
 /// Why a TCP connection was not proxied.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +50,10 @@ pub enum TcpError {
     Io(#[from] io::Error),
 }
 
-/// Counts reads, so that a watchdog can tell an idle connection.
+/// Counts the bytes read, for the metrics and for a watchdog to tell an idle connection.
 struct Activity<S> {
     inner: S,
+    read: Arc<AtomicU64>,
     seen: Arc<AtomicU64>,
 }
 
@@ -45,9 +64,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Activity<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
+        let before = buf.filled().len();
         let r = Pin::new(&mut me.inner).poll_read(cx, buf);
         if r.is_ready() {
             me.seen.fetch_add(1, Ordering::Relaxed);
+            let n = buf.filled().len().saturating_sub(before);
+            me.read.fetch_add(n as u64, Ordering::Relaxed);
         }
         r
     }
@@ -83,43 +105,142 @@ async fn idle_watch(seen: Arc<AtomicU64>, idle: Duration) {
     }
 }
 
+/// Istio's TCP metrics of one connection: the labels, and what was already reported.
+struct Report<'a> {
+    stats: &'a TcpStats,
+    labels: Labels,
+    sent: u64,
+    received: u64,
+}
+
+impl<'a> Report<'a> {
+    fn new(stats: &'a TcpStats, info: &StreamInfo) -> Report<'a> {
+        let labels =
+            crate::filters::stats::labels(stats.reporter, &stats.telemetry, info, Protocol::Tcp);
+        let r = Report {
+            stats,
+            labels,
+            sent: 0,
+            received: 0,
+        };
+        r.record(TcpDelta {
+            opened: true,
+            ..Default::default()
+        });
+        r
+    }
+
+    fn record(&self, d: TcpDelta) {
+        self.stats.telemetry.metrics.record_tcp(&self.labels, d);
+    }
+
+    /// Reports the bytes since the last report (`closed`: and the close).
+    fn update(&mut self, sent: u64, received: u64, closed: bool) {
+        let d = TcpDelta {
+            opened: false,
+            closed,
+            sent: sent.saturating_sub(self.sent),
+            received: received.saturating_sub(self.received),
+        };
+        (self.sent, self.received) = (sent, received);
+        if closed || d.sent > 0 || d.received > 0 {
+            self.record(d);
+        }
+    }
+}
+
+/// A connection that could not be proxied still counts as opened and closed, with its flag.
+fn failed(stats: Option<&TcpStats>, mut info: StreamInfo, flag: Flag) {
+    if let Some(s) = stats {
+        info.flags.push(flag);
+        Report::new(s, &info).update(0, 0, true);
+    }
+}
+
 /// Proxies `down` to the cluster of `tp`; returns bytes copied (down→up, up→down).
-pub async fn proxy<S>(down: S, tp: &TcpProxy, model: &SharedModel) -> Result<(u64, u64), TcpError>
+pub async fn proxy<S>(
+    down: S,
+    tp: &TcpProxy,
+    model: &SharedModel,
+    conn: &Downstream,
+) -> Result<(u64, u64), TcpError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let cluster = model
-        .load()
-        .cluster(&tp.cluster)
-        .cloned()
-        .ok_or_else(|| TcpError::NoCluster(tp.cluster.name.to_string()))?;
-    let host = cluster
-        .pick(&[], 1)
-        .ok_or_else(|| TcpError::NoHealthyUpstream(tp.cluster.name.to_string()))?;
+    let stats = tp.stats.as_ref();
+    let mut info = StreamInfo {
+        downstream_tls: conn.tls,
+        peer_identity: conn.peer_identity.clone(),
+        local_identity: conn.local_identity.clone(),
+        cluster: Some(tp.cluster.name.clone()),
+        ..Default::default()
+    };
+    let Some(cluster) = model.load().cluster(&tp.cluster).cloned() else {
+        failed(stats, info, Flag::NoCluster);
+        return Err(TcpError::NoCluster(tp.cluster.name.to_string()));
+    };
+    info.service = cluster.spec.service.clone();
+    let Some(host) = cluster.pick(&[], 1) else {
+        failed(stats, info, Flag::NoHealthyUpstream);
+        return Err(TcpError::NoHealthyUpstream(tp.cluster.name.to_string()));
+    };
+    info.upstream_tls = host.tls.is_some();
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-    let up = connect::connect(&host.addr, &cluster.spec, host.tls.as_ref(), Use::Raw)
-        .await
-        .inspect_err(|_| {
+    let up = match connect::connect(&host.addr, &cluster.spec, host.tls.as_ref(), Use::Raw).await {
+        Ok(up) => up,
+        Err(e) => {
             host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-        })?;
+            failed(stats, info, Flag::UpstreamConnectFailure);
+            return Err(e.into());
+        }
+    };
+    info.upstream_identity = up.peer_identity().map(Arc::from);
+    let mut report = stats.map(|s| Report::new(s, &info));
     let seen = Arc::new(AtomicU64::new(0));
+    let (received, sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut down = Activity {
         inner: down,
+        read: received.clone(),
         seen: seen.clone(),
     };
     let mut up = Activity {
         inner: up,
+        read: sent.clone(),
         seen: seen.clone(),
     };
     let copy = tokio::io::copy_bidirectional(&mut down, &mut up);
-    match tp.idle_timeout {
-        None => Ok(copy.await?),
-        Some(idle) => tokio::select! {
-            r = copy => Ok(r?),
-            _ = idle_watch(seen, idle) => {
+    tokio::pin!(copy);
+    let idle = async {
+        match tp.idle_timeout {
+            Some(d) => idle_watch(seen, d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(idle);
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + REPORT_INTERVAL,
+        REPORT_INTERVAL,
+    );
+    let result = loop {
+        tokio::select! {
+            r = &mut copy => break r.map_err(TcpError::from),
+            _ = &mut idle => {
                 tracing::debug!(cluster = %tp.cluster.name, "TCP proxy idle timeout");
-                Ok((0, 0))
+                break Ok((0, 0));
             }
-        },
+            _ = tick.tick(), if report.is_some() => {
+                if let Some(r) = report.as_mut() {
+                    r.update(sent.load(Ordering::Relaxed), received.load(Ordering::Relaxed), false);
+                }
+            }
+        }
+    };
+    if let Some(r) = report.as_mut() {
+        r.update(
+            sent.load(Ordering::Relaxed),
+            received.load(Ordering::Relaxed),
+            true,
+        );
     }
+    result
 }

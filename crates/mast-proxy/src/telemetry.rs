@@ -28,6 +28,10 @@ pub struct Telemetry {
     pub peers: Arc<PeerCache>,
     /// The `istio_*` metrics.
     pub metrics: Arc<Metrics>,
+    /// `unknown`, shared by every label that is.
+    pub unknown: Arc<str>,
+    /// A peer nothing is known of.
+    pub unknown_peer: Arc<peer::Peer>,
 }
 
 impl Telemetry {
@@ -37,6 +41,8 @@ impl Telemetry {
             local: Arc::new(Local::new(node_id, metadata)),
             peers: Arc::new(PeerCache::default()),
             metrics: Arc::new(Metrics::default()),
+            unknown: peer::UNKNOWN.into(),
+            unknown_peer: Arc::new(peer::Peer::unknown()),
         })
     }
 }

@@ -38,14 +38,16 @@ fn pool() -> Option<&'static DescriptorPool> {
 fn typed_struct_file(package: &str, file: &str) -> prost_types::FileDescriptorProto {
     use prost_types::field_descriptor_proto::{Label, Type};
     use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
-    let field = |name: &str, json: &str, number: i32, ty: Type, type_name: Option<&str>| FieldDescriptorProto {
-        name: Some(name.into()),
-        number: Some(number),
-        label: Some(Label::Optional as i32),
-        r#type: Some(ty as i32),
-        type_name: type_name.map(str::to_string),
-        json_name: Some(json.into()),
-        ..Default::default()
+    let field = |name: &str, json: &str, number: i32, ty: Type, type_name: Option<&str>| {
+        FieldDescriptorProto {
+            name: Some(name.into()),
+            number: Some(number),
+            label: Some(Label::Optional as i32),
+            r#type: Some(ty as i32),
+            type_name: type_name.map(str::to_string),
+            json_name: Some(json.into()),
+            ..Default::default()
+        }
     };
     FileDescriptorProto {
         name: Some(file.into()),
@@ -55,7 +57,13 @@ fn typed_struct_file(package: &str, file: &str) -> prost_types::FileDescriptorPr
             name: Some("TypedStruct".into()),
             field: vec![
                 field("type_url", "typeUrl", 1, Type::String, None),
-                field("value", "value", 2, Type::Message, Some(".google.protobuf.Struct")),
+                field(
+                    "value",
+                    "value",
+                    2,
+                    Type::Message,
+                    Some(".google.protobuf.Struct"),
+                ),
             ],
             ..Default::default()
         }],
@@ -120,7 +128,10 @@ mod tests {
         }
         let tc = &j["httpFilters"][0]["typedConfig"];
         assert_eq!(tc["@type"], crate::typed_struct::TYPE_URL, "{j}");
-        assert_eq!(tc["typeUrl"], "type.googleapis.com/stats.PluginConfig", "{j}");
+        assert_eq!(
+            tc["typeUrl"], "type.googleapis.com/stats.PluginConfig",
+            "{j}"
+        );
         assert_eq!(tc["value"]["disable_host_header_fallback"], true, "{j}");
     }
 

@@ -112,7 +112,8 @@ mod tests {
     use serde_json::json;
 
     fn telemetry(workload: &str) -> Arc<Telemetry> {
-        let md = json!({"WORKLOAD_NAME": workload, "NAMESPACE": "default", "LABELS": {"app": workload}});
+        let md =
+            json!({"WORKLOAD_NAME": workload, "NAMESPACE": "default", "LABELS": {"app": workload}});
         Telemetry::new(
             &format!("sidecar~10.0.0.1~{workload}.default~default.svc.cluster.local"),
             md.as_object().unwrap(),
@@ -141,14 +142,28 @@ mod tests {
         let (mut ci, mut si) = (StreamInfo::default(), StreamInfo::default());
         client.on_request_headers(&mut ci, &mut req, None, true);
         assert_ne!(req.headers[PEER_METADATA], "forged");
-        assert!(req.headers[PEER_METADATA_ID].to_str().unwrap().contains("productpage"));
+        assert!(
+            req.headers[PEER_METADATA_ID]
+                .to_str()
+                .unwrap()
+                .contains("productpage")
+        );
         server.on_request_headers(&mut si, &mut req, None, true);
-        assert!(!req.headers.contains_key(PEER_METADATA), "stripped before the app");
-        assert_eq!(&*si.downstream_peer.as_ref().unwrap().workload, "productpage");
+        assert!(
+            !req.headers.contains_key(PEER_METADATA),
+            "stripped before the app"
+        );
+        assert_eq!(
+            &*si.downstream_peer.as_ref().unwrap().workload,
+            "productpage"
+        );
         let (mut resp, ()) = http::Response::new(()).into_parts();
         server.on_response_headers(&mut si, &mut resp, None, true);
         client.on_response_headers(&mut ci, &mut resp, None, true);
-        assert!(!resp.headers.contains_key(PEER_METADATA), "stripped before the client");
+        assert!(
+            !resp.headers.contains_key(PEER_METADATA),
+            "stripped before the client"
+        );
         assert_eq!(&*ci.upstream_peer.as_ref().unwrap().app, "reviews");
     }
 }

@@ -12,7 +12,7 @@ use http::{HeaderMap, request, response};
 use crate::http::filter::{HttpFilter, RouteCtx, Status, StreamInfo};
 use crate::telemetry::Telemetry;
 use crate::telemetry::metrics::{Flags, Labels, Protocol, Reporter, Request, Security, Service};
-use crate::telemetry::peer::{Peer, UNKNOWN};
+use crate::telemetry::peer::UNKNOWN;
 
 /// The filter's name.
 pub const NAME: &str = "istio.stats";
@@ -25,8 +25,6 @@ pub struct StatsFilter {
     reporter: Reporter,
     host_fallback: bool,
     telemetry: Arc<Telemetry>,
-    unknown: Arc<str>,
-    unknown_peer: Arc<Peer>,
 }
 
 impl StatsFilter {
@@ -37,8 +35,6 @@ impl StatsFilter {
             reporter,
             host_fallback,
             telemetry,
-            unknown: UNKNOWN.into(),
-            unknown_peer: Arc::new(Peer::unknown()),
         }
     }
 
@@ -49,67 +45,71 @@ impl StatsFilter {
 
     /// The labels of a finished request.
     pub fn labels(&self, info: &StreamInfo) -> Labels {
-        let or_unknown = |v: &Option<Arc<str>>| v.clone().unwrap_or_else(|| self.unknown.clone());
-        let local = self.telemetry.local.peer.clone();
-        let (source, source_principal, destination, destination_principal, security) =
-            match self.reporter {
-                Reporter::Source => (
-                    local,
-                    if info.upstream_tls {
-                        or_unknown(&info.local_identity)
-                    } else {
-                        self.unknown.clone()
-                    },
-                    info.upstream_peer
-                        .clone()
-                        .unwrap_or_else(|| self.unknown_peer.clone()),
-                    or_unknown(&info.upstream_identity),
-                    Security::Unknown,
-                ),
-                Reporter::Destination => (
-                    info.downstream_peer
-                        .clone()
-                        .unwrap_or_else(|| self.unknown_peer.clone()),
-                    or_unknown(&info.peer_identity),
-                    local,
-                    if info.downstream_tls {
-                        or_unknown(&info.local_identity)
-                    } else {
-                        self.unknown.clone()
-                    },
-                    if info.peer_identity.is_some() {
-                        Security::MutualTls
-                    } else {
-                        Security::None
-                    },
-                ),
-            };
-        let service = info.service.clone().unwrap_or_else(|| {
-            Arc::new(Service::unknown(
-                info.request_host.as_deref(),
-                info.cluster.as_deref().unwrap_or(UNKNOWN),
-            ))
-        });
-        let code = info.response_code.unwrap_or(0);
-        Labels {
-            reporter: self.reporter,
-            source,
-            source_principal,
-            destination,
-            destination_principal,
-            service,
-            protocol: if info.grpc {
-                Protocol::Grpc
+        let protocol = if info.grpc {
+            Protocol::Grpc
+        } else {
+            Protocol::Http
+        };
+        labels(self.reporter, &self.telemetry, info, protocol)
+    }
+}
+
+/// The labels of a finished request or a TCP connection, as Istio's stats filter sets them.
+pub fn labels(reporter: Reporter, t: &Telemetry, info: &StreamInfo, protocol: Protocol) -> Labels {
+    let or_unknown = |v: &Option<Arc<str>>| v.clone().unwrap_or_else(|| t.unknown.clone());
+    let local = t.local.peer.clone();
+    let (source, source_principal, destination, destination_principal, security) = match reporter {
+        Reporter::Source => (
+            local,
+            if info.upstream_tls {
+                or_unknown(&info.local_identity)
             } else {
-                Protocol::Http
+                t.unknown.clone()
             },
-            response_code: code,
-            grpc_status: info
-                .grpc
-                .then(|| info.grpc_status.unwrap_or_else(|| http_to_grpc(code))),
-            flags: Flags::of(&info.flags),
-            security,
-        }
+            info.upstream_peer
+                .clone()
+                .unwrap_or_else(|| t.unknown_peer.clone()),
+            or_unknown(&info.upstream_identity),
+            Security::Unknown,
+        ),
+        Reporter::Destination => (
+            info.downstream_peer
+                .clone()
+                .unwrap_or_else(|| t.unknown_peer.clone()),
+            or_unknown(&info.peer_identity),
+            local,
+            if info.downstream_tls {
+                or_unknown(&info.local_identity)
+            } else {
+                t.unknown.clone()
+            },
+            if info.peer_identity.is_some() {
+                Security::MutualTls
+            } else {
+                Security::None
+            },
+        ),
+    };
+    let service = info.service.clone().unwrap_or_else(|| {
+        Arc::new(Service::unknown(
+            info.request_host.as_deref(),
+            info.cluster.as_deref().unwrap_or(UNKNOWN),
+        ))
+    });
+    let code = info.response_code.unwrap_or(0);
+    Labels {
+        reporter,
+        source,
+        source_principal,
+        destination,
+        destination_principal,
+        service,
+        protocol,
+        response_code: code,
+        grpc_status: (protocol == Protocol::Grpc)
+            .then(|| info.grpc_status.unwrap_or_else(|| http_to_grpc(code))),
+        flags: Flags::of(&info.flags),
+        security,
     }
 }
 
@@ -200,12 +200,16 @@ impl HttpFilter for StatsFilter {
 mod tests {
     use super::*;
     use crate::http::reply::Flag;
+    use crate::telemetry::peer::Peer;
     use serde_json::json;
 
     fn telemetry() -> Arc<Telemetry> {
         let md = json!({"WORKLOAD_NAME": "reviews-v1", "NAMESPACE": "default", "CLUSTER_ID": "Kubernetes",
             "LABELS": {"app": "reviews", "version": "v1"}});
-        Telemetry::new("sidecar~10.0.0.2~reviews-v1.default~default.svc.cluster.local", md.as_object().unwrap())
+        Telemetry::new(
+            "sidecar~10.0.0.2~reviews-v1.default~default.svc.cluster.local",
+            md.as_object().unwrap(),
+        )
     }
 
     #[test]
@@ -247,7 +251,14 @@ mod tests {
             response_code: Some(200),
             ..Default::default()
         };
-        let cases: [(&StatsFilter, &StreamInfo, [&str; 9], Option<u32>, &str); 3] = [
+        type Case<'a> = (
+            &'a StatsFilter,
+            &'a StreamInfo,
+            [&'a str; 9],
+            Option<u32>,
+            &'a str,
+        );
+        let cases: [Case<'_>; 3] = [
             (
                 &inbound,
                 &mtls_in,
@@ -326,13 +337,24 @@ mod tests {
             ];
             assert_eq!(got, want, "{text}");
             assert_eq!(l.grpc_status, grpc, "{text}");
-            assert!(text.contains(&format!("response_flags=\"{flags}\"")), "{text}");
+            assert!(
+                text.contains(&format!("response_flags=\"{flags}\"")),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn grpc_status_from_http() {
-        for (http, grpc) in [(400, 13), (401, 16), (403, 7), (404, 12), (429, 14), (503, 14), (200, 2)] {
+        for (http, grpc) in [
+            (400, 13),
+            (401, 16),
+            (403, 7),
+            (404, 12),
+            (429, 14),
+            (503, 14),
+            (200, 2),
+        ] {
             assert_eq!(http_to_grpc(http), grpc, "{http}");
         }
     }

@@ -254,8 +254,16 @@ mod tests {
         assert_eq!(
             got,
             [
-                End { bytes: 3, grpc_status: None, complete: true },
-                End { bytes: 0, grpc_status: None, complete: false },
+                End {
+                    bytes: 3,
+                    grpc_status: None,
+                    complete: true
+                },
+                End {
+                    bytes: 0,
+                    grpc_status: None,
+                    complete: false
+                },
             ]
         );
     }

@@ -84,6 +84,17 @@ pub struct TcpProxy {
     pub cluster: ClusterRef,
     /// Idle timeout (`None`: disabled; Envoy's default is 1 h).
     pub idle_timeout: Option<Duration>,
+    /// Istio's TCP metrics (`istio.stats` before the `tcp_proxy`).
+    pub stats: Option<TcpStats>,
+}
+
+/// Istio's TCP metrics of a chain.
+#[derive(Debug, Clone)]
+pub struct TcpStats {
+    /// Who reports.
+    pub reporter: crate::telemetry::metrics::Reporter,
+    /// Where they go.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// Where an HTTP connection manager's routes come from.

@@ -18,8 +18,8 @@ use crate::http::reply::Flag;
 
 /// Envoy's default histogram buckets (`stats_config.histogram_bucket_settings` unset).
 pub const BUCKETS: [f64; 19] = [
-    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
-    30000.0, 60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
 ];
 
 /// Which proxy reports.
@@ -490,8 +490,14 @@ mod tests {
         let cases: [(&[Flag], &str); 4] = [
             (&[], "-"),
             (&[Flag::UpstreamOverflow], "UO"),
-            (&[Flag::RetryLimitExceeded, Flag::UpstreamConnectFailure], "UF,URX"),
-            (&[Flag::NoRoute, Flag::NoRoute, Flag::NoHealthyUpstream], "UH,NR"),
+            (
+                &[Flag::RetryLimitExceeded, Flag::UpstreamConnectFailure],
+                "UF,URX",
+            ),
+            (
+                &[Flag::NoRoute, Flag::NoRoute, Flag::NoHealthyUpstream],
+                "UH,NR",
+            ),
         ];
         for (flags, want) in cases {
             let mut s = String::new();
@@ -503,7 +509,10 @@ mod tests {
     #[test]
     fn label_order_and_values() {
         let l = labels(200, None, Protocol::Http).render();
-        let names: Vec<&str> = l.split(",").map(|kv| kv.split('=').next().unwrap()).collect();
+        let names: Vec<&str> = l
+            .split(",")
+            .map(|kv| kv.split('=').next().unwrap())
+            .collect();
         assert_eq!(names.len(), 25, "{l}");
         assert_eq!(names[0], "reporter");
         assert_eq!(names[24], "connection_security_policy");
@@ -511,7 +520,10 @@ mod tests {
         assert!(l.contains("grpc_response_status=\"\""), "{l}");
         assert!(l.contains("response_flags=\"-\""), "{l}");
         let t = labels(0, None, Protocol::Tcp).render();
-        assert!(!t.contains("response_code") && t.contains("request_protocol=\"tcp\""), "{t}");
+        assert!(
+            !t.contains("response_code") && t.contains("request_protocol=\"tcp\""),
+            "{t}"
+        );
     }
 
     #[test]
@@ -557,22 +569,46 @@ mod tests {
                 .unwrap()
                 .to_string()
         };
-        assert_eq!(line("istio_requests_total{", "request_protocol=\"http\""), "3");
-        assert_eq!(line("istio_requests_total{", "grpc_response_status=\"5\""), "1");
+        assert_eq!(
+            line("istio_requests_total{", "request_protocol=\"http\""),
+            "3"
+        );
+        assert_eq!(
+            line("istio_requests_total{", "grpc_response_status=\"5\""),
+            "1"
+        );
         let http = "request_protocol=\"http\"";
         assert_eq!(
-            line("istio_request_duration_milliseconds_bucket{", &format!("{http},response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\",connection_security_policy=\"mutual_tls\",le=\"0.5\"")),
+            line(
+                "istio_request_duration_milliseconds_bucket{",
+                &format!(
+                    "{http},response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\",connection_security_policy=\"mutual_tls\",le=\"0.5\""
+                )
+            ),
             "1"
         );
         assert_eq!(
-            line("istio_request_duration_milliseconds_bucket{", &format!("{http},response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\",connection_security_policy=\"mutual_tls\",le=\"5\"")),
+            line(
+                "istio_request_duration_milliseconds_bucket{",
+                &format!(
+                    "{http},response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\",connection_security_policy=\"mutual_tls\",le=\"5\""
+                )
+            ),
             "2"
         );
         assert_eq!(
-            line("istio_request_duration_milliseconds_bucket{", &format!("{http},response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\",connection_security_policy=\"mutual_tls\",le=\"+Inf\"")),
+            line(
+                "istio_request_duration_milliseconds_bucket{",
+                &format!(
+                    "{http},response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\",connection_security_policy=\"mutual_tls\",le=\"+Inf\""
+                )
+            ),
             "3"
         );
-        assert_eq!(line("istio_request_duration_milliseconds_sum{", http), "7003");
+        assert_eq!(
+            line("istio_request_duration_milliseconds_sum{", http),
+            "7003"
+        );
         assert_eq!(line("istio_response_bytes_sum{", http), "6000");
         assert_eq!(line("istio_tcp_connections_opened_total{", ""), "1");
         assert_eq!(line("istio_tcp_connections_closed_total{", ""), "1");

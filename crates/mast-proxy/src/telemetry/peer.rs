@@ -63,7 +63,9 @@ pub struct Peer {
 }
 
 fn text<'a>(md: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    md.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    md.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 impl Peer {
@@ -84,7 +86,10 @@ impl Peer {
     /// The labels of the workload with this node metadata.
     pub fn from_metadata(md: &Map<String, Value>) -> Peer {
         let empty = Map::new();
-        let labels = md.get("LABELS").and_then(Value::as_object).unwrap_or(&empty);
+        let labels = md
+            .get("LABELS")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         let label = |keys: &[&str]| keys.iter().find_map(|k| text(labels, k));
         let workload = text(md, "WORKLOAD_NAME");
         let app = label(&["app", "app.kubernetes.io/name"]);
@@ -197,7 +202,15 @@ mod tests {
             (
                 json!({"WORKLOAD_NAME": "reviews-v1", "NAMESPACE": "default", "CLUSTER_ID": "Kubernetes",
                        "LABELS": {"app": "reviews", "version": "v1"}}),
-                ["reviews-v1", "default", "reviews", "v1", "reviews", "v1", "Kubernetes"],
+                [
+                    "reviews-v1",
+                    "default",
+                    "reviews",
+                    "v1",
+                    "reviews",
+                    "v1",
+                    "Kubernetes",
+                ],
             ),
             (
                 json!({"WORKLOAD_NAME": "ratings", "LABELS": {"app.kubernetes.io/name": "rate", "app.kubernetes.io/version": "2",
@@ -206,15 +219,21 @@ mod tests {
             ),
             (
                 json!({"WORKLOAD_NAME": "bare"}),
-                ["bare", "unknown", "unknown", "unknown", "bare", "latest", "unknown"],
+                [
+                    "bare", "unknown", "unknown", "unknown", "bare", "latest", "unknown",
+                ],
             ),
             (
                 json!({"LABELS": {"service.istio.io/canonical-name": "front", "app": "web"}}),
-                ["unknown", "unknown", "web", "unknown", "front", "latest", "unknown"],
+                [
+                    "unknown", "unknown", "web", "unknown", "front", "latest", "unknown",
+                ],
             ),
             (
                 json!({}),
-                ["unknown", "unknown", "unknown", "unknown", "unknown", "latest", "unknown"],
+                [
+                    "unknown", "unknown", "unknown", "unknown", "unknown", "latest", "unknown",
+                ],
             ),
         ];
         for (m, want) in cases {
@@ -234,8 +253,10 @@ mod tests {
 
     #[test]
     fn header_round_trip_keeps_only_exchanged_keys() {
-        let m = md(json!({"WORKLOAD_NAME": "reviews-v2", "NAMESPACE": "default",
-            "LABELS": {"app": "reviews", "version": "v2"}, "ISTIO_META_SECRET": "x", "PROXY_CONFIG": {}}));
+        let m = md(
+            json!({"WORKLOAD_NAME": "reviews-v2", "NAMESPACE": "default",
+            "LABELS": {"app": "reviews", "version": "v2"}, "ISTIO_META_SECRET": "x", "PROXY_CONFIG": {}}),
+        );
         let h = encode(&m);
         let back = decode(h.as_bytes()).unwrap();
         assert_eq!(back["WORKLOAD_NAME"], "reviews-v2");

@@ -242,6 +242,21 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
     panic!("timed out waiting for {what}");
 }
 
+/// Polls the async `check` every 50 ms for up to 10 s.
+pub async fn eventually_async<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out");
+}
+
 /// A proxy configuration for tests: loopback admin ports, NONE interception, `pod` in
 /// `default` with service account `sa`, certificates in `cert_dir`.
 pub fn proxy_config(

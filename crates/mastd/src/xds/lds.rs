@@ -112,6 +112,7 @@ pub fn shared_listeners(snap: &Snapshot, proxy: &Proxy) -> (Vec<Listener>, Vec<S
     if proxy.interception_mode != InterceptionMode::None {
         out.push(virtual_outbound(&ctx));
     }
+    filters::add_tcp_stats(&mut out);
     (out, routes)
 }
 
@@ -133,7 +134,9 @@ pub fn own_listeners(snap: &Snapshot, proxy: &Proxy) -> Vec<Listener> {
         },
         jwt: jwt::jwt_filter(&jwt::policies_for(snap, proxy)),
     };
-    inbound::inbound_listeners(&ctx)
+    let mut out = inbound::inbound_listeners(&ctx);
+    filters::add_tcp_stats(&mut out);
+    out
 }
 
 /// The route configuration names a sidecar's listeners refer to.

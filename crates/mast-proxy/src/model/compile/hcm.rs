@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 use super::{Compiler, FieldError, Result, duration, unpack};
 use crate::filters::cors::CorsFilter;
 use crate::filters::exchange::{self, ExchangeFilter, Side};
-use crate::filters::stats::{self, StatsFilter};
 use crate::filters::fault::FaultFilter;
+use crate::filters::stats::{self, StatsFilter};
 use crate::http::filter::HttpFilter;
 use crate::model::compile;
 use crate::model::listener::{
@@ -212,7 +212,12 @@ fn http_filters(
         let typed_struct = any
             .and_then(TypedStruct::from_any)
             .transpose()
-            .map_err(|e| at(FieldError::new("typed_config", format!("bad TypedStruct: {e}"))))?;
+            .map_err(|e| {
+                at(FieldError::new(
+                    "typed_config",
+                    format!("bad TypedStruct: {e}"),
+                ))
+            })?;
         let ty = match &typed_struct {
             Some(ts) => ts.inner_type(),
             None => any
@@ -221,13 +226,19 @@ fn http_filters(
         };
         match (f.name.as_str(), ty) {
             (exchange::NAME, _) | (_, exchange::CONFIG_TYPE) => {
-                let cfg = typed_struct.as_ref().map(TypedStruct::json).unwrap_or_default();
+                let cfg = typed_struct
+                    .as_ref()
+                    .map(TypedStruct::json)
+                    .unwrap_or_default();
                 out.push(Arc::new(
                     metadata_exchange(c, &cfg).map_err(|e| at(e.at("typed_config")))?,
                 ));
             }
             (stats::NAME, _) | (_, stats::CONFIG_TYPE) => {
-                let cfg = typed_struct.as_ref().map(TypedStruct::json).unwrap_or_default();
+                let cfg = typed_struct
+                    .as_ref()
+                    .map(TypedStruct::json)
+                    .unwrap_or_default();
                 out.push(Arc::new(
                     stats_filter(c, &cfg).map_err(|e| at(e.at("typed_config")))?,
                 ));
@@ -322,7 +333,10 @@ fn metadata_exchange(c: &Compiler<'_>, cfg: &Map<String, Value>) -> Result<Excha
             return Err(FieldError::unsupported(k.clone()));
         }
     }
-    let up = (methods("upstream_discovery")?, methods("upstream_propagation")?);
+    let up = (
+        methods("upstream_discovery")?,
+        methods("upstream_propagation")?,
+    );
     let down = (
         methods("downstream_discovery")?,
         methods("downstream_propagation")?,

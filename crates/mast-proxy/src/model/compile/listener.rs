@@ -30,7 +30,7 @@ use envoy_types::pb::google::protobuf::Any;
 use super::hcm::hcm;
 use super::{Compiler, FieldError, Result, timeout, unpack};
 use crate::model::listener::{
-    ChainKind, ChainMatch, Cidr, Direction, FilterChain, Listener, TcpProxy,
+    ChainKind, ChainMatch, Cidr, Direction, FilterChain, Listener, TcpProxy, TcpStats,
 };
 use crate::model::{ClusterRef, compile};
 
@@ -263,6 +263,7 @@ fn chain(c: &mut Compiler<'_>, fc: &PbChain) -> Result<FilterChain> {
         },
     };
     let mut kind = None;
+    let mut stats = None;
     for (i, f) in fc.filters.iter().enumerate() {
         let at = |e: FieldError| e.at(format!("filters[{i}]"));
         if kind.is_some() {
@@ -279,9 +280,10 @@ fn chain(c: &mut Compiler<'_>, fc: &PbChain) -> Result<FilterChain> {
             | (_, "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy") => {
                 let a =
                     typed(f).ok_or_else(|| at(FieldError::new("typed_config", "is missing")))?;
-                kind = Some(ChainKind::Tcp(
-                    tcp(c, &unpack(a).map_err(at)?).map_err(|e| at(e.at("typed_config")))?,
-                ));
+                let mut tp =
+                    tcp(c, &unpack(a).map_err(at)?).map_err(|e| at(e.at("typed_config")))?;
+                tp.stats = stats.take();
+                kind = Some(ChainKind::Tcp(tp));
             }
             (
                 "envoy.filters.network.http_connection_manager" | "envoy.http_connection_manager",
@@ -311,6 +313,9 @@ fn chain(c: &mut Compiler<'_>, fc: &PbChain) -> Result<FilterChain> {
                 .map_err(|e| at(e.at("typed_config")))?;
             }
             ("istio.metadata_exchange" | "envoy.filters.network.metadata_exchange", _) => {}
+            ("istio.stats", _) => {
+                stats = Some(tcp_stats(c, f).map_err(|e| at(e.at("typed_config")))?);
+            }
             (name, _) => {
                 return Err(at(FieldError::new(
                     "name",
@@ -351,5 +356,33 @@ fn tcp(c: &mut Compiler<'_>, t: &PbTcp) -> Result<TcpProxy> {
         stat_prefix: t.stat_prefix.clone(),
         cluster,
         idle_timeout: timeout(t.idle_timeout.as_ref(), Some(DEFAULT_TCP_IDLE)),
+        stats: None,
+    })
+}
+
+/// The `istio.stats` network filter (`stats.PluginConfig` in a `TypedStruct`): TCP metrics
+/// reported by the listener's direction.
+fn tcp_stats(c: &Compiler<'_>, f: &Filter) -> Result<TcpStats> {
+    use crate::telemetry::metrics::Reporter;
+    use mast_xds::typed_struct::TypedStruct;
+    let cfg = match typed(f).map(TypedStruct::from_any) {
+        None => Default::default(),
+        Some(Some(Ok(ts))) => ts.json(),
+        Some(Some(Err(e))) => return Err(FieldError::new("", format!("bad TypedStruct: {e}"))),
+        Some(None) => return Err(FieldError::new("@type", "is not a TypedStruct")),
+    };
+    for k in cfg.keys() {
+        match k.as_str() {
+            "disable_host_header_fallback" | "tcp_reporting_duration" | "stat_prefix" => {}
+            "reporter" if cfg[k].as_str() == Some("UNSPECIFIED") => {}
+            other => return Err(FieldError::unsupported(other.to_string())),
+        }
+    }
+    Ok(TcpStats {
+        reporter: match c.direction {
+            Direction::Inbound => Reporter::Destination,
+            _ => Reporter::Source,
+        },
+        telemetry: c.telemetry.clone(),
     })
 }

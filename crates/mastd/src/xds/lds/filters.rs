@@ -144,6 +144,40 @@ pub fn tcp_proxy_filter(p: TcpProxy) -> Filter {
     network_filter(TCP_PROXY, pack_any(p))
 }
 
+/// Puts Istio's TCP metrics filter (`istio.stats`, reporting by the listener's direction)
+/// before the `tcp_proxy` of every TCP chain of listeners with a direction, as istiod does.
+pub fn add_tcp_stats(listeners: &mut [envoy_types::pb::envoy::config::listener::v3::Listener]) {
+    use super::hcm::{Direction, STATS, STATS_TYPE};
+    use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
+    for l in listeners {
+        let direction = match l.traffic_direction {
+            d if d == TrafficDirection::Inbound as i32 => Direction::Inbound,
+            d if d == TrafficDirection::Outbound as i32 => Direction::Outbound,
+            _ => continue,
+        };
+        let config = mast_xds::typed_struct::TypedStruct::new(
+            STATS_TYPE,
+            super::hcm::stats_config(direction),
+        )
+        .to_any();
+        for chain in l
+            .filter_chains
+            .iter_mut()
+            .chain(l.default_filter_chain.iter_mut())
+        {
+            let n = chain.filters.len();
+            if n > 0
+                && chain.filters[n - 1].name == TCP_PROXY
+                && !chain.filters.iter().any(|f| f.name == STATS)
+            {
+                chain
+                    .filters
+                    .insert(n - 1, network_filter(STATS, config.clone()));
+            }
+        }
+    }
+}
+
 /// A TLS transport socket terminating with `ctx`.
 pub fn downstream_tls_socket(ctx: DownstreamTlsContext) -> TransportSocket {
     TransportSocket {

@@ -96,11 +96,15 @@ pub fn metadata_exchange(direction: Direction) -> HttpFilter {
 /// `destination` on inbound ones (the listener's direction decides). As istiod does, inbound
 /// chains do not fall back to the Host header for `destination_service`.
 pub fn stats(direction: Direction) -> HttpFilter {
-    let value = match direction {
+    typed_struct_filter(STATS, STATS_TYPE, stats_config(direction))
+}
+
+/// The `stats.PluginConfig` of a chain in `direction`.
+pub fn stats_config(direction: Direction) -> serde_json::Value {
+    match direction {
         Direction::Outbound => json!({}),
         Direction::Inbound => json!({"disable_host_header_fallback": true}),
-    };
-    typed_struct_filter(STATS, STATS_TYPE, value)
+    }
 }
 
 /// The router filter (always last).

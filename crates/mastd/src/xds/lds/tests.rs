@@ -118,7 +118,7 @@ fn outbound_http_listener_per_port() {
     assert_eq!(hcm.stream_idle_timeout.unwrap().seconds, 0);
     let d = l.default_filter_chain.clone().unwrap();
     assert_eq!(d.name, "PassthroughFilterChain");
-    assert_eq!(tcp_cluster(&d.filters[0]), "PassthroughCluster");
+    assert_eq!(tcp_cluster(d.filters.last().unwrap()), "PassthroughCluster");
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn outbound_tcp_and_sniffed_listeners() {
     assert!(tcp.default_filter_chain.is_none());
     assert!(tcp.listener_filters.is_empty());
     assert_eq!(
-        tcp_cluster(&tcp.filter_chains[0].filters[0]),
+        tcp_cluster(tcp.filter_chains[0].filters.last().unwrap()),
         "outbound|27017||mongodb.default.svc.cluster.local"
     );
 
@@ -147,8 +147,11 @@ fn outbound_tcp_and_sniffed_listeners() {
         panic!()
     };
     assert_eq!(rds.route_config_name, "web.default.svc.cluster.local:8000");
+    let d = sniffed.default_filter_chain.clone().unwrap();
+    let names: Vec<&str> = d.filters.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["istio.stats", "envoy.filters.network.tcp_proxy"]);
     assert_eq!(
-        tcp_cluster(&sniffed.default_filter_chain.clone().unwrap().filters[0]),
+        tcp_cluster(d.filters.last().unwrap()),
         "outbound|8000||web.default.svc.cluster.local"
     );
     assert_eq!(
@@ -188,7 +191,7 @@ fn listener_order_and_virtual_outbound() {
         15001
     );
     assert_eq!(
-        tcp_cluster(&vo.filter_chains[1].filters[0]),
+        tcp_cluster(vo.filter_chains[1].filters.last().unwrap()),
         "PassthroughCluster"
     );
 
@@ -197,7 +200,12 @@ fn listener_order_and_virtual_outbound() {
         &proxy("10.1.0.1", "p", "default", &[], json!({})),
     );
     assert_eq!(
-        tcp_cluster(&find(&ls, "virtualOutbound").filter_chains[1].filters[0]),
+        tcp_cluster(
+            find(&ls, "virtualOutbound").filter_chains[1]
+                .filters
+                .last()
+                .unwrap()
+        ),
         "BlackHoleCluster"
     );
 }
@@ -211,7 +219,12 @@ fn tcp_routes_from_virtual_services() {
         .vs("sni", "default", json!({"hosts": ["tls"], "tls": [{"match": [{"sniHosts": ["a.example.com"]}], "route": [{"destination": {"host": "tls", "subset": "a"}}]}]}))
         .build();
     let ls = sidecar_listeners(&snap, &proxy("10.1.0.1", "c", "default", &[], json!({})));
-    let t: TcpProxy = typed(&find(&ls, "10.0.0.6_27017").filter_chains[0].filters[0]);
+    let t: TcpProxy = typed(
+        find(&ls, "10.0.0.6_27017").filter_chains[0]
+            .filters
+            .last()
+            .unwrap(),
+    );
     assert_eq!(t.stat_prefix, "mongo.default");
     let Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) = t.cluster_specifier else {
         panic!()
@@ -240,7 +253,7 @@ fn tcp_routes_from_virtual_services() {
         ["a.example.com"]
     );
     assert_eq!(
-        tcp_cluster(&sni.filter_chains[0].filters[0]),
+        tcp_cluster(sni.filter_chains[0].filters.last().unwrap()),
         "outbound|443|a|tls.default.svc.cluster.local"
     );
 }
@@ -273,7 +286,7 @@ fn none_interception_uses_explicit_listeners() {
     let egress = find(&ls, "127.0.0.2_5432");
     assert!(egress.bind_to_port.is_none(), "bound to its port");
     assert_eq!(
-        tcp_cluster(&egress.filter_chains[0].filters[0]),
+        tcp_cluster(egress.filter_chains[0].filters.last().unwrap()),
         "outbound|5432||db.default.svc.cluster.local"
     );
     let http = find(&ls, "127.0.0.1_9080");

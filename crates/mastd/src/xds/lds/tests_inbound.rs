@@ -387,6 +387,7 @@ fn authorization_policies_become_rbac() {
             "envoy.filters.network.rbac",
             "envoy.filters.network.rbac",
             "envoy.filters.network.rbac",
+            "istio.stats",
             "envoy.filters.network.tcp_proxy"
         ]
     );

@@ -1,0 +1,476 @@
+//! Istio's standard metrics end to end: mastd (in-process) configures a client proxy
+//! (`productpage`) and a server proxy (`reviews`) with HTTP, gRPC and TCP ports over mTLS;
+//! after one HTTP request, one gRPC call that fails with NOT_FOUND and one TCP exchange, both
+//! proxies are scraped on 15090's `/stats/prometheus`, every scrape is parsed by a Prometheus
+//! text parser from crates.io, and every label of every series is checked.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::addr;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn config(client: &str, server: &str) -> String {
+    format!(
+        r#"apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 9080, name: http, protocol: HTTP}}
+  - {{number: 9090, name: grpc, protocol: GRPC}}
+  - {{number: 9100, name: tcp, protocol: TCP}}
+  resolution: STATIC
+  workloadSelector:
+    labels:
+      app: reviews
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: reviews-v2
+  namespace: default
+spec:
+  address: {server}
+  labels:
+    app: reviews
+    version: v2
+  serviceAccount: reviews
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  workloadSelector:
+    labels:
+      app: reviews
+  ingress:
+  - {{port: {{number: 9080, protocol: HTTP, name: http}}, bind: {server}, defaultEndpoint: "0.0.0.0:8080", captureMode: NONE}}
+  - {{port: {{number: 9090, protocol: GRPC, name: grpc}}, bind: {server}, defaultEndpoint: "0.0.0.0:8090", captureMode: NONE}}
+  - {{port: {{number: 9100, protocol: TCP, name: tcp}}, bind: {server}, defaultEndpoint: "0.0.0.0:8100", captureMode: NONE}}
+  egress:
+  - {{bind: 127.0.0.1, captureMode: NONE, hosts: ["./*"], port: {{number: 19999, protocol: HTTP, name: http}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: productpage
+  namespace: default
+spec:
+  workloadSelector:
+    labels:
+      app: productpage
+  egress:
+  - {{port: {{number: 9080, protocol: HTTP, name: http}}, bind: {client}, captureMode: NONE, hosts: ["./*"]}}
+  - {{port: {{number: 9090, protocol: GRPC, name: grpc}}, bind: {client}, captureMode: NONE, hosts: ["./*"]}}
+  - {{port: {{number: 9100, protocol: TCP, name: tcp}}, bind: {client}, captureMode: NONE, hosts: ["./*"]}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: default
+spec:
+  mtls:
+    mode: STRICT
+"#
+    )
+}
+
+fn mastd_args(dir: &std::path::Path, state: &std::path::Path) -> mastd::args::Args {
+    use clap::Parser;
+    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
+    a.config_dir = Some(dir.to_path_buf());
+    a.state_dir = Some(state.to_path_buf());
+    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
+    a.file_debounce = Duration::from_millis(50);
+    a.debounce_after = Duration::from_millis(20);
+    a
+}
+
+/// A gRPC server (HTTP/2 prior knowledge) whose every call fails with NOT_FOUND in the
+/// trailers after one response message.
+async fn grpc_app(at: SocketAddr) {
+    let sock = TcpListener::bind(at).await.unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = sock.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                    let _ = req.into_body().collect().await;
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", "5".parse().unwrap());
+                    trailers.insert("grpc-message", "no such review".parse().unwrap());
+                    let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+                        Ok(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 2, 8, 1]))),
+                        Ok(Frame::trailers(trailers)),
+                    ];
+                    let body = StreamBody::new(futures_stream(frames));
+                    Ok::<_, std::convert::Infallible>(
+                        Response::builder()
+                            .header("content-type", "application/grpc")
+                            .body(body)
+                            .unwrap(),
+                    )
+                });
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+}
+
+fn futures_stream<T: Send + 'static>(
+    items: Vec<T>,
+) -> impl tokio_stream::Stream<Item = T> + Send + 'static {
+    tokio_stream::iter(items)
+}
+
+/// One unary gRPC call over HTTP/2 prior knowledge; the response's `grpc-status`.
+async fn grpc_call(to: SocketAddr) -> Option<String> {
+    let s = TcpStream::connect(to).await.unwrap();
+    let (mut tx, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method("POST")
+        .uri("http://reviews.default.svc.cluster.local:9090/reviews.Reviews/Get")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 2, 8, 7])))
+        .unwrap();
+    let resp = tx.send_request(req).await.ok()?;
+    let collected = resp.into_body().collect().await.ok()?;
+    collected
+        .trailers()
+        .and_then(|t| t.get("grpc-status"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Writes `msg`, half-closes, reads the echo.
+async fn tcp_exchange(to: SocketAddr, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut s = TcpStream::connect(to).await?;
+    s.write_all(msg).await?;
+    s.shutdown().await?;
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut back))
+        .await
+        .map_err(|_| std::io::Error::other("echo timeout"))??;
+    Ok(back)
+}
+
+async fn scrape(at: SocketAddr) -> String {
+    let s = TcpStream::connect(at).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("/stats/prometheus")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    let b = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+/// The samples of `metric` in a scrape, parsed by `prometheus-parse`, as (labels, value).
+fn samples(text: &str, metric: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("scrape does not parse: {e}\n{text}"));
+    scrape
+        .samples
+        .into_iter()
+        .filter(|s| s.metric == metric)
+        .map(|s| {
+            let labels: BTreeMap<String, String> = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let v = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(h) => {
+                    h.iter().map(|c| c.count).fold(0.0, f64::max)
+                }
+                prometheus_parse::Value::Summary(_) => f64::NAN,
+            };
+            (labels, v)
+        })
+        .collect()
+}
+
+/// The labels both proxies agree on for traffic from productpage-v1 to reviews-v2.
+fn peers(reporter: &str, protocol: &str, security: &str) -> Vec<(&'static str, String)> {
+    let productpage = "spiffe://cluster.local/ns/default/sa/productpage";
+    let reviews = "spiffe://cluster.local/ns/default/sa/reviews";
+    let (src_wl, dst_wl) = if protocol == "tcp" {
+        // no TCP metadata exchange yet: the peer's workload is unknown, as in Istio when the
+        // exchange fails
+        if reporter == "source" {
+            ("productpage-v1", "unknown")
+        } else {
+            ("unknown", "reviews-v2")
+        }
+    } else {
+        ("productpage-v1", "reviews-v2")
+    };
+    let known = |wl: &str, v: &'static str| if wl == "unknown" { "unknown" } else { v };
+    vec![
+        ("reporter", reporter.into()),
+        ("source_workload", src_wl.into()),
+        (
+            "source_canonical_service",
+            known(src_wl, "productpage").into(),
+        ),
+        (
+            "source_canonical_revision",
+            if src_wl == "unknown" { "unknown" } else { "v1" }.into(),
+        ),
+        ("source_workload_namespace", known(src_wl, "default").into()),
+        ("source_principal", productpage.into()),
+        ("source_app", known(src_wl, "productpage").into()),
+        ("source_version", known(src_wl, "v1").into()),
+        ("source_cluster", known(src_wl, "Kubernetes").into()),
+        ("destination_workload", dst_wl.into()),
+        (
+            "destination_workload_namespace",
+            known(dst_wl, "default").into(),
+        ),
+        ("destination_principal", reviews.into()),
+        ("destination_app", known(dst_wl, "reviews").into()),
+        ("destination_version", known(dst_wl, "v2").into()),
+        (
+            "destination_service",
+            "reviews.default.svc.cluster.local".into(),
+        ),
+        (
+            "destination_canonical_service",
+            known(dst_wl, "reviews").into(),
+        ),
+        (
+            "destination_canonical_revision",
+            if dst_wl == "unknown" { "unknown" } else { "v2" }.into(),
+        ),
+        (
+            "destination_service_name",
+            "reviews.default.svc.cluster.local".into(),
+        ),
+        ("destination_service_namespace", "default".into()),
+        ("destination_cluster", known(dst_wl, "Kubernetes").into()),
+        ("request_protocol", protocol.into()),
+        ("response_flags", "-".into()),
+        ("connection_security_policy", security.into()),
+    ]
+}
+
+fn expect(
+    base: Vec<(&'static str, String)>,
+    extra: &[(&'static str, &str)],
+) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> =
+        base.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    for (k, v) in extra {
+        m.insert(k.to_string(), v.to_string());
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_standard_metrics_on_both_proxies() {
+    common::init_tracing();
+    let net = common::loopback_net();
+    let ip = |h: u8| addr(net, h, 0).ip().to_string();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(cfg_dir.path().join("mesh.yaml"), config(&ip(1), &ip(2))).unwrap();
+    let mastd = mastd::app::start(mastd_args(cfg_dir.path(), state.path()))
+        .await
+        .expect("mastd starts");
+    let certs = tempfile::tempdir().unwrap();
+    let ca = common::Ca::new();
+    for sa in ["productpage", "reviews"] {
+        ca.issue(&certs.path().join(sa), &common::spiffe(sa));
+    }
+    common::start_app(addr(net, 2, 8080), "reviews").await;
+    grpc_app(addr(net, 2, 8090)).await;
+    common::start_tcp_echo(addr(net, 2, 8100)).await;
+    let proxy = |pod: &str, sa: &str, host: u8, labels: &[&str]| {
+        let mut c = common::proxy_config(
+            mastd.grpc_addr,
+            pod,
+            sa,
+            addr(net, host, 0).ip(),
+            labels,
+            Some(&certs.path().join(sa)),
+        );
+        c.workload_name = pod.into();
+        common::start_proxy(c)
+    };
+    let client = proxy(
+        "productpage-v1",
+        "productpage",
+        1,
+        &["app=productpage", "version=v1"],
+    )
+    .await;
+    let server = proxy("reviews-v2", "reviews", 2, &["app=reviews", "version=v2"]).await;
+
+    // HTTP: the peer metadata headers never reach the application or the client
+    let g = common::get_until(
+        addr(net, 1, 9080),
+        "reviews.default.svc.cluster.local:9080",
+        "/r/1",
+        200,
+    )
+    .await;
+    assert!(!g.headers.contains_key("x-envoy-peer-metadata"), "{g:?}");
+    assert!(!g.body.contains("x-envoy-peer-metadata"), "{}", g.body);
+    // the first request may have raced the server's config: count from a clean state
+    let http_before = |text: &str| {
+        samples(text, "istio_requests_total")
+            .iter()
+            .filter(|(l, _)| l["request_protocol"] == "http")
+            .map(|(_, v)| *v)
+            .sum::<f64>()
+    };
+    let c0 = http_before(&scrape(client.prometheus_addr).await);
+    let g = common::get(
+        addr(net, 1, 9080),
+        "reviews.default.svc.cluster.local:9080",
+        "/r/2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(g.status, 200, "{g:?}");
+
+    // gRPC failing with NOT_FOUND
+    let status = common::eventually_async(|| grpc_call(addr(net, 1, 9090))).await;
+    assert_eq!(status, "5");
+
+    // TCP
+    let back = common::eventually_async(|| async {
+        tcp_exchange(addr(net, 1, 9100), b"hello tcp")
+            .await
+            .ok()
+            .filter(|b| !b.is_empty())
+    })
+    .await;
+    assert_eq!(back, b"hello tcp");
+
+    let (cs, ss) = (client.prometheus_addr, server.prometheus_addr);
+    // the series are recorded when the responses and connections end
+    let client_text = common::eventually_async(|| async {
+        let t = scrape(cs).await;
+        (samples(&t, "istio_tcp_connections_closed_total")
+            .iter()
+            .any(|(_, v)| *v >= 1.0))
+        .then_some(t)
+    })
+    .await;
+    let server_text = common::eventually_async(|| async {
+        let t = scrape(ss).await;
+        (samples(&t, "istio_tcp_connections_closed_total")
+            .iter()
+            .any(|(_, v)| *v >= 1.0)
+            && samples(&t, "istio_requests_total")
+                .iter()
+                .any(|(l, _)| l["request_protocol"] == "grpc"))
+        .then_some(t)
+    })
+    .await;
+
+    for (who, text, reporter, security) in [
+        ("client", &client_text, "source", "unknown"),
+        ("server", &server_text, "destination", "mutual_tls"),
+    ] {
+        let http = expect(
+            peers(reporter, "http", security),
+            &[("response_code", "200"), ("grpc_response_status", "")],
+        );
+        let grpc = expect(
+            peers(reporter, "grpc", security),
+            &[("response_code", "200"), ("grpc_response_status", "5")],
+        );
+        let requests = samples(text, "istio_requests_total");
+        for want in [&http, &grpc] {
+            assert!(
+                requests.iter().any(|(l, _)| l == want),
+                "{who}: no istio_requests_total with\n{want:#?}\namong\n{requests:#?}"
+            );
+        }
+        let grpc_count = requests.iter().find(|(l, _)| *l == grpc).unwrap().1;
+        assert_eq!(grpc_count, 1.0, "{who}: one gRPC call");
+        for h in [
+            "istio_request_duration_milliseconds",
+            "istio_request_bytes",
+            "istio_response_bytes",
+        ] {
+            let s = samples(text, h);
+            assert!(
+                s.iter().any(|(l, _)| *l == http),
+                "{who}: no {h} with the HTTP labels among\n{s:#?}"
+            );
+            assert!(
+                text.contains(&format!("# TYPE {h} histogram")),
+                "{who}: {h} type"
+            );
+        }
+        // bucket bounds as Envoy prints them
+        assert!(text.contains("le=\"3.6e+06\""), "{who}");
+        // sizes: the response carries a JSON body of more than 100 bytes
+        let resp_sum = text
+            .lines()
+            .find(|l| {
+                l.starts_with("istio_response_bytes_sum{")
+                    && l.contains("request_protocol=\"http\"")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap();
+        assert!(resp_sum > 100.0, "{who}: response bytes {resp_sum}");
+
+        let tcp = expect(peers(reporter, "tcp", security), &[]);
+        for (m, at_least) in [
+            ("istio_tcp_connections_opened_total", 1.0),
+            ("istio_tcp_connections_closed_total", 1.0),
+            ("istio_tcp_sent_bytes_total", 9.0),
+            ("istio_tcp_received_bytes_total", 9.0),
+        ] {
+            let s = samples(text, m);
+            let got = s
+                .iter()
+                .find(|(l, _)| *l == tcp)
+                .unwrap_or_else(|| panic!("{who}: no {m} with\n{tcp:#?}\namong\n{s:#?}"))
+                .1;
+            assert!(got >= at_least, "{who}: {m} = {got}");
+        }
+    }
+    let c1 = http_before(&client_text);
+    assert_eq!(c1 - c0, 1.0, "one more HTTP request counted on the client");
+}
