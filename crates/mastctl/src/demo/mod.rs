@@ -10,6 +10,7 @@ mod identity;
 pub use identity::Certs;
 mod layout;
 mod procs;
+mod telemetry;
 mod traffic;
 
 use std::path::{Path, PathBuf};
@@ -272,7 +273,9 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
     let mut checks: Vec<(bool, String)> = problems.into_iter().map(|p| (false, p)).collect();
     checks.push(plaintext_refused(&layout, &c).await);
     let s = stats.lock().expect("lock").clone();
-    let (text, ok) = s.summary(secs, &checks);
+    let (metrics, check) = telemetry::check(&layout, &c, s.ok).await;
+    checks.push(check);
+    let (text, ok) = s.summary(secs, &metrics, &checks);
     println!("\n== Mast demo summary ==\n{text}");
     drop(procs);
     Ok(if ok { Exit::Ok } else { Exit::Failure })

@@ -156,7 +156,8 @@ impl Stats {
 
     /// The summary and its checks; `extra` are checks made elsewhere (plaintext refused, no
     /// process died). Returns the text and whether every check held.
-    pub fn summary(&self, secs: f64, extra: &[(bool, String)]) -> (String, bool) {
+    /// `sections` (more of what was seen, e.g. the proxies' metrics) go before the checks.
+    pub fn summary(&self, secs: f64, sections: &str, extra: &[(bool, String)]) -> (String, bool) {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -218,6 +219,7 @@ impl Stats {
             s,
             "authorization: not yet enforced by mast-proxy (samples/demo/security.yaml's AuthorizationPolicy is left out; PeerAuthentication STRICT is loaded)"
         );
+        s.push_str(sections);
         let mut checks: Vec<(bool, String)> = Vec::new();
         let hops_ok = HOPS.iter().enumerate().all(|(i, _)| {
             self.hops
@@ -321,7 +323,7 @@ mod tests {
         assert_eq!(s.versions["v2"], 1);
         assert_eq!(s.hops[&0].mtls, 1);
         assert_eq!(s.hops[&3].mtls, 0);
-        let (text, ok) = s.summary(1.0, &[(true, "x".into())]);
+        let (text, ok) = s.summary(1.0, "", &[(true, "x".into())]);
         assert!(!ok && text.contains("reviews → ratings: 1 of 1"), "{text}");
     }
 
@@ -335,7 +337,7 @@ mod tests {
                     .collect(),
                 ..Stats::default()
             };
-            s.summary(30.0, &[]).0
+            s.summary(30.0, "", &[]).0
         };
         assert!(split(300, 180, 120).contains("ok   reviews traffic split"));
         assert!(split(200, 200, 200).contains("FAIL reviews traffic split off: v1 33.3%"));
