@@ -1,7 +1,8 @@
 //! The admin endpoints, Envoy's and pilot-agent's: on the admin address (keep it on loopback)
 //! `/config_dump`, `/certs`, `/clusters`, `/ready`, `/quitquitquit`, `/stats/prometheus`; on the status
-//! address `/healthz/ready` and `/stats/prometheus`; on the readiness address
-//! `/healthz/ready`; on the Prometheus address `/stats/prometheus`.
+//! address `/healthz/ready` and `/stats/prometheus` merged with the application's metrics
+//! (`--appMetrics`); on the readiness address `/healthz/ready`; on the Prometheus address
+//! `/stats/prometheus`.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -211,6 +212,61 @@ fn route(shared: &Arc<Shared>, role: Role, req: &Request<Incoming>) -> Response<
     }
 }
 
+/// The application's metrics for the merged scrape (`None`, logged, when it does not answer).
+async fn app_metrics(shared: &Shared) -> Option<String> {
+    use http_body_util::BodyExt;
+    let scrape = shared.app_scrape.as_ref()?;
+    let ip = shared.config.instance_ip;
+    let addr = std::net::SocketAddr::new(
+        if ip.is_unspecified() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            ip
+        },
+        scrape.port,
+    );
+    let fetch = async {
+        let s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .uri(scrape.path.as_str())
+            .header(header::HOST, addr.to_string())
+            .header(header::ACCEPT, "text/plain")
+            .body(Body::Empty)
+            .ok()?;
+        let resp = tx.send_request(req).await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        Some(String::from_utf8_lossy(&body).into_owned())
+    };
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), fetch)
+        .await
+        .ok()
+        .flatten();
+    if got.is_none() {
+        tracing::debug!(%addr, path = %scrape.path, "application metrics not scraped");
+    }
+    got
+}
+
+/// The status port's `/stats/prometheus`: the proxy's metrics, then the application's (as
+/// Istio's agent merges them).
+pub async fn merged_prometheus(shared: &Shared) -> String {
+    let mut out = prometheus(shared);
+    if let Some(app) = app_metrics(shared).await {
+        out.push_str(&app);
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Serves `role` on `sock` until the process ends.
 pub async fn serve(sock: TcpListener, shared: Arc<Shared>, role: Role) {
     loop {
@@ -220,8 +276,15 @@ pub async fn serve(sock: TcpListener, shared: Arc<Shared>, role: Role) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let r = route(&shared, role, &req);
-                async move { Ok::<_, Infallible>(r) }
+                let shared = shared.clone();
+                async move {
+                    let r = if role == Role::Status && req.uri().path() == "/stats/prometheus" {
+                        text(StatusCode::OK, merged_prometheus(&shared).await)
+                    } else {
+                        route(&shared, role, &req)
+                    };
+                    Ok::<_, Infallible>(r)
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)

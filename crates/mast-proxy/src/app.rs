@@ -65,6 +65,8 @@ pub struct Shared {
     pub dump: ArcSwap<Dump>,
     /// This workload, its peers and the `istio_*` metrics.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// The application's metrics endpoint, merged into the status port's scrape.
+    pub app_scrape: Option<crate::config::AppScrape>,
     clusters_ok: AtomicBool,
     listeners_ok: AtomicBool,
     nacks: Mutex<BTreeMap<String, String>>,
@@ -243,6 +245,7 @@ pub async fn run(config: Config) -> Result<Handle, RunError> {
 /// Starts a proxy with `env` as its environment.
 pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunError> {
     let proxy = config.proxy(env)?;
+    let app_scrape = config.app_scrape()?;
     let node = proxy.to_node();
     let certs = CertSource::empty();
     let store = Arc::new(identity::Store::default());
@@ -276,6 +279,7 @@ pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunEr
         listeners,
         dump: ArcSwap::from_pointee(Dump::default()),
         telemetry: crate::telemetry::Telemetry::new(&proxy.node_id, &proxy.metadata),
+        app_scrape,
         clusters_ok: AtomicBool::new(false),
         listeners_ok: AtomicBool::new(false),
         nacks: Mutex::new(BTreeMap::new()),

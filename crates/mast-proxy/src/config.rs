@@ -270,6 +270,11 @@ pub struct Config {
     /// Longest delay between reconnects to mastd.
     #[arg(long = "xdsRetryMax", default_value = "30s", value_parser = parse_duration)]
     pub xds_retry_max: Duration,
+    /// The application's metrics, merged into the status port's `/stats/prometheus` as
+    /// Istio's agent merges them: JSON of the pod's `prometheus.io` annotations as Istio's
+    /// injector passes them, `{"scrape":"true","port":"8080","path":"/metrics"}`.
+    #[arg(long = "appMetrics", env = "ISTIO_PROMETHEUS_ANNOTATIONS")]
+    pub app_metrics: Option<String>,
     /// Istio version reported in the node metadata.
     #[arg(
         long = "istioVersion",
@@ -279,7 +284,45 @@ pub struct Config {
     pub istio_version: String,
 }
 
+/// Where the application's metrics are scraped (`--appMetrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppScrape {
+    /// The application's port.
+    pub port: u16,
+    /// The path (Prometheus' default `/metrics`).
+    pub path: String,
+}
+
 impl Config {
+    /// The application's metrics endpoint, if `--appMetrics` asks for a scrape.
+    pub fn app_scrape(&self) -> Result<Option<AppScrape>, ConfigError> {
+        let Some(raw) = self.app_metrics.as_deref().filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let bad = |reason: &str| ConfigError::BadValue {
+            name: "--appMetrics (ISTIO_PROMETHEUS_ANNOTATIONS)".into(),
+            value: raw.to_string(),
+            reason: reason.into(),
+        };
+        let v: Value = serde_json::from_str(raw).map_err(|e| bad(&e.to_string()))?;
+        let field = |k: &str| v.get(k).and_then(Value::as_str);
+        if field("scrape") != Some("true") {
+            return Ok(None);
+        }
+        let port = field("port")
+            .ok_or_else(|| bad("\"port\" is missing"))?
+            .parse()
+            .map_err(|_| bad("\"port\" is not a port number"))?;
+        let path = field("path").unwrap_or("/metrics");
+        if !path.starts_with('/') {
+            return Err(bad("\"path\" must start with /"));
+        }
+        Ok(Some(AppScrape {
+            port,
+            path: path.to_string(),
+        }))
+    }
+
     /// A configuration for tests: defaults, every listening address on an ephemeral loopback
     /// port, interception `NONE`, and `discovery` as mastd's address.
     pub fn for_tests(discovery: SocketAddr) -> Config {
@@ -459,6 +502,32 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
+        let c = Config::try_parse_from([
+            "mast-proxy",
+            r#"--appMetrics={"scrape":"true","port":"8080"}"#,
+        ])
+        .unwrap();
+        assert_eq!(
+            c.app_scrape().unwrap(),
+            Some(AppScrape {
+                port: 8080,
+                path: "/metrics".into()
+            })
+        );
+        for (raw, ok) in [
+            (r#"{"scrape":"false","port":"8080"}"#, true),
+            (r#"{"scrape":"true"}"#, false),
+            (r#"{"scrape":"true","port":"http"}"#, false),
+            ("not json", false),
+        ] {
+            let mut c = Config::try_parse_from(["mast-proxy"]).unwrap();
+            c.app_metrics = Some(raw.into());
+            let r = c.app_scrape();
+            assert_eq!(r.is_ok(), ok, "{raw}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("--appMetrics"), "{e}");
+            }
+        }
         let c = Config::try_parse_from(["mast-proxy", "--labels=noequals"]).unwrap();
         let e = c.proxy(&env(&[])).unwrap_err().to_string();
         assert!(e.contains("--labels") && e.contains("noequals"), "{e}");

@@ -181,6 +181,31 @@ async fn tcp_exchange(to: SocketAddr, msg: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(back)
 }
 
+/// The application's own metrics endpoint (`/metrics`).
+async fn metrics_app(at: SocketAddr) {
+    let sock = TcpListener::bind(at).await.unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = sock.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                    let body = if req.uri().path() == "/metrics" {
+                        "# TYPE reviews_cache_hits counter\nreviews_cache_hits 42\n"
+                    } else {
+                        "not here"
+                    };
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(body))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+}
+
 async fn scrape(at: SocketAddr) -> String {
     let s = TcpStream::connect(at).await.unwrap();
     let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
@@ -320,6 +345,7 @@ async fn istio_standard_metrics_on_both_proxies() {
     common::start_app(addr(net, 2, 8080), "reviews").await;
     grpc_app(addr(net, 2, 8090)).await;
     common::start_tcp_echo(addr(net, 2, 8100)).await;
+    metrics_app(addr(net, 2, 8200)).await;
     let proxy = |pod: &str, sa: &str, host: u8, labels: &[&str]| {
         let mut c = common::proxy_config(
             mastd.grpc_addr,
@@ -330,6 +356,9 @@ async fn istio_standard_metrics_on_both_proxies() {
             Some(&certs.path().join(sa)),
         );
         c.workload_name = pod.into();
+        if sa == "reviews" {
+            c.app_metrics = Some(r#"{"scrape":"true","port":"8200","path":"/metrics"}"#.into());
+        }
         common::start_proxy(c)
     };
     let client = proxy(
@@ -471,6 +500,20 @@ async fn istio_standard_metrics_on_both_proxies() {
             assert!(got >= at_least, "{who}: {m} = {got}");
         }
     }
+    // the status port merges the application's metrics into the proxy's, as Istio's agent does
+    let merged = scrape(server.status_addr).await;
+    assert_eq!(
+        samples(&merged, "reviews_cache_hits")[0].1,
+        42.0,
+        "{merged}"
+    );
+    assert!(
+        !samples(&merged, "istio_requests_total").is_empty(),
+        "{merged}"
+    );
+    let unmerged = scrape(client.status_addr).await;
+    assert!(samples(&unmerged, "reviews_cache_hits").is_empty());
+
     let c1 = http_before(&client_text);
     assert_eq!(c1 - c0, 1.0, "one more HTTP request counted on the client");
 }
