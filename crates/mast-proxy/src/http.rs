@@ -32,6 +32,7 @@ use crate::drain::Drain;
 use crate::model::SharedModel;
 use crate::model::listener::{Codec, ForwardClientCert, Hcm, RouteSource, ServerHeader};
 use crate::model::route::{Action, RequestView};
+use crate::telemetry::access_log;
 use body::Body;
 use filter::{RouteCtx, StreamInfo};
 use headers::{PeerCert, X_FORWARDED_FOR, X_FORWARDED_PROTO, X_REQUEST_ID, XFCC};
@@ -69,6 +70,10 @@ pub struct Conn {
     pub peer_identity: Option<Arc<str>>,
     /// Our own identity (the `By` of `x-forwarded-client-cert`).
     pub local_identity: Option<Arc<str>>,
+    /// Our address on the connection.
+    pub local: Option<SocketAddr>,
+    /// The TLS SNI the peer sent.
+    pub server_name: Option<Arc<str>>,
 }
 
 fn prepare(conn: &Conn, parts: &mut Parts) {
@@ -166,6 +171,7 @@ async fn route(
     mut req: Request<Incoming>,
     info: &mut StreamInfo,
     body_bytes: Option<&Arc<AtomicU64>>,
+    entries: &mut Vec<access_log::Entry>,
 ) -> Response<Body> {
     let hcm = &conn.hcm;
     let grpc = is_grpc(req.headers());
@@ -185,6 +191,20 @@ async fn route(
         None => Body::Incoming(body),
     };
     prepare(conn, &mut parts);
+    if !hcm.access_logs.is_empty() {
+        // read after the request id is set, as Envoy's log sees the request
+        let start = std::time::SystemTime::now();
+        *entries = hcm
+            .access_logs
+            .iter()
+            .map(|l| access_log::Entry {
+                start,
+                protocol: crate::telemetry::expr::protocol(parts.version),
+                request: l.captures.capture(&parts, conn.tls),
+                response: Vec::new(),
+            })
+            .collect();
+    }
     let model = conn.model.load_full();
     let table = match &hcm.routes {
         RouteSource::Inline(t) => Some(t.clone()),
@@ -374,6 +394,7 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
     let logged = tracing::enabled!(target: "access", tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
     let log_phase = conn.hcm.log_phase || logged.is_some();
+    let mut entries = Vec::new();
     let mut info = StreamInfo {
         peer_identity: conn.peer_identity.clone(),
         local_identity: conn.local_identity.clone(),
@@ -381,7 +402,7 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
         ..Default::default()
     };
     let body_bytes = log_phase.then(|| Arc::new(AtomicU64::new(0)));
-    let mut resp = route(&conn, req, &mut info, body_bytes.as_ref()).await;
+    let mut resp = route(&conn, req, &mut info, body_bytes.as_ref(), &mut entries).await;
     let hcm = &conn.hcm;
     match hcm.server_header {
         ServerHeader::Overwrite => {
@@ -398,6 +419,9 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
     if !log_phase {
         return Ok(resp);
     }
+    for (e, l) in entries.iter_mut().zip(&conn.hcm.access_logs) {
+        e.response = l.response_values(resp.headers());
+    }
     let (parts, body) = resp.into_parts();
     let conn2 = conn.clone();
     let on_end: body::OnEnd = Box::new(move |end: body::End| {
@@ -413,6 +437,18 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
         }
         let hcm = &conn2.hcm;
         filter::log(&hcm.filters, &info);
+        if !entries.is_empty() {
+            let down = access_log::Downstream {
+                local: conn2.local,
+                remote: Some(conn2.remote),
+                server_name: conn2.server_name.as_deref(),
+                peer_uri: conn2.peer_identity.as_deref(),
+                local_uri: conn2.local_identity.as_deref(),
+            };
+            for (e, l) in entries.iter().zip(&hcm.access_logs) {
+                l.write(e, &info, &down);
+            }
+        }
         if let Some((method, path)) = logged {
             let flags: Vec<&str> = info.flags.iter().map(|f| f.as_str()).collect();
             tracing::debug!(

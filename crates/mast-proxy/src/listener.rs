@@ -245,7 +245,7 @@ async fn handle(stream: TcpStream, remote: SocketAddr, l: Arc<Listener>, env: En
         return;
     };
     let Some(tls) = chain.tls.clone() else {
-        serve(io, &chain, remote, false, None, &env).await;
+        serve(io, &chain, remote, false, None, &info, &env).await;
         return;
     };
     if info.transport != "tls" {
@@ -273,7 +273,7 @@ async fn handle(stream: TcpStream, remote: SocketAddr, l: Arc<Listener>, env: En
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| Arc::new(PeerCert::from_der(c.as_ref())));
-    serve(s, &chain, remote, true, peer, &env).await;
+    serve(s, &chain, remote, true, peer, &info, &env).await;
 }
 
 async fn serve<S>(
@@ -282,6 +282,7 @@ async fn serve<S>(
     remote: SocketAddr,
     tls: bool,
     peer: Option<Arc<PeerCert>>,
+    info: &ConnInfo,
     env: &Env,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -318,6 +319,8 @@ async fn serve<S>(
                     .map(|u| Arc::from(u.as_str())),
                 peer,
                 local_identity: local_identity(),
+                local: info.local,
+                server_name: info.server_name.as_deref().map(Arc::from),
             };
             crate::http::serve(io, Arc::new(conn), env.drain.clone()).await;
         }

@@ -17,6 +17,7 @@ use crate::http::reply::Flag;
 use crate::model::SharedModel;
 use crate::model::listener::{TcpProxy, TcpStats};
 use crate::telemetry::metrics::{Labels, Protocol, TcpDelta};
+use crate::telemetry::overrides::{Metric, TCP};
 use crate::upstream::connect::{self, Use};
 
 /// How often open connections report their bytes (Istio's `tcp_reporting_duration`).
@@ -109,6 +110,9 @@ async fn idle_watch(seen: Arc<AtomicU64>, idle: Duration) {
 struct Report<'a> {
     stats: &'a TcpStats,
     labels: Labels,
+    /// The standard series' metrics, and the changed series (Telemetry API).
+    mask: u8,
+    changed: Vec<(Metric, String)>,
     sent: u64,
     received: u64,
 }
@@ -117,8 +121,21 @@ impl<'a> Report<'a> {
     fn new(stats: &'a TcpStats, info: &StreamInfo) -> Report<'a> {
         let labels =
             crate::filters::stats::labels(stats.reporter, &stats.telemetry, info, Protocol::Tcp);
+        let o = &stats.overrides;
+        let changed = TCP
+            .iter()
+            .filter_map(|m| {
+                let c = o.get(*m).filter(|c| !c.drop)?;
+                Some((
+                    *m,
+                    crate::filters::stats::changed_labels(&labels, c, &[], info),
+                ))
+            })
+            .collect();
         let r = Report {
             stats,
+            mask: o.standard_mask(&TCP),
+            changed,
             labels,
             sent: 0,
             received: 0,
@@ -131,7 +148,21 @@ impl<'a> Report<'a> {
     }
 
     fn record(&self, d: TcpDelta) {
-        self.stats.telemetry.metrics.record_tcp(&self.labels, d);
+        let metrics = &self.stats.telemetry.metrics;
+        if self.mask != 0 {
+            metrics.record_tcp_masked(&self.labels, d, self.mask);
+        }
+        for (m, labels) in &self.changed {
+            let v = match m {
+                Metric::TcpOpened => u64::from(d.opened),
+                Metric::TcpClosed => u64::from(d.closed),
+                Metric::TcpSent => d.sent,
+                _ => d.received,
+            };
+            if v > 0 {
+                metrics.record_custom(*m, labels.clone(), v);
+            }
+        }
     }
 
     /// Reports the bytes since the last report (`closed`: and the close).

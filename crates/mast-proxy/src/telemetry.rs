@@ -4,11 +4,18 @@
 //! - [`peer`]: a workload's metric labels from its node metadata, and the
 //!   `x-envoy-peer-metadata` headers that carry them between proxies.
 //! - [`metrics`]: the `istio_*` series and their Prometheus text.
+//! - [`overrides`]: the Telemetry API's changes to them (dropped metrics, tags removed or
+//!   set from [`expr`]essions).
+//! - [`access_log`]: Envoy's file access log (Istio's default text format, JSON, a CEL
+//!   filter).
 //!
 //! The filters that use them are `istio.metadata_exchange` ([`crate::filters::exchange`]) and
 //! `istio.stats` ([`crate::filters::stats`]).
 
+pub mod access_log;
+pub mod expr;
 pub mod metrics;
+pub mod overrides;
 pub mod peer;
 
 use std::sync::Arc;

@@ -517,3 +517,190 @@ async fn istio_standard_metrics_on_both_proxies() {
     let c1 = http_before(&client_text);
     assert_eq!(c1 - c0, 1.0, "one more HTTP request counted on the client");
 }
+
+/// The Telemetry API end to end: client-side metrics off mesh-wide, a tag removed and one
+/// added from the request on reviews' `istio_requests_total`, access logs from MeshConfig
+/// `accessLogFile` in Istio's text format, with a CEL filter on the client side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_api_changes_metrics_and_access_logs() {
+    common::init_tracing();
+    let net = common::loopback_net();
+    let ip = |h: u8| addr(net, h, 0).ip().to_string();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let telemetry = r#"
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  metrics:
+  - overrides:
+    - match: {metric: ALL_METRICS, mode: CLIENT}
+      disabled: true
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: namespace, namespace: default}
+spec:
+  accessLogging:
+  - match: {mode: CLIENT}
+    filter: {expression: "request.url_path == '/r/2'"}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: reviews, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  metrics:
+  - providers: [{name: prometheus}]
+    overrides:
+    - match: {metric: REQUEST_COUNT, mode: SERVER}
+      tagOverrides:
+        response_flags: {operation: REMOVE}
+        request_path: {value: request.url_path}
+"#;
+    std::fs::write(
+        cfg_dir.path().join("mesh.yaml"),
+        config(&ip(1), &ip(2)) + telemetry,
+    )
+    .unwrap();
+    let log_path = state.path().join("access.log");
+    let mesh_file = state.path().join("meshconfig.yaml");
+    std::fs::write(
+        &mesh_file,
+        format!("accessLogFile: {}\n", log_path.display()),
+    )
+    .unwrap();
+    let mut args = mastd_args(cfg_dir.path(), state.path());
+    args.mesh_config = Some(mesh_file);
+    let mastd = mastd::app::start(args).await.expect("mastd starts");
+    let certs = tempfile::tempdir().unwrap();
+    let ca = common::Ca::new();
+    for sa in ["productpage", "reviews"] {
+        ca.issue(&certs.path().join(sa), &common::spiffe(sa));
+    }
+    common::start_app(addr(net, 2, 8080), "reviews").await;
+    common::start_tcp_echo(addr(net, 2, 8100)).await;
+    let proxy = |pod: &str, sa: &str, host: u8, labels: &[&str]| {
+        let mut c = common::proxy_config(
+            mastd.grpc_addr,
+            pod,
+            sa,
+            addr(net, host, 0).ip(),
+            labels,
+            Some(&certs.path().join(sa)),
+        );
+        c.workload_name = pod.into();
+        common::start_proxy(c)
+    };
+    let client = proxy(
+        "productpage-v1",
+        "productpage",
+        1,
+        &["app=productpage", "version=v1"],
+    )
+    .await;
+    let server = proxy("reviews-v2", "reviews", 2, &["app=reviews", "version=v2"]).await;
+
+    let host = "reviews.default.svc.cluster.local:9080";
+    common::get_until(addr(net, 1, 9080), host, "/r/1", 200).await;
+    let g = common::get(addr(net, 1, 9080), host, "/r/2?q=1")
+        .await
+        .unwrap();
+    assert_eq!(g.status, 200, "{g:?}");
+    let back = common::eventually_async(|| async {
+        tcp_exchange(addr(net, 1, 9100), b"hello tcp")
+            .await
+            .ok()
+            .filter(|b| !b.is_empty())
+    })
+    .await;
+    assert_eq!(back, b"hello tcp");
+
+    // server: requests_total without response_flags and with request_path; the other
+    // metrics keep Istio's standard labels
+    let ss = server.prometheus_addr;
+    let server_text = common::eventually_async(|| async {
+        let t = scrape(ss).await;
+        (samples(&t, "istio_requests_total")
+            .iter()
+            .any(|(l, _)| l.get("request_path").map(String::as_str) == Some("/r/2"))
+            && samples(&t, "istio_tcp_connections_closed_total")
+                .iter()
+                .any(|(_, v)| *v >= 1.0))
+        .then_some(t)
+    })
+    .await;
+    let requests = samples(&server_text, "istio_requests_total");
+    for (l, _) in &requests {
+        assert!(!l.contains_key("response_flags"), "{l:?}");
+        assert!(l.contains_key("request_path"), "{l:?}");
+        assert_eq!(l["reporter"], "destination");
+        assert_eq!(l["source_workload"], "productpage-v1");
+    }
+    let paths: Vec<&str> = requests
+        .iter()
+        .map(|(l, _)| l["request_path"].as_str())
+        .collect();
+    assert!(
+        paths.contains(&"/r/1") && paths.contains(&"/r/2"),
+        "{paths:?}"
+    );
+    for (l, _) in samples(&server_text, "istio_request_duration_milliseconds") {
+        assert_eq!(l["response_flags"], "-", "{l:?}");
+        assert!(!l.contains_key("request_path"), "{l:?}");
+    }
+
+    // client: no istio_* series at all (its metrics are off), its own envoy_* remain
+    let client_text = scrape(client.prometheus_addr).await;
+    let parsed = prometheus_parse::Scrape::parse(client_text.lines().map(|l| Ok(l.to_string())))
+        .expect("client scrape parses");
+    assert!(
+        parsed
+            .samples
+            .iter()
+            .all(|s| !s.metric.starts_with("istio_")),
+        "{client_text}"
+    );
+
+    // access logs: the server logs every request, the client only /r/2; Istio's format
+    let lines = common::eventually_async(|| async {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let n = text
+            .lines()
+            .filter(|l| l.contains("\"GET /r/2?q=1 HTTP/1.1\""))
+            .count();
+        (n >= 2).then_some(text)
+    })
+    .await;
+    let client_lines: Vec<&str> = lines
+        .lines()
+        .filter(|l| l.contains(" outbound|9080||reviews.default.svc.cluster.local "))
+        .collect();
+    let server_lines: Vec<&str> = lines
+        .lines()
+        .filter(|l| l.contains(" inbound|9080|| "))
+        .collect();
+    assert_eq!(client_lines.len(), 1, "{lines}");
+    assert!(
+        client_lines[0].contains("\"GET /r/2?q=1 HTTP/1.1\" 200 - via_upstream"),
+        "{lines}"
+    );
+    assert!(
+        server_lines
+            .iter()
+            .any(|l| l.contains("\"GET /r/1 HTTP/1.1\" 200 - via_upstream")),
+        "{lines}"
+    );
+    assert!(
+        server_lines.iter().any(|l| l.contains("/r/2?q=1")),
+        "{lines}"
+    );
+    // [start] "method path protocol" code flags details ... "authority" "upstream host"
+    let l = client_lines[0];
+    assert!(l.starts_with('[') && l.as_bytes()[24] == b'Z', "{l}");
+    assert!(l.contains(&format!("\"{host}\"")), "{l}");
+    // the TCP connection is not in the HTTP access log
+    assert!(!lines.contains("hello tcp"));
+}

@@ -64,6 +64,12 @@ pub struct MeshSettings {
     pub allow_any: bool,
     /// `enableAutoMtls` (default true).
     pub auto_mtls: bool,
+    /// `accessLogFile` (empty: no access logs unless a Telemetry asks).
+    pub access_log_file: String,
+    /// `accessLogEncoding: JSON` (default TEXT).
+    pub access_log_json: bool,
+    /// `accessLogFormat` (empty: Istio's default).
+    pub access_log_format: String,
 }
 
 impl Default for MeshSettings {
@@ -73,6 +79,9 @@ impl Default for MeshSettings {
             root_namespace: "istio-system".into(),
             allow_any: true,
             auto_mtls: true,
+            access_log_file: String::new(),
+            access_log_json: false,
+            access_log_format: String::new(),
         }
     }
 }
@@ -99,6 +108,9 @@ impl MeshSettings {
                 .get("enableAutoMtls")
                 .and_then(Value::as_bool)
                 .unwrap_or(d.auto_mtls),
+            access_log_file: s("accessLogFile", d.access_log_file),
+            access_log_json: v.get("accessLogEncoding").and_then(Value::as_str) == Some("JSON"),
+            access_log_format: s("accessLogFormat", d.access_log_format),
         }
     }
 }
@@ -130,6 +142,8 @@ pub struct Snapshot {
     pub request_authentications: Vec<Config<RequestAuthentication>>,
     /// AuthorizationPolicies.
     pub authorization_policies: Vec<Config<AuthorizationPolicy>>,
+    /// Telemetries.
+    pub telemetries: Vec<Config<mast_config::istio::telemetry::Telemetry>>,
     /// Resources generated from this snapshot that proxies share; dropped with it.
     pub cache: XdsCache,
 }
@@ -151,6 +165,7 @@ impl Snapshot {
             peer_authentications: typed(&config, SEC, "PeerAuthentication"),
             request_authentications: typed(&config, SEC, "RequestAuthentication"),
             authorization_policies: typed(&config, SEC, "AuthorizationPolicy"),
+            telemetries: typed(&config, "telemetry.istio.io", "Telemetry"),
             mesh,
             config: Arc::new(config),
             cache: XdsCache::default(),

@@ -12,6 +12,7 @@ use http::{HeaderMap, request, response};
 use crate::http::filter::{HttpFilter, RouteCtx, Status, StreamInfo};
 use crate::telemetry::Telemetry;
 use crate::telemetry::metrics::{Flags, Labels, Protocol, Reporter, Request, Security, Service};
+use crate::telemetry::overrides::{self, Metric, Overrides};
 use crate::telemetry::peer::UNKNOWN;
 
 /// The filter's name.
@@ -25,6 +26,7 @@ pub struct StatsFilter {
     reporter: Reporter,
     host_fallback: bool,
     telemetry: Arc<Telemetry>,
+    overrides: Overrides,
 }
 
 impl StatsFilter {
@@ -35,7 +37,14 @@ impl StatsFilter {
             reporter,
             host_fallback,
             telemetry,
+            overrides: Overrides::default(),
         }
+    }
+
+    /// The filter with the Telemetry API's changes.
+    pub fn with_overrides(mut self, overrides: Overrides) -> StatsFilter {
+        self.overrides = overrides;
+        self
     }
 
     /// Who reports.
@@ -113,6 +122,28 @@ pub fn labels(reporter: Reporter, t: &Telemetry, info: &StreamInfo, protocol: Pr
     }
 }
 
+/// The label text of a metric changed by `o`: its dimensions evaluated (`unknown` when a
+/// value is absent, as Istio's plugin reports it).
+pub fn changed_labels(
+    labels: &Labels,
+    o: &overrides::MetricOverride,
+    captured: &[Option<String>],
+    info: &StreamInfo,
+) -> String {
+    let extra: Vec<(String, String)> = o
+        .dims
+        .iter()
+        .map(|(tag, op)| {
+            (
+                tag.clone(),
+                op.eval(captured, info)
+                    .map_or_else(|| UNKNOWN.to_string(), |v| v.text()),
+            )
+        })
+        .collect();
+    labels.render_with(&o.remove, &extra)
+}
+
 /// The gRPC status of a response without one, as Envoy maps HTTP statuses.
 pub fn http_to_grpc(status: u16) -> u32 {
     match status {
@@ -145,6 +176,9 @@ impl HttpFilter for StatsFilter {
         _end_stream: bool,
     ) -> Status {
         info.grpc = crate::http::is_grpc(&req.headers);
+        if !self.overrides.captures.is_empty() {
+            info.stats_captured = self.overrides.captures.capture(req, info.downstream_tls);
+        }
         let host = crate::http::authority(req);
         // the pseudo-headers count as Envoy keeps them in the header map
         info.request_header_bytes = header_bytes(&req.headers)
@@ -185,14 +219,33 @@ impl HttpFilter for StatsFilter {
     }
 
     fn on_log(&self, info: &StreamInfo) {
-        self.telemetry.metrics.record_http(
-            self.labels(info),
-            Request {
-                duration_ms: info.duration.as_millis().min(u128::from(u64::MAX)) as u64,
-                request_bytes: info.request_header_bytes + info.request_body_bytes,
-                response_bytes: info.response_header_bytes + info.response_body_bytes,
-            },
-        );
+        let r = Request {
+            duration_ms: info.duration.as_millis().min(u128::from(u64::MAX)) as u64,
+            request_bytes: info.request_header_bytes + info.request_body_bytes,
+            response_bytes: info.response_header_bytes + info.response_body_bytes,
+        };
+        let metrics = &self.telemetry.metrics;
+        if self.overrides.is_empty() {
+            metrics.record_http(self.labels(info), r);
+            return;
+        }
+        let labels = self.labels(info);
+        for m in overrides::HTTP {
+            let Some(o) = self.overrides.get(m).filter(|o| !o.drop) else {
+                continue;
+            };
+            let v = match m {
+                Metric::RequestsTotal => 1,
+                Metric::RequestDuration => r.duration_ms,
+                Metric::RequestBytes => r.request_bytes,
+                _ => r.response_bytes,
+            };
+            metrics.record_custom(m, changed_labels(&labels, o, &info.stats_captured, info), v);
+        }
+        let mask = self.overrides.standard_mask(&overrides::HTTP);
+        if mask != 0 {
+            metrics.record_http_masked(labels, r, mask);
+        }
     }
 }
 

@@ -127,6 +127,8 @@ pub struct StreamInfo {
     pub response_body_bytes: u64,
     /// From the request's arrival to the end of the response (set for the log phase).
     pub duration: Duration,
+    /// Request values the stats filter's Telemetry API dimensions read.
+    pub stats_captured: Vec<Option<String>>,
 }
 
 /// An HTTP filter. Every method has a default that lets the request through.

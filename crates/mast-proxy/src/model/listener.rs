@@ -95,6 +95,8 @@ pub struct TcpStats {
     pub reporter: crate::telemetry::metrics::Reporter,
     /// Where they go.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// The Telemetry API's changes.
+    pub overrides: Arc<crate::telemetry::overrides::Overrides>,
 }
 
 /// Where an HTTP connection manager's routes come from.
@@ -171,6 +173,8 @@ pub struct Hcm {
     pub filters: Vec<Arc<dyn HttpFilter>>,
     /// Whether a filter has a log phase (the response is then watched to its end).
     pub log_phase: bool,
+    /// Access logs, written at the log phase.
+    pub access_logs: Vec<Arc<crate::telemetry::access_log::AccessLog>>,
     /// The `server` header value of responses.
     pub server_name: HeaderValue,
     /// What happens to the upstream's `server` header.

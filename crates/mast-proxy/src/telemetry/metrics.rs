@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use super::overrides::{HTTP, Metric, TCP};
 use super::peer::{Peer, UNKNOWN};
 use crate::http::reply::Flag;
 
@@ -198,18 +199,8 @@ fn escape(out: &mut String, v: &str) {
 }
 
 impl Labels {
-    /// The label text (without braces), in Istio's order.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(768);
-        let mut l = |name: &str, v: &str| {
-            if !out.is_empty() {
-                out.push(',');
-            }
-            out.push_str(name);
-            out.push_str("=\"");
-            escape(&mut out, v);
-            out.push('"');
-        };
+    /// Calls `l` with every label name and value, in Istio's order.
+    fn each(&self, mut l: impl FnMut(&'static str, &str)) {
         let (s, d, svc) = (&self.source, &self.destination, &self.service);
         l("reporter", self.reporter.as_str());
         l("source_workload", &s.workload);
@@ -243,6 +234,44 @@ impl Labels {
         self.flags.write(&mut flags);
         l("response_flags", &flags);
         l("connection_security_policy", self.security.as_str());
+    }
+
+    /// The label text (without braces), in Istio's order.
+    pub fn render(&self) -> String {
+        self.render_with(&[], &[])
+    }
+
+    /// The label text with the Telemetry API's changes: `remove`d labels left out, `extra`
+    /// labels replacing standard ones of the same name or appended in their order.
+    pub fn render_with(&self, remove: &[String], extra: &[(String, String)]) -> String {
+        let mut out = String::with_capacity(768);
+        let mut push = |name: &str, v: &str| {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(name);
+            out.push_str("=\"");
+            escape(&mut out, v);
+            out.push('"');
+        };
+        let mut replaced = vec![false; extra.len()];
+        self.each(|name, v| {
+            if remove.iter().any(|r| r == name) {
+                return;
+            }
+            match extra.iter().position(|(n, _)| n == name) {
+                Some(i) => {
+                    replaced[i] = true;
+                    push(name, &extra[i].1);
+                }
+                None => push(name, v),
+            }
+        });
+        for ((n, v), done) in extra.iter().zip(replaced) {
+            if !done {
+                push(n, v);
+            }
+        }
         out
     }
 }
@@ -308,6 +337,8 @@ pub fn format_g(v: f64) -> String {
 #[derive(Debug)]
 struct HttpSeries {
     labels: String,
+    /// The metrics recorded in it ([`Metric::bit`]).
+    mask: u8,
     requests: u64,
     duration: Histogram,
     request_bytes: Histogram,
@@ -317,6 +348,7 @@ struct HttpSeries {
 #[derive(Debug)]
 struct TcpSeries {
     labels: String,
+    mask: u8,
     opened: u64,
     closed: u64,
     sent: u64,
@@ -347,43 +379,86 @@ pub struct TcpDelta {
     pub received: u64,
 }
 
+/// A series changed by the Telemetry API, kept by metric and label text.
+#[derive(Debug)]
+enum Custom {
+    Counter(u64),
+    Histogram(Histogram),
+}
+
 /// Every `istio_*` series of this proxy.
 #[derive(Debug, Default)]
 pub struct Metrics {
     http: Mutex<HashMap<Labels, HttpSeries>>,
     tcp: Mutex<HashMap<Labels, TcpSeries>>,
+    custom: Mutex<HashMap<(Metric, String), Custom>>,
 }
 
 impl Metrics {
     /// Records a finished request.
     pub fn record_http(&self, labels: Labels, r: Request) {
+        self.record_http_masked(labels, r, 0b1111);
+    }
+
+    /// Records a finished request in the standard series of the metrics in `mask`.
+    pub fn record_http_masked(&self, labels: Labels, r: Request, mask: u8) {
         let mut http = self.http.lock().expect("http metrics");
         let s = http.entry(labels).or_insert_with_key(|k| HttpSeries {
             labels: k.render(),
+            mask: 0,
             requests: 0,
             duration: Histogram::default(),
             request_bytes: Histogram::default(),
             response_bytes: Histogram::default(),
         });
+        s.mask |= mask;
         s.requests += 1;
         s.duration.observe(r.duration_ms);
         s.request_bytes.observe(r.request_bytes);
         s.response_bytes.observe(r.response_bytes);
     }
 
+    /// Records one metric's value in a series changed by the Telemetry API (`labels`: its
+    /// label text); counters add `v`, histograms observe it.
+    pub fn record_custom(&self, metric: Metric, labels: String, v: u64) {
+        let histogram = matches!(
+            metric,
+            Metric::RequestDuration | Metric::RequestBytes | Metric::ResponseBytes
+        );
+        let mut custom = self.custom.lock().expect("custom metrics");
+        let c = custom.entry((metric, labels)).or_insert_with(|| {
+            if histogram {
+                Custom::Histogram(Histogram::default())
+            } else {
+                Custom::Counter(0)
+            }
+        });
+        match c {
+            Custom::Counter(n) => *n += v,
+            Custom::Histogram(h) => h.observe(v),
+        }
+    }
+
     /// Records what a TCP connection did (on open, periodically, on close).
     pub fn record_tcp(&self, labels: &Labels, d: TcpDelta) {
+        self.record_tcp_masked(labels, d, 0b1111);
+    }
+
+    /// Records what a TCP connection did in the standard series of the metrics in `mask`.
+    pub fn record_tcp_masked(&self, labels: &Labels, d: TcpDelta, mask: u8) {
         let mut tcp = self.tcp.lock().expect("tcp metrics");
         let s = match tcp.get_mut(labels) {
             Some(s) => s,
             None => tcp.entry(labels.clone()).or_insert_with_key(|k| TcpSeries {
                 labels: k.render(),
+                mask: 0,
                 opened: 0,
                 closed: 0,
                 sent: 0,
                 received: 0,
             }),
         };
+        s.mask |= mask;
         s.opened += u64::from(d.opened);
         s.closed += u64::from(d.closed);
         s.sent += d.sent;
@@ -392,28 +467,43 @@ impl Metrics {
 
     /// Appends the Prometheus text of every series (sorted by labels, so scrapes are stable).
     pub fn render(&self, out: &mut String) {
+        let custom = self.custom.lock().expect("custom metrics");
+        let mut changed: Vec<(&(Metric, String), &Custom)> = custom.iter().collect();
+        changed.sort_by(|a, b| a.0.cmp(b.0));
+        let changed_of = |m: Metric| changed.iter().filter(move |(k, _)| k.0 == m);
         {
             let http = self.http.lock().expect("http metrics");
             let mut series: Vec<&HttpSeries> = http.values().collect();
             series.sort_by(|a, b| a.labels.cmp(&b.labels));
-            if !series.is_empty() {
-                let _ = writeln!(out, "# TYPE istio_requests_total counter");
-                for s in &series {
-                    let _ = writeln!(out, "istio_requests_total{{{}}} {}", s.labels, s.requests);
+            for m in HTTP {
+                let standard: Vec<&&HttpSeries> =
+                    series.iter().filter(|s| s.mask & m.bit() != 0).collect();
+                if standard.is_empty() && changed_of(m).next().is_none() {
+                    continue;
                 }
-                for (name, pick) in [
-                    ("istio_request_duration_milliseconds", 0),
-                    ("istio_request_bytes", 1),
-                    ("istio_response_bytes", 2),
-                ] {
+                let name = m.prom_name();
+                if m == Metric::RequestsTotal {
+                    let _ = writeln!(out, "# TYPE {name} counter");
+                    for s in &standard {
+                        let _ = writeln!(out, "{name}{{{}}} {}", s.labels, s.requests);
+                    }
+                } else {
                     let _ = writeln!(out, "# TYPE {name} histogram");
-                    for s in &series {
-                        let h = match pick {
-                            0 => &s.duration,
-                            1 => &s.request_bytes,
+                    for s in &standard {
+                        let h = match m {
+                            Metric::RequestDuration => &s.duration,
+                            Metric::RequestBytes => &s.request_bytes,
                             _ => &s.response_bytes,
                         };
                         h.write(out, name, &s.labels);
+                    }
+                }
+                for ((_, labels), c) in changed_of(m) {
+                    match c {
+                        Custom::Counter(n) => {
+                            let _ = writeln!(out, "{name}{{{labels}}} {n}");
+                        }
+                        Custom::Histogram(h) => h.write(out, name, labels),
                     }
                 }
             }
@@ -421,24 +511,27 @@ impl Metrics {
         let tcp = self.tcp.lock().expect("tcp metrics");
         let mut series: Vec<&TcpSeries> = tcp.values().collect();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        if series.is_empty() {
-            return;
-        }
-        for (name, pick) in [
-            ("istio_tcp_connections_opened_total", 0),
-            ("istio_tcp_connections_closed_total", 1),
-            ("istio_tcp_sent_bytes_total", 2),
-            ("istio_tcp_received_bytes_total", 3),
-        ] {
+        for m in TCP {
+            let standard: Vec<&&TcpSeries> =
+                series.iter().filter(|s| s.mask & m.bit() != 0).collect();
+            if standard.is_empty() && changed_of(m).next().is_none() {
+                continue;
+            }
+            let name = m.prom_name();
             let _ = writeln!(out, "# TYPE {name} counter");
-            for s in &series {
-                let v = match pick {
-                    0 => s.opened,
-                    1 => s.closed,
-                    2 => s.sent,
+            for s in &standard {
+                let v = match m {
+                    Metric::TcpOpened => s.opened,
+                    Metric::TcpClosed => s.closed,
+                    Metric::TcpSent => s.sent,
                     _ => s.received,
                 };
                 let _ = writeln!(out, "{name}{{{}}} {v}", s.labels);
+            }
+            for ((_, labels), c) in changed_of(m) {
+                if let Custom::Counter(n) = c {
+                    let _ = writeln!(out, "{name}{{{labels}}} {n}");
+                }
             }
         }
     }
@@ -614,5 +707,39 @@ mod tests {
         assert_eq!(line("istio_tcp_connections_closed_total{", ""), "1");
         assert_eq!(line("istio_tcp_sent_bytes_total{", ""), "6");
         assert_eq!(line("istio_tcp_received_bytes_total{", ""), "7");
+    }
+
+    #[test]
+    fn changed_series_render_beside_standard_ones() {
+        let m = Metrics::default();
+        let l = labels(200, None, Protocol::Http);
+        // requests_total changed (response_flags removed, request_path added), the rest standard
+        let mask = 0b1110;
+        m.record_http_masked(l.clone(), Request::default(), mask);
+        let changed = l.render_with(
+            &["response_flags".to_string()],
+            &[
+                ("request_path".to_string(), "/r".to_string()),
+                ("response_code".to_string(), "2xx".to_string()),
+            ],
+        );
+        assert!(!changed.contains("response_flags"));
+        assert!(changed.contains("response_code=\"2xx\""));
+        assert!(changed.ends_with("request_path=\"/r\""));
+        m.record_custom(Metric::RequestsTotal, changed.clone(), 1);
+        m.record_custom(Metric::RequestsTotal, changed.clone(), 1);
+        let mut out = String::new();
+        m.render(&mut out);
+        assert_eq!(
+            out.matches("# TYPE istio_requests_total counter").count(),
+            1
+        );
+        let totals: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("istio_requests_total{"))
+            .collect();
+        assert_eq!(totals, vec![format!("istio_requests_total{{{changed}}} 2")]);
+        assert!(out.contains("# TYPE istio_request_duration_milliseconds histogram"));
+        assert!(!out.contains("istio_tcp"));
     }
 }

@@ -269,6 +269,9 @@ pub struct ClassKey {
     own_ip: Option<IpAddr>,
     /// Its DNS domain (short names in virtual host domains): routes only.
     dns_domain: Option<String>,
+    /// The workload-level Telemetry that selects it, by position: listeners only (the mesh
+    /// and namespace levels follow from the namespace).
+    telemetry: Option<usize>,
 }
 
 impl ClassKey {
@@ -312,6 +315,11 @@ impl ClassKey {
                 None
             },
             dns_domain: (kind == Kind::Routes).then(|| proxy.dns_domain.clone()),
+            telemetry: if listeners {
+                super::lds::telemetry::workload_level(snap, proxy)
+            } else {
+                None
+            },
         }
     }
 }

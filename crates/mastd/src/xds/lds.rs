@@ -19,6 +19,7 @@ pub mod jwt;
 pub mod mtls;
 pub mod outbound;
 pub mod tcp;
+pub mod telemetry;
 
 #[cfg(test)]
 mod tests;
@@ -75,6 +76,8 @@ pub struct Ctx<'a> {
     pub view: SidecarView<'a>,
     /// Its JWT filter (inbound HTTP chains), if RequestAuthentications apply.
     pub jwt: Option<HttpFilter>,
+    /// Its metrics and access logs, by side.
+    pub telemetry: telemetry::TelemetryPolicy,
 }
 
 impl<'a> Ctx<'a> {
@@ -86,6 +89,7 @@ impl<'a> Ctx<'a> {
             proxy,
             view: egress::view(snap, proxy),
             jwt,
+            telemetry: telemetry::policy_for(snap, proxy),
         }
     }
 }
@@ -112,7 +116,7 @@ pub fn shared_listeners(snap: &Snapshot, proxy: &Proxy) -> (Vec<Listener>, Vec<S
     if proxy.interception_mode != InterceptionMode::None {
         out.push(virtual_outbound(&ctx));
     }
-    filters::add_tcp_stats(&mut out);
+    filters::add_tcp_stats(&mut out, &ctx.telemetry);
     (out, routes)
 }
 
@@ -133,9 +137,10 @@ pub fn own_listeners(snap: &Snapshot, proxy: &Proxy) -> Vec<Listener> {
                 .and_then(|p| p.egress_proxy.as_ref()),
         },
         jwt: jwt::jwt_filter(&jwt::policies_for(snap, proxy)),
+        telemetry: telemetry::policy_for(snap, proxy),
     };
     let mut out = inbound::inbound_listeners(&ctx);
-    filters::add_tcp_stats(&mut out);
+    filters::add_tcp_stats(&mut out, &ctx.telemetry);
     out
 }
 

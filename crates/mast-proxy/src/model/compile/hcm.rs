@@ -134,7 +134,13 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
     };
     let (suppress_envoy_headers, filters) =
         http_filters(c, &h.http_filters).map_err(|e| e.at("http_filters"))?;
-    let log_phase = filters.iter().any(|f| f.wants_log());
+    let access_logs = h
+        .access_log
+        .iter()
+        .enumerate()
+        .map(|(i, l)| access_log(l).map_err(|e| e.at(format!("access_log[{i}]"))))
+        .collect::<Result<Vec<_>>>()?;
+    let log_phase = filters.iter().any(|f| f.wants_log()) || !access_logs.is_empty();
     let server = if h.server_name.is_empty() {
         "envoy"
     } else {
@@ -157,6 +163,7 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
         routes,
         filters,
         log_phase,
+        access_logs,
         server_name: HeaderValue::from_str(server)
             .map_err(|_| FieldError::new("server_name", "is not a header value"))?,
         server_header: match h.server_header_transformation {
@@ -183,6 +190,112 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
             .map(|u| u.upgrade_type.to_ascii_lowercase())
             .collect(),
     })
+}
+
+/// Compiles a file access log (`envoy.access_loggers.file`, text or JSON format, with an
+/// optional CEL filter).
+fn access_log(
+    l: &envoy_types::pb::envoy::config::accesslog::v3::AccessLog,
+) -> Result<Arc<crate::telemetry::access_log::AccessLog>> {
+    use crate::telemetry::access_log::{AccessLog, LogFormat};
+    use envoy_types::pb::envoy::config::accesslog::v3::{
+        access_log, access_log_filter::FilterSpecifier, extension_filter,
+    };
+    use envoy_types::pb::envoy::config::core::v3::{
+        data_source::Specifier, substitution_format_string::Format,
+    };
+    use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
+        FileAccessLog, file_access_log::AccessLogFormat,
+    };
+    use envoy_types::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
+    let file: FileAccessLog = match &l.config_type {
+        Some(access_log::ConfigType::TypedConfig(a))
+            if a.type_url
+                .ends_with("envoy.extensions.access_loggers.file.v3.FileAccessLog") =>
+        {
+            unpack(a).map_err(|e| e.at("typed_config"))?
+        }
+        Some(access_log::ConfigType::TypedConfig(a)) => {
+            return Err(FieldError::new(
+                "typed_config",
+                format!(
+                    "access logger {:?} ({}) is not supported by mast-proxy (only envoy.access_loggers.file)",
+                    l.name, a.type_url
+                ),
+            ));
+        }
+        None => return Err(FieldError::new("typed_config", "is missing")),
+    };
+    let json = |s: &envoy_types::pb::google::protobuf::Struct| {
+        Value::Object(mast_xds::structs::struct_to_json(s))
+    };
+    let format = match &file.access_log_format {
+        None => LogFormat::Text(None),
+        #[allow(deprecated)]
+        Some(AccessLogFormat::Format(t)) => LogFormat::Text(Some(t.clone())),
+        #[allow(deprecated)]
+        Some(AccessLogFormat::JsonFormat(s) | AccessLogFormat::TypedJsonFormat(s)) => {
+            LogFormat::Json(json(s))
+        }
+        Some(AccessLogFormat::LogFormat(f)) => {
+            refuse(
+                !f.formatters.is_empty(),
+                "typed_config.log_format.formatters",
+            )?;
+            refuse(
+                f.omit_empty_values,
+                "typed_config.log_format.omit_empty_values",
+            )?;
+            match &f.format {
+                None => LogFormat::Text(None),
+                #[allow(deprecated)]
+                Some(Format::TextFormat(t)) => LogFormat::Text(Some(t.clone())),
+                Some(Format::JsonFormat(s)) => LogFormat::Json(json(s)),
+                Some(Format::TextFormatSource(ds)) => match &ds.specifier {
+                    Some(Specifier::InlineString(t)) => LogFormat::Text(Some(t.clone())),
+                    Some(Specifier::InlineBytes(b)) => {
+                        LogFormat::Text(Some(String::from_utf8_lossy(b).into_owned()))
+                    }
+                    _ => {
+                        return Err(FieldError::new(
+                            "typed_config.log_format.text_format_source",
+                            "only inline formats are supported by mast-proxy",
+                        ));
+                    }
+                },
+            }
+        }
+    };
+    let filter = match l.filter.as_ref().and_then(|f| f.filter_specifier.as_ref()) {
+        None => None,
+        Some(FilterSpecifier::ExtensionFilter(x)) => match &x.config_type {
+            Some(extension_filter::ConfigType::TypedConfig(a))
+                if a.type_url.ends_with("ExpressionFilter") =>
+            {
+                let e: ExpressionFilter = unpack(a).map_err(|e| e.at("filter"))?;
+                refuse(e.cel_config.is_some(), "filter.cel_config")?;
+                Some(e.expression)
+            }
+            _ => {
+                return Err(FieldError::new(
+                    "filter",
+                    format!(
+                        "extension filter {:?} is not supported by mast-proxy (only the CEL filter)",
+                        x.name
+                    ),
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(FieldError::new(
+                "filter",
+                "only the CEL extension filter is supported by mast-proxy",
+            ));
+        }
+    };
+    AccessLog::new(&file.path, format, filter.as_deref())
+        .map(Arc::new)
+        .map_err(|e| FieldError::new(format!("typed_config.{}", e.field), e.reason))
 }
 
 /// Compiles the HTTP filter list: the filters before the router, and the router's
@@ -371,10 +484,17 @@ fn stats_filter(c: &Compiler<'_>, cfg: &Map<String, Value>) -> Result<StatsFilte
         match k.as_str() {
             "reporter" | "disable_host_header_fallback" | "stat_prefix" => {}
             "tcp_reporting_duration" | "rotation_interval" | "graceful_deletion_interval" => {}
-            "metrics" | "definitions" if v.as_array().is_some_and(|a| a.is_empty()) => {}
+            "metrics" if v.is_array() => {}
+            "definitions" if v.as_array().is_some_and(|a| a.is_empty()) => {}
             other => return Err(FieldError::unsupported(other.to_string())),
         }
     }
+    let overrides = crate::telemetry::overrides::Overrides::parse(
+        cfg.get("metrics")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice),
+    )
+    .map_err(|(field, reason)| FieldError::new(field, reason))?;
     let reporter = match cfg.get("reporter").and_then(Value::as_str) {
         None | Some("UNSPECIFIED") => match c.direction {
             Direction::Inbound => Reporter::Destination,
@@ -391,5 +511,5 @@ fn stats_filter(c: &Compiler<'_>, cfg: &Map<String, Value>) -> Result<StatsFilte
         .get("disable_host_header_fallback")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    Ok(StatsFilter::new(reporter, fallback, c.telemetry.clone()))
+    Ok(StatsFilter::new(reporter, fallback, c.telemetry.clone()).with_overrides(overrides))
 }

@@ -375,14 +375,22 @@ fn tcp_stats(c: &Compiler<'_>, f: &Filter) -> Result<TcpStats> {
         match k.as_str() {
             "disable_host_header_fallback" | "tcp_reporting_duration" | "stat_prefix" => {}
             "reporter" if cfg[k].as_str() == Some("UNSPECIFIED") => {}
+            "metrics" if cfg[k].is_array() => {}
             other => return Err(FieldError::unsupported(other.to_string())),
         }
     }
+    let overrides = crate::telemetry::overrides::Overrides::parse(
+        cfg.get("metrics")
+            .and_then(serde_json::Value::as_array)
+            .map_or(&[][..], Vec::as_slice),
+    )
+    .map_err(|(field, reason)| FieldError::new(field, reason))?;
     Ok(TcpStats {
         reporter: match c.direction {
             Direction::Inbound => Reporter::Destination,
             _ => Reporter::Source,
         },
         telemetry: c.telemetry.clone(),
+        overrides: Arc::new(overrides),
     })
 }

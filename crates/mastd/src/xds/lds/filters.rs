@@ -145,21 +145,26 @@ pub fn tcp_proxy_filter(p: TcpProxy) -> Filter {
 }
 
 /// Puts Istio's TCP metrics filter (`istio.stats`, reporting by the listener's direction)
-/// before the `tcp_proxy` of every TCP chain of listeners with a direction, as istiod does.
-pub fn add_tcp_stats(listeners: &mut [envoy_types::pb::envoy::config::listener::v3::Listener]) {
-    use super::hcm::{Direction, STATS, STATS_TYPE};
+/// before the `tcp_proxy` of every TCP chain of listeners with a direction, as istiod does,
+/// unless the Telemetry API turned that side's metrics off.
+pub fn add_tcp_stats(
+    listeners: &mut [envoy_types::pb::envoy::config::listener::v3::Listener],
+    telemetry: &super::telemetry::TelemetryPolicy,
+) {
+    use super::hcm::{STATS, STATS_TYPE};
     use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
     for l in listeners {
-        let direction = match l.traffic_direction {
-            d if d == TrafficDirection::Inbound as i32 => Direction::Inbound,
-            d if d == TrafficDirection::Outbound as i32 => Direction::Outbound,
+        let (side, inbound) = match l.traffic_direction {
+            d if d == TrafficDirection::Inbound as i32 => (&telemetry.server, true),
+            d if d == TrafficDirection::Outbound as i32 => (&telemetry.client, false),
             _ => continue,
         };
-        let config = mast_xds::typed_struct::TypedStruct::new(
-            STATS_TYPE,
-            super::hcm::stats_config(direction),
-        )
-        .to_any();
+        if side.metrics_off() {
+            continue;
+        }
+        let config =
+            mast_xds::typed_struct::TypedStruct::new(STATS_TYPE, side.stats_config(inbound))
+                .to_any();
         for chain in l
             .filter_chains
             .iter_mut()

@@ -23,9 +23,11 @@ use serde_json::json;
 
 use super::filters::{HTTP_CONNECTION_MANAGER, network_filter};
 use super::mtls::ads_source;
+use super::telemetry::{AccessLog, Side};
 use crate::registry::Protocol;
 use crate::xds::rds::route::{CORS_FILTER, FAULT_FILTER};
 use crate::xds::rds::util::{bool_value, no_timeout, warn_once};
+use envoy_types::pb::envoy::config::accesslog::v3::AccessLog as PbAccessLog;
 
 /// `envoy.filters.http.router`.
 pub const ROUTER: &str = "envoy.filters.http.router";
@@ -93,17 +95,109 @@ pub fn metadata_exchange(direction: Direction) -> HttpFilter {
 }
 
 /// `istio.stats`: Istio's standard metrics, reported as `source` on outbound chains and as
-/// `destination` on inbound ones (the listener's direction decides). As istiod does, inbound
-/// chains do not fall back to the Host header for `destination_service`.
-pub fn stats(direction: Direction) -> HttpFilter {
-    typed_struct_filter(STATS, STATS_TYPE, stats_config(direction))
+/// `destination` on inbound ones (the listener's direction decides), with the Telemetry
+/// API's changes. As istiod does, inbound chains do not fall back to the Host header for
+/// `destination_service`.
+pub fn stats(direction: Direction, side: &Side) -> HttpFilter {
+    typed_struct_filter(
+        STATS,
+        STATS_TYPE,
+        side.stats_config(direction == Direction::Inbound),
+    )
 }
 
-/// The `stats.PluginConfig` of a chain in `direction`.
-pub fn stats_config(direction: Direction) -> serde_json::Value {
-    match direction {
-        Direction::Outbound => json!({}),
-        Direction::Inbound => json!({"disable_host_header_fallback": true}),
+/// Istio's default access log format (text).
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% \"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" \"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n";
+
+/// Istio's default JSON access log fields.
+pub fn default_json_format() -> serde_json::Value {
+    json!({
+        "start_time": "%START_TIME%",
+        "route_name": "%ROUTE_NAME%",
+        "method": "%REQ(:METHOD)%",
+        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+        "protocol": "%PROTOCOL%",
+        "response_code": "%RESPONSE_CODE%",
+        "response_flags": "%RESPONSE_FLAGS%",
+        "response_code_details": "%RESPONSE_CODE_DETAILS%",
+        "connection_termination_details": "%CONNECTION_TERMINATION_DETAILS%",
+        "bytes_received": "%BYTES_RECEIVED%",
+        "bytes_sent": "%BYTES_SENT%",
+        "duration": "%DURATION%",
+        "upstream_service_time": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+        "x_forwarded_for": "%REQ(X-FORWARDED-FOR)%",
+        "user_agent": "%REQ(USER-AGENT)%",
+        "request_id": "%REQ(X-REQUEST-ID)%",
+        "authority": "%REQ(:AUTHORITY)%",
+        "upstream_host": "%UPSTREAM_HOST%",
+        "upstream_cluster": "%UPSTREAM_CLUSTER%",
+        "upstream_local_address": "%UPSTREAM_LOCAL_ADDRESS%",
+        "downstream_local_address": "%DOWNSTREAM_LOCAL_ADDRESS%",
+        "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%",
+        "requested_server_name": "%REQUESTED_SERVER_NAME%",
+        "upstream_transport_failure_reason": "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
+    })
+}
+
+/// The file access log (`envoy.access_loggers.file`) of `log`, with its CEL filter.
+pub fn access_log(log: &AccessLog) -> PbAccessLog {
+    use envoy_types::pb::envoy::config::accesslog::v3::{
+        AccessLogFilter, ExtensionFilter, access_log, access_log_filter, extension_filter,
+    };
+    use envoy_types::pb::envoy::config::core::v3::{
+        DataSource, SubstitutionFormatString, data_source, substitution_format_string::Format,
+    };
+    use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
+        FileAccessLog, file_access_log::AccessLogFormat,
+    };
+    use envoy_types::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
+    let format = if log.json {
+        let fields = log
+            .format
+            .as_deref()
+            .and_then(|f| serde_json::from_str::<serde_json::Value>(f).ok())
+            .unwrap_or_else(default_json_format);
+        Format::JsonFormat(crate::xds::cds::builder::to_struct(fields))
+    } else {
+        Format::TextFormatSource(DataSource {
+            specifier: Some(data_source::Specifier::InlineString(
+                log.format
+                    .clone()
+                    .map(|f| {
+                        if f.ends_with('\n') {
+                            f
+                        } else {
+                            format!("{f}\n")
+                        }
+                    })
+                    .unwrap_or_else(|| DEFAULT_ACCESS_LOG_FORMAT.into()),
+            )),
+            ..Default::default()
+        })
+    };
+    let file = FileAccessLog {
+        path: log.path.clone(),
+        access_log_format: Some(AccessLogFormat::LogFormat(SubstitutionFormatString {
+            format: Some(format),
+            ..Default::default()
+        })),
+    };
+    PbAccessLog {
+        name: "envoy.access_loggers.file".into(),
+        filter: log.filter.as_ref().map(|e| AccessLogFilter {
+            filter_specifier: Some(access_log_filter::FilterSpecifier::ExtensionFilter(
+                ExtensionFilter {
+                    name: "envoy.access_loggers.extension_filters.cel".into(),
+                    config_type: Some(extension_filter::ConfigType::TypedConfig(pack_any(
+                        ExpressionFilter {
+                            expression: e.clone(),
+                            ..Default::default()
+                        },
+                    ))),
+                },
+            )),
+        }),
+        config_type: Some(access_log::ConfigType::TypedConfig(pack_any(file))),
     }
 }
 
@@ -120,6 +214,7 @@ pub fn connection_manager(
     routes: Routes,
     protocol: Protocol,
     policy_filters: Vec<HttpFilter>,
+    telemetry: &Side,
 ) -> HttpConnectionManager {
     let mut filters = vec![metadata_exchange(direction)];
     filters.extend(policy_filters);
@@ -131,7 +226,9 @@ pub fn connection_manager(
     }
     filters.push(http_filter(FAULT_FILTER, HttpFault::default()));
     filters.push(http_filter(CORS_FILTER, Cors::default()));
-    filters.push(stats(direction));
+    if !telemetry.metrics_off() {
+        filters.push(stats(direction, telemetry));
+    }
     filters.push(router());
     let mut hcm = HttpConnectionManager {
         codec_type: CodecType::Auto as i32,
@@ -145,6 +242,7 @@ pub fn connection_manager(
             ..Default::default()
         }],
         stream_idle_timeout: Some(no_timeout()),
+        access_log: telemetry.access_log.iter().map(access_log).collect(),
         generate_request_id: bool_value(true),
         route_specifier: Some(match routes {
             Routes::Rds(name) => RouteSpecifier::Rds(Rds {

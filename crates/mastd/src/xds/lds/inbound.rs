@@ -259,6 +259,7 @@ pub fn chains_for(
                     Routes::Inline(Box::new(inbound_route_config(cc))),
                     cc.protocol,
                     pre,
+                    &ctx.telemetry.server,
                 );
                 vec![hcm_filter(hcm)]
             } else {

@@ -332,6 +332,7 @@ fn build_listener(ctx: &Ctx<'_>, e: &Entry) -> Listener {
                     Routes::Rds(rds.clone()),
                     *protocol,
                     vec![],
+                    &ctx.telemetry.client,
                 );
                 vec![hcm_filter(hcm)]
             }

@@ -172,6 +172,18 @@ impl SnapBuilder {
         self
     }
 
+    /// Adds a Telemetry.
+    pub fn telemetry(mut self, name: &str, ns: &str, spec: Value) -> Self {
+        self.snap.telemetries.push(cfg(name, ns, spec));
+        self
+    }
+
+    /// Sets MeshConfig `accessLogFile`.
+    pub fn access_log_file(mut self, path: &str) -> Self {
+        self.snap.mesh.access_log_file = path.into();
+        self
+    }
+
     /// Sets `outboundTrafficPolicy: REGISTRY_ONLY`.
     pub fn registry_only(mut self) -> Self {
         self.snap.mesh.allow_any = false;

@@ -1,0 +1,321 @@
+//! Table tests of the Telemetry API's resolution (levels, modes, overrides, access logs) and
+//! of what it changes in generated listeners.
+
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::listener::v3::{Listener, filter};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, http_filter,
+};
+use mast_xds::types;
+use serde_json::{Value, json};
+
+use super::{MetricChange, policy_for};
+use crate::model::Snapshot;
+use crate::xds::lds::sidecar_listeners;
+use crate::xds::rds::testutil::{SnapBuilder, proxy, unpack};
+
+fn base() -> SnapBuilder {
+    SnapBuilder::new()
+        .service("reviews", "default", &[("http", 9080)], "10.0.0.2")
+        .service("mongodb", "default", &[("tcp-mongo", 27017)], "10.0.0.6")
+}
+
+fn reviews() -> mast_xds::Proxy {
+    proxy(
+        "10.1.0.2",
+        "reviews-v1",
+        "default",
+        &[("app", "reviews")],
+        json!({}),
+    )
+}
+
+fn ratings() -> mast_xds::Proxy {
+    proxy(
+        "10.1.0.3",
+        "ratings-v1",
+        "default",
+        &[("app", "ratings")],
+        json!({}),
+    )
+}
+
+fn disable(metric: &str, mode: &str) -> Value {
+    json!({"metrics": [{"overrides": [{"match": {"metric": metric, "mode": mode}, "disabled": true}]}]})
+}
+
+#[test]
+fn levels_apply_mesh_then_namespace_then_workload() {
+    let snap = base()
+        // mesh: every metric off
+        .telemetry("mesh", "istio-system", disable("ALL_METRICS", "CLIENT_AND_SERVER"))
+        // namespace: requests_total back on, protocol tag removed
+        .telemetry(
+            "ns",
+            "default",
+            json!({"metrics": [{"overrides": [{"match": {"metric": "REQUEST_COUNT"}, "disabled": false,
+                "tagOverrides": {"request_protocol": {"operation": "REMOVE"}}}]}]}),
+        )
+        // workload: reviews' server side gets a new tag and its protocol tag back
+        .telemetry(
+            "reviews",
+            "default",
+            json!({"selector": {"matchLabels": {"app": "reviews"}},
+                "metrics": [{"overrides": [{"match": {"metric": "REQUEST_COUNT", "mode": "SERVER"},
+                "tagOverrides": {"request_protocol": {"value": "request.protocol"},
+                                 "host": {"operation": "UPSERT", "value": "request.host"}}}]}]}),
+        )
+        // another namespace's settings never apply
+        .telemetry("other", "prod", disable("REQUEST_COUNT", "CLIENT_AND_SERVER"))
+        .build();
+
+    let rv = policy_for(&snap, &reviews());
+    let rt = policy_for(&snap, &ratings());
+    let removed = MetricChange {
+        drop: false,
+        dimensions: Default::default(),
+        remove: ["request_protocol".to_string()].into(),
+    };
+    // (policy, side, metric, expected)
+    let cases: Vec<(&str, &super::Side, &str, MetricChange)> = vec![
+        (
+            "ratings client",
+            &rt.client,
+            "requests_total",
+            removed.clone(),
+        ),
+        (
+            "ratings server",
+            &rt.server,
+            "requests_total",
+            removed.clone(),
+        ),
+        (
+            "reviews client",
+            &rv.client,
+            "requests_total",
+            removed.clone(),
+        ),
+        (
+            "reviews server",
+            &rv.server,
+            "requests_total",
+            MetricChange {
+                drop: false,
+                dimensions: [
+                    ("host".to_string(), "request.host".to_string()),
+                    (
+                        "request_protocol".to_string(),
+                        "request.protocol".to_string(),
+                    ),
+                ]
+                .into(),
+                remove: Default::default(),
+            },
+        ),
+        (
+            "ratings duration",
+            &rt.client,
+            "request_duration_milliseconds",
+            MetricChange {
+                drop: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "reviews tcp",
+            &rv.server,
+            "tcp_sent_bytes_total",
+            MetricChange {
+                drop: true,
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, side, metric, want) in cases {
+        assert_eq!(side.metrics.get(metric), Some(&want), "{name}");
+    }
+    assert!(!rt.client.metrics_off(), "requests_total is back on");
+    assert_eq!(super::levels(&snap, &reviews()).len(), 3);
+    assert_eq!(super::levels(&snap, &ratings()).len(), 2);
+}
+
+#[test]
+fn modes_pick_the_side() {
+    let cases = [
+        ("CLIENT", true, false),
+        ("SERVER", false, true),
+        ("CLIENT_AND_SERVER", true, true),
+    ];
+    for (mode, client_off, server_off) in cases {
+        let snap = base()
+            .telemetry("t", "default", disable("ALL_METRICS", mode))
+            .build();
+        let p = policy_for(&snap, &reviews());
+        assert_eq!(p.client.metrics_off(), client_off, "{mode}: client");
+        assert_eq!(p.server.metrics_off(), server_off, "{mode}: server");
+    }
+}
+
+#[test]
+fn access_logs_from_mesh_config_and_telemetry() {
+    // MeshConfig's accessLogFile turns logs on everywhere; a workload's Telemetry turns its
+    // server side off; a namespace's adds a filter.
+    let snap = base()
+        .access_log_file("/dev/stdout")
+        .telemetry(
+            "ns",
+            "default",
+            json!({"accessLogging": [{"providers": [{"name": "envoy"}],
+                "filter": {"expression": "response.code >= 400"}}]}),
+        )
+        .telemetry(
+            "rv",
+            "default",
+            json!({"selector": {"matchLabels": {"app": "reviews"}},
+                "accessLogging": [{"match": {"mode": "SERVER"}, "disabled": true}]}),
+        )
+        .build();
+    let rv = policy_for(&snap, &reviews());
+    let rt = policy_for(&snap, &ratings());
+    assert!(rv.server.access_log.is_none());
+    let log = rv.client.access_log.clone().expect("client log");
+    assert_eq!(log.path, "/dev/stdout");
+    assert_eq!(log.filter.as_deref(), Some("response.code >= 400"));
+    assert_eq!(rt.server.access_log, Some(log));
+
+    // without MeshConfig, an envoy provider turns logs on at /dev/stdout
+    let snap = base()
+        .telemetry(
+            "mesh",
+            "istio-system",
+            json!({"accessLogging": [{"providers": [{"name": "envoy"}]}]}),
+        )
+        .build();
+    let p = policy_for(&snap, &ratings());
+    assert_eq!(
+        p.server.access_log.as_ref().map(|l| l.path.as_str()),
+        Some("/dev/stdout")
+    );
+    // an unsupported provider is skipped
+    let snap = base()
+        .telemetry(
+            "mesh",
+            "istio-system",
+            json!({"accessLogging": [{"providers": [{"name": "otel"}]}]}),
+        )
+        .build();
+    assert!(policy_for(&snap, &ratings()).server.access_log.is_none());
+}
+
+fn hcms(ls: &[Listener]) -> Vec<(String, HttpConnectionManager)> {
+    let mut out = Vec::new();
+    for l in ls {
+        for c in l.filter_chains.iter().chain(l.default_filter_chain.iter()) {
+            for f in &c.filters {
+                if f.name == "envoy.filters.network.http_connection_manager" {
+                    let Some(filter::ConfigType::TypedConfig(any)) = &f.config_type else {
+                        panic!()
+                    };
+                    out.push((l.name.clone(), unpack(any)));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn has_tcp_stats(ls: &[Listener], name: &str) -> bool {
+    ls.iter()
+        .filter(|l| l.name == name)
+        .flat_map(|l| l.filter_chains.iter())
+        .any(|c| c.filters.iter().any(|f| f.name == "istio.stats"))
+}
+
+fn stats_config(h: &HttpConnectionManager) -> Option<Value> {
+    let f = h.http_filters.iter().find(|f| f.name == "istio.stats")?;
+    let Some(http_filter::ConfigType::TypedConfig(any)) = &f.config_type else {
+        panic!()
+    };
+    let ts = mast_xds::typed_struct::TypedStruct::from_any(any)
+        .expect("decodes")
+        .expect("typed struct");
+    Some(Value::Object(ts.json()))
+}
+
+#[test]
+fn listeners_follow_the_policy() {
+    let snap: Snapshot = base()
+        .access_log_file("/dev/stdout")
+        .telemetry("mesh", "istio-system", disable("ALL_METRICS", "CLIENT"))
+        .telemetry(
+            "rv",
+            "default",
+            json!({"selector": {"matchLabels": {"app": "reviews"}},
+                "metrics": [{"overrides": [{"match": {"metric": "REQUEST_COUNT", "mode": "SERVER"},
+                    "tagOverrides": {"response_flags": {"operation": "REMOVE"}}}]}],
+                "accessLogging": [{"filter": {"expression": "response.code >= 500"}}]}),
+        )
+        .build();
+    let ls = sidecar_listeners(&snap, &reviews());
+    // outbound: metrics off (no istio.stats, HTTP or TCP), access log on with the filter
+    let outbound = hcms(&ls)
+        .into_iter()
+        .find(|(n, _)| n == "0.0.0.0_9080")
+        .expect("outbound 9080")
+        .1;
+    assert!(stats_config(&outbound).is_none());
+    assert_eq!(outbound.access_log.len(), 1);
+    assert_eq!(outbound.access_log[0].name, "envoy.access_loggers.file");
+    assert!(outbound.access_log[0].filter.is_some());
+    assert!(!has_tcp_stats(&ls, "10.0.0.6_27017"));
+    // inbound: stats with the tag removal, access log
+    let inbound = hcms(&ls)
+        .into_iter()
+        .find(|(n, _)| n == "virtualInbound")
+        .expect("virtualInbound")
+        .1;
+    assert_eq!(
+        stats_config(&inbound).expect("inbound stats"),
+        json!({"disable_host_header_fallback": true,
+               "metrics": [{"name": "requests_total", "tags_to_remove": ["response_flags"]}]})
+    );
+    assert_eq!(inbound.access_log.len(), 1);
+
+    // ratings (not selected): only the mesh level; no filter on its log
+    let ls = sidecar_listeners(&snap, &ratings());
+    let inbound = hcms(&ls)
+        .into_iter()
+        .find(|(n, _)| n == "virtualInbound")
+        .expect("virtualInbound")
+        .1;
+    assert_eq!(
+        stats_config(&inbound),
+        Some(json!({"disable_host_header_fallback": true}))
+    );
+    assert!(inbound.access_log[0].filter.is_none());
+}
+
+#[test]
+fn a_workload_telemetry_splits_the_shared_listener_cache() {
+    let snap = base()
+        .telemetry(
+            "rv",
+            "default",
+            json!({"selector": {"matchLabels": {"app": "reviews"}}, "accessLogging": [{}]}),
+        )
+        .build();
+    let first = |p: &mast_xds::Proxy| {
+        crate::xds::generate(&snap, p, types::LISTENER, &[]).expect("generate")[0].clone()
+    };
+    let other_ratings = proxy(
+        "10.1.0.4",
+        "ratings-v2",
+        "default",
+        &[("app", "ratings")],
+        json!({}),
+    );
+    assert!(!Arc::ptr_eq(&first(&reviews()), &first(&ratings())));
+    assert!(Arc::ptr_eq(&first(&ratings()), &first(&other_ratings)));
+}
