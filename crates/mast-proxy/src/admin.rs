@@ -147,6 +147,40 @@ pub fn prometheus(shared: &Shared) -> String {
         "# TYPE envoy_server_total_connections gauge\nenvoy_server_total_connections {}",
         shared.drain.open()
     );
+    let _ = writeln!(
+        out,
+        "# TYPE envoy_cluster_manager_active_clusters gauge\nenvoy_cluster_manager_active_clusters {}",
+        model.clusters.iter().flatten().count()
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE envoy_listener_manager_total_listeners_active gauge\nenvoy_listener_manager_total_listeners_active {}",
+        model.listeners.len()
+    );
+    // xDS: the types whose last update was rejected (NACKed), with mastd's view in its
+    // /debug/syncz
+    let nacks = shared.nacks();
+    let _ = writeln!(out, "# TYPE mast_xds_rejected gauge");
+    for t in ["CDS", "EDS", "LDS", "RDS"] {
+        let _ = writeln!(
+            out,
+            "mast_xds_rejected{{type=\"{t}\"}} {}",
+            u8::from(nacks.contains_key(t))
+        );
+    }
+    if let Some(issued) = shared.identity.current() {
+        let left = issued.leaf().not_after - crate::identity::now_secs();
+        let _ = writeln!(
+            out,
+            "# TYPE envoy_server_days_until_first_cert_expiring gauge\nenvoy_server_days_until_first_cert_expiring {}",
+            left.max(0) / 86_400
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE istio_agent_cert_expiry_seconds gauge\nistio_agent_cert_expiry_seconds{{resource_name=\"default\"}} {}",
+            left.max(0)
+        );
+    }
     for (metric, pick) in [
         ("envoy_cluster_upstream_rq_total", 0usize),
         ("envoy_cluster_upstream_cx_total", 1),

@@ -660,8 +660,23 @@ spec:
         parsed
             .samples
             .iter()
-            .all(|s| !s.metric.starts_with("istio_")),
+            .all(|s| !s.metric.starts_with("istio_") || s.metric.starts_with("istio_agent_")),
         "{client_text}"
+    );
+    // its own metrics: config sizes, no NACK, the certificate's remaining life
+    let one = |m: &str| {
+        samples(&client_text, m)
+            .first()
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no {m} in\n{client_text}"))
+    };
+    assert!(one("envoy_cluster_manager_active_clusters") >= 3.0);
+    assert!(one("envoy_listener_manager_total_listeners_active") >= 1.0);
+    assert!(one("istio_agent_cert_expiry_seconds") > 0.0);
+    assert!(
+        samples(&client_text, "mast_xds_rejected")
+            .iter()
+            .all(|(_, v)| *v == 0.0)
     );
 
     // access logs: the server logs every request, the client only /r/2; Istio's format
