@@ -10,6 +10,7 @@ mod analyze;
 mod control_plane;
 mod machine;
 mod report;
+mod sidecar;
 
 /// Mast's benchmarks.
 #[derive(Debug, Parser)]
@@ -28,6 +29,8 @@ enum Bench {
     Analyze(analyze::Args),
     /// Simulated sidecars on ADS against mastd: config change to all-ACKed latency.
     ControlPlane(control_plane::Args),
+    /// A pair of sidecars (Mast, and HAProxy) on one mTLS hop: added latency, CPU, RSS.
+    Sidecar(sidecar::Args),
 }
 
 fn main() -> Result<()> {
@@ -35,6 +38,7 @@ fn main() -> Result<()> {
     let (id, section) = match &cli.bench {
         Bench::Analyze(a) => ("analyze", analyze::run(a)?),
         Bench::ControlPlane(a) => ("control-plane", control_plane::run(a)?),
+        Bench::Sidecar(a) => ("sidecar", sidecar::run(a)?),
     };
     println!("{section}");
     if let Some(path) = &cli.write {
