@@ -320,7 +320,7 @@ async fn until_ready(to: SocketAddr, what: &str, procs: &mut Kill) -> Result<()>
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let l = load(to, 50, 1, 16, 0.1).await?;
-        if l.errors == 0 && l.hist.len() > 0 {
+        if l.errors == 0 && !l.hist.is_empty() {
             return Ok(());
         }
         for c in &mut procs.0 {
