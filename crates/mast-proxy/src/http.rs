@@ -399,6 +399,7 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
         peer_identity: conn.peer_identity.clone(),
         local_identity: conn.local_identity.clone(),
         downstream_tls: conn.tls,
+        downstream_local: conn.local,
         ..Default::default()
     };
     let body_bytes = log_phase.then(|| Arc::new(AtomicU64::new(0)));

@@ -97,6 +97,14 @@ fn client_hello(body: &[u8]) -> Option<(Option<String>, Vec<String>)> {
     Some((sni, alpn))
 }
 
+/// Request methods the HTTP inspector recognises (llhttp's).
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PROPFIND",
+    "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT", "MKACTIVITY",
+    "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PURGE",
+    "MKCALENDAR", "LINK", "UNLINK", "SOURCE", "BIND", "REBIND", "UNBIND", "ACL",
+];
+
 /// Reads what the bytes so far say (`tls` and `http` choose which inspectors run).
 pub fn sniff(buf: &[u8], tls: bool, http: bool) -> Sniffed {
     if buf.is_empty() {
@@ -143,6 +151,17 @@ pub fn sniff(buf: &[u8], tls: bool, http: bool) -> Sniffed {
         } else {
             Sniffed::NeedMore
         };
+    }
+    // the request line starts with a method, as the HTTP inspector's parser wants it
+    let token = buf.split(|b| *b == b' ').next().unwrap_or_default();
+    let complete = token.len() < buf.len();
+    let known = if complete {
+        METHODS.iter().any(|m| m.as_bytes() == token)
+    } else {
+        METHODS.iter().any(|m| m.as_bytes().starts_with(token))
+    };
+    if !known {
+        return Sniffed::Other;
     }
     match buf.windows(2).position(|w| w == b"\r\n") {
         Some(end) => {
@@ -269,8 +288,12 @@ mod tests {
 
     #[test]
     fn sniffs_http() {
-        let cases: [(&[u8], Sniffed); 6] = [
+        let cases: [(&[u8], Sniffed); 10] = [
             (b"GET / HTTP/1.1\r\nHost: x\r\n", Sniffed::Http("http/1.1")),
+            (b"ping", Sniffed::Other),
+            (b"GE", Sniffed::NeedMore),
+            (b"GETS / HTTP/1.1\r\n", Sniffed::Other),
+            (b"M-SEARCH * HTTP/1.1\r\n", Sniffed::Http("http/1.1")),
             (b"GET / HTTP/1.0\r\n", Sniffed::Http("http/1.0")),
             (b"GET / HT", Sniffed::NeedMore),
             (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Sniffed::Http("h2c")),

@@ -9,6 +9,7 @@
 //! - [`config`]: flags, environment, node id and metadata.
 //! - [`identity`]: the workload certificate from mastd's CA, its rotation, SDS for Envoy.
 //! - [`admin`]: `/config_dump`, `/certs`, `/clusters`, `/ready`, `/quitquitquit`, `/healthz/ready`.
+//! - [`capture`]: the iptables rules of transparent capture (`mast-proxy istio-iptables`).
 //! - [`drain`]: graceful drain.
 //! - [`filters`]: the HTTP filters (peer metadata exchange, fault injection, CORS, stats).
 //! - [`telemetry`]: peers and Istio's standard metrics on `/stats/prometheus`.
@@ -28,6 +29,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod capture;
 pub mod config;
 pub mod drain;
 pub mod filters;

@@ -229,8 +229,43 @@ async fn inspect(io: &mut Prefixed, l: &Listener, info: &mut ConnInfo) -> Result
     Ok(())
 }
 
+/// The destination a connection had before a `REDIRECT` rule sent it here
+/// (`SO_ORIGINAL_DST`); its local address when it was not redirected.
+pub fn original_dst(stream: &TcpStream) -> Option<SocketAddr> {
+    let sock = socket2::SockRef::from(stream);
+    let local = stream.local_addr().ok()?;
+    let orig = if local.is_ipv4() {
+        sock.original_dst_v4()
+    } else {
+        sock.original_dst_v6()
+    };
+    match orig.ok().and_then(|a| a.as_socket()) {
+        Some(a) => Some(a),
+        None => Some(local),
+    }
+}
+
+/// The listener that serves a connection accepted by `l` for `dst`: with `use_original_dst`,
+/// the listener of `dst` if there is one and it is not `l` itself, else `l`.
+fn hand_off(l: Arc<Listener>, dst: SocketAddr, env: &Env) -> Arc<Listener> {
+    if !l.use_original_dst {
+        return l;
+    }
+    match env.model.load().listener_for(dst) {
+        Some(to) if to.address != l.address => to.clone(),
+        _ => l,
+    }
+}
+
 async fn handle(stream: TcpStream, remote: SocketAddr, l: Arc<Listener>, env: Env) {
-    let local = stream.local_addr().ok();
+    let mut local = stream.local_addr().ok();
+    let mut l = l;
+    if l.original_dst
+        && let Some(dst) = original_dst(&stream)
+    {
+        local = Some(dst);
+        l = hand_off(l, dst, &env);
+    }
     let mut io = Prefixed::new(stream);
     let mut info = ConnInfo {
         local,
@@ -302,6 +337,7 @@ async fn serve<S>(
                     .and_then(|p| p.uris.first())
                     .map(|u| Arc::from(u.as_str())),
                 local_identity: local_identity(),
+                original_dst: info.local,
             };
             if let Err(e) = crate::tcp::proxy(io, tp, &env.model, &down).await {
                 tracing::debug!(chain = %chain.name, error = %e, "TCP proxy ended");

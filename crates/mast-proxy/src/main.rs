@@ -1,4 +1,5 @@
-//! `mast-proxy`: parse flags, start, drain on SIGTERM or `/quitquitquit`.
+//! `mast-proxy`: parse flags, start, drain on SIGTERM or `/quitquitquit`;
+//! `mast-proxy istio-iptables FLAGS` sets up traffic capture as Istio's init container does.
 
 use clap::Parser;
 use mast_proxy::Config;
@@ -6,6 +7,9 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("istio-iptables") {
+        return istio_iptables();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -21,5 +25,18 @@ async fn main() -> anyhow::Result<()> {
         _ = proxy.quit_requested() => tracing::info!("/quitquitquit"),
     }
     proxy.drain().await;
+    Ok(())
+}
+
+/// `mast-proxy istio-iptables`: print (`--dry-run`) or apply the capture rules.
+fn istio_iptables() -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let args =
+        mast_proxy::capture::Args::parse_from(std::env::args().skip(1));
+    let rules = mast_proxy::capture::rules(&args)?;
+    print!("{}", rules.commands());
+    if !args.dry_run {
+        mast_proxy::capture::apply(&rules).context("applying the capture rules")?;
+    }
     Ok(())
 }

@@ -87,6 +87,9 @@ pub struct Model {
     pub routes: Vec<Option<Arc<RouteTable>>>,
     /// Clusters by cluster slot (CDS).
     pub clusters: Vec<Option<Arc<ClusterRt>>>,
+    /// Index of `listeners` by address (a captured connection is handed to the listener of
+    /// its original destination).
+    pub addresses: std::collections::HashMap<std::net::SocketAddr, usize>,
 }
 
 impl Model {
@@ -100,6 +103,32 @@ impl Model {
     #[inline]
     pub fn cluster(&self, r: &ClusterRef) -> Option<&Arc<ClusterRt>> {
         self.clusters.get(r.slot).and_then(Option::as_ref)
+    }
+
+    /// The listener a connection captured for `dst` is handed to, as Envoy's
+    /// `use_original_dst` does it: the listener on exactly that address, else the one on the
+    /// wildcard address of that port.
+    pub fn listener_for(&self, dst: std::net::SocketAddr) -> Option<&Arc<Listener>> {
+        let wildcard = match dst {
+            std::net::SocketAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            std::net::SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
+        self.addresses
+            .get(&dst)
+            .or_else(|| {
+                self.addresses
+                    .get(&std::net::SocketAddr::new(wildcard, dst.port()))
+            })
+            .and_then(|i| self.listeners.get(*i))
+    }
+
+    /// The listeners by address, for [`Model::addresses`] (the first of two on one address).
+    pub fn index(listeners: &[Arc<Listener>]) -> std::collections::HashMap<std::net::SocketAddr, usize> {
+        let mut out = std::collections::HashMap::with_capacity(listeners.len());
+        for (i, l) in listeners.iter().enumerate() {
+            out.entry(l.address).or_insert(i);
+        }
+        out
     }
 
     /// The cluster named `name` (admin and tests; requests use slots).

@@ -32,6 +32,8 @@ pub struct Downstream {
     pub peer_identity: Option<Arc<str>>,
     /// This workload's SPIFFE ID.
     pub local_identity: Option<Arc<str>>,
+    /// The connection's original destination (ORIGINAL_DST clusters connect there).
+    pub original_dst: Option<std::net::SocketAddr>,
 }
 
 /// Why a TCP connection was not proxied.
@@ -211,7 +213,7 @@ where
         return Err(TcpError::NoCluster(tp.cluster.name.to_string()));
     };
     info.service = cluster.spec.service.clone();
-    let Some(host) = cluster.pick(&[], 1) else {
+    let Some(host) = cluster.select(conn.original_dst, &[], 1) else {
         failed(stats, info, Flag::NoHealthyUpstream);
         return Err(TcpError::NoHealthyUpstream(tp.cluster.name.to_string()));
     };

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 
-use crate::model::cluster::{Assignment, Cluster, EndpointAddr, LbPolicy};
+use crate::model::cluster::{Assignment, Cluster, Discovery, EndpointAddr, LbPolicy};
 use crate::model::compile::tls::UpstreamTls;
 use pool::Pool;
 
@@ -178,7 +178,12 @@ pub struct ClusterRt {
     /// What it has in flight.
     pub traffic: Arc<Traffic>,
     hosts: ArcSwap<HostSet>,
+    /// ORIGINAL_DST clusters: a host per original destination, made on first use.
+    original: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Arc<Host>>>,
 }
+
+/// Hosts an ORIGINAL_DST cluster keeps before it forgets the unused ones.
+const ORIGINAL_DST_HOSTS: usize = 256;
 
 impl ClusterRt {
     /// A cluster with `assignment`'s endpoints (its own for static and DNS clusters).
@@ -187,6 +192,7 @@ impl ClusterRt {
             spec,
             traffic: Arc::default(),
             hosts: ArcSwap::from_pointee(HostSet::default()),
+            original: Default::default(),
         };
         if let Some(a) = assignment.or(rt.spec.load_assignment.as_ref()) {
             rt.set_assignment(a);
@@ -215,24 +221,64 @@ impl ClusterRt {
                 all.push(match reused {
                     Some(h) => h.clone(),
                     None => Arc::new(Host {
-                        addr: e.addr.clone(),
-                        name: e.addr.to_string().into(),
                         healthy: e.healthy,
                         weight: e.weight,
                         priority,
                         locality: e.locality.clone(),
-                        tls,
-                        pool: Pool::default(),
-                        active: AtomicUsize::new(0),
-                        stats: HostStats::default(),
-                        traffic: self.traffic.clone(),
-                        health: outlier::HostHealth::default(),
-                        peer_identity: std::sync::OnceLock::new(),
+                        ..self.host(e.addr.clone(), tls)
                     }),
                 });
             }
         }
         self.hosts.store(Arc::new(HostSet::build(all)));
+    }
+
+    fn host(&self, addr: EndpointAddr, tls: Option<Arc<UpstreamTls>>) -> Host {
+        Host {
+            name: addr.to_string().into(),
+            addr,
+            healthy: true,
+            weight: 1,
+            priority: 0,
+            locality: String::new(),
+            tls,
+            pool: Pool::default(),
+            active: AtomicUsize::new(0),
+            stats: HostStats::default(),
+            traffic: self.traffic.clone(),
+            health: outlier::HostHealth::default(),
+            peer_identity: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The host of an ORIGINAL_DST cluster for `dst`, the connection's original destination
+    /// (made on first use; past [`ORIGINAL_DST_HOSTS`], hosts no request holds are dropped).
+    pub fn original_host(&self, dst: std::net::SocketAddr) -> Arc<Host> {
+        let mut hosts = self.original.lock().expect("original_dst hosts");
+        if let Some(h) = hosts.get(&dst) {
+            return h.clone();
+        }
+        if hosts.len() >= ORIGINAL_DST_HOSTS {
+            hosts.retain(|_, h| Arc::strong_count(h) > 1);
+        }
+        let tls = self.spec.tls_for(&Default::default());
+        let h = Arc::new(self.host(EndpointAddr::Ip(dst), tls));
+        hosts.insert(dst, h.clone());
+        h
+    }
+
+    /// Picks a host as [`ClusterRt::pick`] does, or, for an ORIGINAL_DST cluster, the host of
+    /// `original` (the downstream connection's original destination; `None`: no host, UH).
+    pub fn select(
+        &self,
+        original: Option<std::net::SocketAddr>,
+        avoid: &[Arc<Host>],
+        attempts: u32,
+    ) -> Option<Arc<Host>> {
+        if self.spec.discovery == Discovery::OriginalDst {
+            return original.map(|d| self.original_host(d));
+        }
+        self.pick(avoid, attempts)
     }
 
     /// The current hosts.

@@ -3,6 +3,7 @@
 //! client for admin and debug endpoints.
 
 pub mod bins;
+pub mod netns;
 pub use mast_xds::http;
 pub mod ports;
 pub mod process;

@@ -29,11 +29,16 @@ impl Response {
 
 /// `GET path` on `addr` (`Connection: close`, chunked bodies decoded).
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    get_over(s, &addr.to_string(), path)
+}
+
+/// `GET path` with `Host: host` over a connection already made (`Connection: close`).
+pub fn get_over(mut s: TcpStream, host: &str, path: &str) -> std::io::Result<Response> {
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;

@@ -99,6 +99,9 @@ pub struct StreamInfo {
     pub fault: Option<crate::filters::fault::ActiveFault>,
     /// Whether the downstream connection is TLS.
     pub downstream_tls: bool,
+    /// The downstream connection's local address: its original destination when captured
+    /// (ORIGINAL_DST clusters connect there).
+    pub downstream_local: Option<std::net::SocketAddr>,
     /// This workload's identity (its certificate's SPIFFE ID).
     pub local_identity: Option<std::sync::Arc<str>>,
     /// The downstream peer, from the metadata exchange.

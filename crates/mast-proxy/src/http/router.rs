@@ -332,7 +332,11 @@ pub async fn forward(
         } else {
             &[]
         };
-        let Some(host) = cluster.pick(avoid, policy.map_or(1, |p| p.host_selection_attempts))
+        let Some(host) = cluster.select(
+            info.downstream_local,
+            avoid,
+            policy.map_or(1, |p| p.host_selection_attempts),
+        )
         else {
             return Err(LocalReply::no_healthy_upstream());
         };

@@ -35,6 +35,12 @@ pub struct Listener {
     pub address: SocketAddr,
     /// Whether it binds its own socket (`false`: reached only by capture).
     pub bind_to_port: bool,
+    /// `use_original_dst`: a connection redirected here is handed to the listener of its
+    /// original destination, if there is one.
+    pub use_original_dst: bool,
+    /// Whether the connection's local address is its original destination
+    /// (`SO_ORIGINAL_DST`; `use_original_dst` or the `original_dst` listener filter).
+    pub original_dst: bool,
     /// Filter chains.
     pub chains: Vec<Arc<FilterChain>>,
     /// The chain of connections no chain matches.

@@ -816,12 +816,12 @@ fn what_cannot_be_honoured_is_refused_by_field() {
             "the last HTTP filter must be envoy.filters.http.router",
         ),
         (
-            "capture",
+            "tproxy",
             pack_any(PbListener {
-                use_original_dst: Some(BoolValue { value: true }),
+                transparent: Some(BoolValue { value: true }),
                 ..listener(vec![])
             }),
-            "use_original_dst",
+            "transparent (TPROXY interception is not supported",
         ),
         (
             "ring hash",

@@ -111,6 +111,7 @@ impl XdsState {
             }
         }
         Model {
+            addresses: Model::index(&self.listeners),
             listeners: self.listeners.clone(),
             routes,
             clusters,

@@ -77,6 +77,11 @@ pub async fn start_app(addr: SocketAddr, name: &'static str) -> tokio::task::Joi
     let sock = TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| panic!("app bind {addr}: {e}"));
+    start_app_on(sock, name)
+}
+
+/// [`start_app`] on a socket already bound (in a network namespace, say).
+pub fn start_app_on(sock: TcpListener, name: &'static str) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let Ok((s, _)) = sock.accept().await else {

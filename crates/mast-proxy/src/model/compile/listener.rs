@@ -1,15 +1,17 @@
 //! Listeners, filter chains, network filters and HTTP connection managers.
 //!
-//! Supported: explicit listeners on an IP and port, `bind_to_port: false` listeners (kept,
-//! reached only by capture); listener filters `tls_inspector`, `http_inspector` and
-//! `original_dst` (a no-op on a bound socket); filter chain matches on destination port and
+//! Supported: explicit listeners on an IP and port, `bind_to_port: false` listeners (reached
+//! by capture: a `use_original_dst` listener such as `virtualOutbound` hands a redirected
+//! connection to the listener of its original destination); listener filters
+//! `tls_inspector`, `http_inspector` and `original_dst` (the connection's destination is
+//! read with `SO_ORIGINAL_DST`); filter chain matches on destination port and
 //! IP, SNI, transport protocol and ALPN; the default chain; TLS termination; network filters
 //! `tcp_proxy` and `http_connection_manager` (with no-op `rbac` and Istio's
 //! `metadata_exchange` accepted); HTTP filters `router`, `fault` and `cors` (with their
 //! per-route configs, see [`super::filters`]) and, as no-ops, `rbac` without rules and
 //! `istio.alpn` (its override is built in). Optional unknown HTTP filters are skipped with a
 //! log line.
-//! Refused: transparent capture (`use_original_dst`, `transparent`), Unix sockets, socket
+//! Refused: TPROXY (`transparent`), Unix sockets, socket
 //! options, the PROXY protocol, source matches, and every other filter.
 
 use std::sync::Arc;
@@ -55,13 +57,10 @@ pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Res
         _ => Direction::Unspecified,
     };
     c.direction = direction;
-    refuse(
-        l.use_original_dst.as_ref().is_some_and(|b| b.value),
-        "use_original_dst (transparent capture is not implemented yet)",
-    )?;
+    let use_original_dst = l.use_original_dst.as_ref().is_some_and(|b| b.value);
     refuse(
         l.transparent.as_ref().is_some_and(|b| b.value),
-        "transparent",
+        "transparent (TPROXY interception is not supported by mast-proxy; use REDIRECT)",
     )?;
     refuse(!l.socket_options.is_empty(), "socket_options")?;
     refuse(l.udp_listener_config.is_some(), "udp_listener_config")?;
@@ -106,6 +105,7 @@ pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Res
     };
     let mut inspect_tls = false;
     let mut inspect_http = false;
+    let mut original_dst = use_original_dst;
     for (i, f) in l.listener_filters.iter().enumerate() {
         let ty = match &f.config_type {
             Some(listener_filter::ConfigType::TypedConfig(a)) => a
@@ -122,7 +122,7 @@ pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Res
             (_, "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector")
             | ("envoy.filters.listener.http_inspector", _) => inspect_http = true,
             (_, "envoy.extensions.filters.listener.original_dst.v3.OriginalDst")
-            | ("envoy.filters.listener.original_dst", _) => {}
+            | ("envoy.filters.listener.original_dst", _) => original_dst = true,
             (name, _) => {
                 return Err(FieldError::new(
                     format!("listener_filters[{i}]"),
@@ -151,6 +151,8 @@ pub fn compile(c: &mut Compiler<'_>, l: PbListener, fingerprint: Vec<u8>) -> Res
         name: l.name.clone(),
         address,
         bind_to_port: l.bind_to_port.as_ref().is_none_or(|b| b.value),
+        use_original_dst,
+        original_dst,
         chains,
         default_chain,
         inspect_tls,
