@@ -26,7 +26,12 @@ pub const INBOUND_PASSTHROUGH_SOURCE: &str = "127.0.0.6/32";
 )]
 pub struct Args {
     /// Port the outbound traffic is redirected to.
-    #[arg(short = 'p', long = "envoy-port", env = "ENVOY_PORT", default_value_t = 15001)]
+    #[arg(
+        short = 'p',
+        long = "envoy-port",
+        env = "ENVOY_PORT",
+        default_value_t = 15001
+    )]
     pub proxy_port: u16,
     /// Port the inbound traffic is redirected to.
     #[arg(
@@ -37,7 +42,12 @@ pub struct Args {
     )]
     pub inbound_capture_port: u16,
     /// UIDs whose traffic is not captured (the proxy's), comma separated.
-    #[arg(short = 'u', long = "proxy-uid", env = "PROXY_UID", default_value = "1337")]
+    #[arg(
+        short = 'u',
+        long = "proxy-uid",
+        env = "PROXY_UID",
+        default_value = "1337"
+    )]
     pub proxy_uid: String,
     /// GIDs whose traffic is not captured; the UIDs when empty.
     #[arg(short = 'g', long = "proxy-gid", env = "PROXY_GID", default_value = "")]
@@ -223,8 +233,8 @@ pub fn rules(a: &Args) -> Result<Rules, CaptureError> {
         &a.outbound_exclude_ports,
     )?;
     let include = ranges("--istio-service-cidr", &a.outbound_ranges)?;
-    let exclude = ranges("--istio-service-exclude-cidr", &a.outbound_exclude_ranges)?
-        .unwrap_or_default();
+    let exclude =
+        ranges("--istio-service-exclude-cidr", &a.outbound_exclude_ranges)?.unwrap_or_default();
     let virt: Vec<&str> = list(&a.kube_virt_interfaces).collect();
 
     let mut r = vec![
@@ -248,7 +258,10 @@ pub fn rules(a: &Args) -> Result<Rules, CaptureError> {
         r.push(Rule::Append("PREROUTING", format!("-p tcp -j {INBOUND}")));
         if inbound_all {
             for p in &inbound_exclude {
-                r.push(Rule::Append(INBOUND, format!("-p tcp --dport {p} -j RETURN")));
+                r.push(Rule::Append(
+                    INBOUND,
+                    format!("-p tcp --dport {p} -j RETURN"),
+                ));
             }
             r.push(Rule::Append(INBOUND, format!("-p tcp -j {IN_REDIRECT}")));
         } else {
@@ -262,7 +275,10 @@ pub fn rules(a: &Args) -> Result<Rules, CaptureError> {
     }
     r.push(Rule::Append("OUTPUT", format!("-p tcp -j {OUTPUT}")));
     for p in &outbound_exclude {
-        r.push(Rule::Append(OUTPUT, format!("-p tcp --dport {p} -j RETURN")));
+        r.push(Rule::Append(
+            OUTPUT,
+            format!("-p tcp --dport {p} -j RETURN"),
+        ));
     }
     r.push(Rule::Append(
         OUTPUT,
@@ -382,12 +398,30 @@ mod tests {
     #[test]
     fn bad_flags_are_named() {
         let cases: &[(&[&str], &str)] = &[
-            (&["-m", "TPROXY"], "--istio-inbound-interception-mode: \"TPROXY\" is not supported by mast-proxy (only REDIRECT is)"),
-            (&["-b", "80,http"], "--istio-inbound-ports: \"http\" is not a port"),
-            (&["-d", "70000"], "--istio-local-exclude-ports: \"70000\" is not a port"),
-            (&["-u", "proxy"], "--proxy-uid: \"proxy\" is not a numeric ID"),
-            (&["-i", "10.0.0.0/33"], "--istio-service-cidr: \"10.0.0.0/33\" is not an IPv4 range"),
-            (&["-x", "fd00::/8"], "--istio-service-exclude-cidr: \"fd00::/8\" is an IPv6 range; mast-proxy writes IPv4 (iptables) rules only"),
+            (
+                &["-m", "TPROXY"],
+                "--istio-inbound-interception-mode: \"TPROXY\" is not supported by mast-proxy (only REDIRECT is)",
+            ),
+            (
+                &["-b", "80,http"],
+                "--istio-inbound-ports: \"http\" is not a port",
+            ),
+            (
+                &["-d", "70000"],
+                "--istio-local-exclude-ports: \"70000\" is not a port",
+            ),
+            (
+                &["-u", "proxy"],
+                "--proxy-uid: \"proxy\" is not a numeric ID",
+            ),
+            (
+                &["-i", "10.0.0.0/33"],
+                "--istio-service-cidr: \"10.0.0.0/33\" is not an IPv4 range",
+            ),
+            (
+                &["-x", "fd00::/8"],
+                "--istio-service-exclude-cidr: \"fd00::/8\" is an IPv6 range; mast-proxy writes IPv4 (iptables) rules only",
+            ),
         ];
         for (flags, want) in cases {
             let err = rules(&args(flags)).expect_err(want);

@@ -31,8 +31,7 @@ async fn main() -> anyhow::Result<()> {
 /// `mast-proxy istio-iptables`: print (`--dry-run`) or apply the capture rules.
 fn istio_iptables() -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let args =
-        mast_proxy::capture::Args::parse_from(std::env::args().skip(1));
+    let args = mast_proxy::capture::Args::parse_from(std::env::args().skip(1));
     let rules = mast_proxy::capture::rules(&args)?;
     print!("{}", rules.commands());
     if !args.dry_run {

@@ -123,7 +123,9 @@ impl Model {
     }
 
     /// The listeners by address, for [`Model::addresses`] (the first of two on one address).
-    pub fn index(listeners: &[Arc<Listener>]) -> std::collections::HashMap<std::net::SocketAddr, usize> {
+    pub fn index(
+        listeners: &[Arc<Listener>],
+    ) -> std::collections::HashMap<std::net::SocketAddr, usize> {
         let mut out = std::collections::HashMap::with_capacity(listeners.len());
         for (i, l) in listeners.iter().enumerate() {
             out.entry(l.address).or_insert(i);

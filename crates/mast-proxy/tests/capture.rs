@@ -28,8 +28,22 @@ use mast_test::wait_for;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CAPTURE_FLAGS: &[&str] = &[
-    "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "", "-b", "*",
-    "-d", "15090,15021,15020",
+    "-p",
+    "15001",
+    "-z",
+    "15006",
+    "-u",
+    "1337",
+    "-m",
+    "REDIRECT",
+    "-i",
+    "*",
+    "-x",
+    "",
+    "-b",
+    "*",
+    "-d",
+    "15090,15021,15020",
 ];
 
 fn config(server: Ipv4Addr, client: Ipv4Addr) -> String {
@@ -99,7 +113,9 @@ async fn peer_echo(sock: std::net::TcpListener) {
     tokio::spawn(async move {
         while let Ok((mut s, peer)) = sock.accept().await {
             tokio::spawn(async move {
-                let _ = s.write_all(format!("peer={}\n", peer.ip()).as_bytes()).await;
+                let _ = s
+                    .write_all(format!("peer={}\n", peer.ip()).as_bytes())
+                    .await;
                 let mut buf = [0u8; 64];
                 if let Ok(n) = s.read(&mut buf).await {
                     let _ = s.write_all(&buf[..n]).await;
@@ -170,7 +186,13 @@ fn proxy(
     ];
     let (program, args) = ns.exec(bin, &args, true);
     let log = std::env::var("MAST_TEST_LOG").unwrap_or_else(|_| "info".into());
-    Proc::spawn(&format!("proxy-{pod}"), &program, &args, &[("RUST_LOG", &log)]).unwrap()
+    Proc::spawn(
+        &format!("proxy-{pod}"),
+        &program,
+        &args,
+        &[("RUST_LOG", &log)],
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,9 +251,7 @@ async fn captured_traffic_flows_through_both_proxies() {
     for ns in [&client_ns, &server_ns] {
         let mut flags = vec!["istio-iptables"];
         flags.extend_from_slice(CAPTURE_FLAGS);
-        let printed = ns
-            .output(&proxy_bin.display().to_string(), &flags)
-            .unwrap();
+        let printed = ns.output(&proxy_bin.display().to_string(), &flags).unwrap();
         let saved = ns.output("iptables-save", &["-t", "nat"]).unwrap();
         for line in [
             "-A PREROUTING -p tcp -j ISTIO_INBOUND",
@@ -242,7 +262,10 @@ async fn captured_traffic_flows_through_both_proxies() {
             "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN",
             "-A ISTIO_OUTPUT -j ISTIO_REDIRECT",
         ] {
-            assert!(saved.contains(line), "{line:?} not in\n{saved}\nprinted:\n{printed}");
+            assert!(
+                saved.contains(line),
+                "{line:?} not in\n{saved}\nprinted:\n{printed}"
+            );
         }
     }
 
@@ -279,7 +302,9 @@ async fn captured_traffic_flows_through_both_proxies() {
     // HTTP to the service port: captured on both sides, mTLS between the proxies
     let host = "server.default.svc.cluster.local:9080";
     let got = wait_for(Duration::from_secs(20), || {
-        let s = client_ns.connect(SocketAddr::from((server_ip, 9080))).ok()?;
+        let s = client_ns
+            .connect(SocketAddr::from((server_ip, 9080)))
+            .ok()?;
         let r = mast_test::http::get_over(s, host, "/hello").ok()?;
         (r.status == 200).then_some(r)
     })
@@ -312,12 +337,22 @@ async fn captured_traffic_flows_through_both_proxies() {
     }
     // an undeclared port: PassthroughCluster, then InboundPassthroughCluster from 127.0.0.6
     let echoed = tcp_round_trip(&client_ns, SocketAddr::from((server_ip, 7777))).unwrap();
-    assert_eq!(echoed, "peer=127.0.0.6\nping", "passthrough to a meshed workload");
+    assert_eq!(
+        echoed, "peer=127.0.0.6\nping",
+        "passthrough to a meshed workload"
+    );
     let echoed = tcp_round_trip(&outside_ns, SocketAddr::from((server_ip, 7777))).unwrap();
-    assert_eq!(echoed, "peer=127.0.0.6\nping", "plaintext to a PERMISSIVE port");
+    assert_eq!(
+        echoed, "peer=127.0.0.6\nping",
+        "plaintext to a PERMISSIVE port"
+    );
     // outside the mesh: PassthroughCluster connects from the client's own address
     let echoed = tcp_round_trip(&client_ns, SocketAddr::from((hub.ip(4), 7777))).unwrap();
-    assert_eq!(echoed, format!("peer={client_ip}\nping"), "passthrough out of the mesh");
+    assert_eq!(
+        echoed,
+        format!("peer={client_ip}\nping"),
+        "passthrough out of the mesh"
+    );
 
     // plaintext from outside the mesh: captured by the server, refused under STRICT
     let plain = hub
@@ -351,8 +386,10 @@ async fn captured_traffic_flows_through_both_proxies() {
         assert!(requests.contains(label), "{label} not in {requests}");
     }
     assert!(
-        metrics.lines().any(|l| l.starts_with("istio_tcp_connections_opened_total{")
-            && l.contains("connection_security_policy=\"mutual_tls\"")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("istio_tcp_connections_opened_total{")
+                && l.contains("connection_security_policy=\"mutual_tls\"")),
         "no mTLS TCP series:\n{metrics}"
     );
     drop(client_proxy);

@@ -12,8 +12,22 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "injected-default",
         &[
-            "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "",
-            "-b", "*", "-d", "15090,15021,15020",
+            "-p",
+            "15001",
+            "-z",
+            "15006",
+            "-u",
+            "1337",
+            "-m",
+            "REDIRECT",
+            "-i",
+            "*",
+            "-x",
+            "",
+            "-b",
+            "*",
+            "-d",
+            "15090,15021,15020",
         ],
     ),
     ("inbound-ports-wildcard", &["-b", "*", "-d", "22"]),
@@ -21,7 +35,16 @@ const CASES: &[(&str, &[&str])] = &[
     ("ipnets", &["-i", "10.0.0.0/8"]),
     (
         "ip-range",
-        &["-i", "9.9.0.0/16", "-x", "1.1.0.0/16", "-u", "3,4", "-g", "1,2"],
+        &[
+            "-i",
+            "9.9.0.0/16",
+            "-x",
+            "1.1.0.0/16",
+            "-u",
+            "3,4",
+            "-g",
+            "1,2",
+        ],
     ),
     ("kube-virt-interfaces", &["-i", "*", "-k", "eth1,eth2"]),
     (
@@ -35,9 +58,12 @@ fn rules_match_their_goldens() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/iptables");
     let mut failed = Vec::new();
     for (name, flags) in CASES {
-        let args = Args::try_parse_from(std::iter::once("istio-iptables").chain(flags.iter().copied()))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let got = rules(&args).unwrap_or_else(|e| panic!("{name}: {e}")).commands();
+        let args =
+            Args::try_parse_from(std::iter::once("istio-iptables").chain(flags.iter().copied()))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = rules(&args)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .commands();
         let path = dir.join(format!("{name}.golden"));
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, &got).unwrap();

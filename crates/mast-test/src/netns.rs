@@ -44,7 +44,8 @@ fn run(program: &str, args: &[&str]) -> Result<(), Unavailable> {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 /// Whether namespaces with iptables capture can be made here (root, `ip`, `iptables-restore`,
@@ -137,6 +138,33 @@ impl Netns {
         .map_err(|_| std::io::Error::other("namespace thread panicked"))?
     }
 
+    /// A tokio runtime on a thread inside the namespace: futures spawned on it make their
+    /// sockets here (the thread lives as long as the process).
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Handle> {
+        let path = PathBuf::from("/var/run/netns").join(&self.name);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("netns-{}", self.name))
+            .spawn(move || {
+                let rt = enter(&path).and_then(|()| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                });
+                match rt {
+                    Ok(rt) => {
+                        let _ = tx.send(Ok(rt.handle().clone()));
+                        rt.block_on(std::future::pending::<()>());
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })?;
+        rx.recv()
+            .map_err(|_| std::io::Error::other("namespace thread ended"))?
+    }
+
     /// A listening socket inside the namespace.
     pub fn bind(&self, addr: SocketAddr) -> std::io::Result<TcpListener> {
         self.within(move || TcpListener::bind(addr))
@@ -190,7 +218,15 @@ impl Hub {
         run("ip", &["-n", &n, "link", "add", "br0", "type", "bridge"])?;
         run(
             "ip",
-            &["-n", &n, "addr", "add", &format!("{}/24", hub.ip(1)), "dev", "br0"],
+            &[
+                "-n",
+                &n,
+                "addr",
+                "add",
+                &format!("{}/24", hub.ip(1)),
+                "dev",
+                "br0",
+            ],
         )?;
         run("ip", &["-n", &n, "link", "set", "br0", "up"])?;
         Ok(hub)
@@ -210,20 +246,49 @@ impl Hub {
         run(
             "ip",
             &[
-                "-n", hub, "link", "add", &outside, "type", "veth", "peer", "name", "eth0",
-                "netns", ns.name(),
+                "-n",
+                hub,
+                "link",
+                "add",
+                &outside,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns.name(),
             ],
         )?;
-        run("ip", &["-n", hub, "link", "set", &outside, "master", "br0", "up"])?;
+        run(
+            "ip",
+            &["-n", hub, "link", "set", &outside, "master", "br0", "up"],
+        )?;
         let n = ns.name();
         run(
             "ip",
-            &["-n", n, "addr", "add", &format!("{}/24", self.ip(h)), "dev", "eth0"],
+            &[
+                "-n",
+                n,
+                "addr",
+                "add",
+                &format!("{}/24", self.ip(h)),
+                "dev",
+                "eth0",
+            ],
         )?;
         run("ip", &["-n", n, "link", "set", "eth0", "up"])?;
         run(
             "ip",
-            &["-n", n, "route", "add", "default", "via", &self.ip(1).to_string()],
+            &[
+                "-n",
+                n,
+                "route",
+                "add",
+                "default",
+                "via",
+                &self.ip(1).to_string(),
+            ],
         )?;
         Ok(ns)
     }

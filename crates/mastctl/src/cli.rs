@@ -58,7 +58,7 @@ pub enum Command {
 /// Flags of `mastctl demo`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  cargo run --release -p mastctl -- demo\n  mastctl demo --duration 60   # unattended: exit 0 only if every check held"
+    after_help = "Examples:\n  cargo run --release -p mastctl -- demo\n  mastctl demo --duration 60   # unattended: exit 0 only if every check held\n  sudo mastctl demo --capture  # iptables capture in a network namespace per workload"
 )]
 pub struct DemoArgs {
     /// Run this many seconds, print the summary and exit (0 only if every check held);
@@ -72,6 +72,11 @@ pub struct DemoArgs {
     /// files (a demo CA minted by mastctl), or auto (ca when mast-proxy supports it).
     #[arg(long = "certs", value_enum, default_value = "auto")]
     pub certs: crate::demo::Certs,
+    /// Run each workload in its own network namespace with Istio's iptables capture
+    /// (interception mode REDIRECT, proxies as UID 1337) instead of explicit listeners on
+    /// loopback addresses. Needs root, ip, iptables and setpriv.
+    #[arg(long = "capture")]
+    pub capture: bool,
     /// The mastd binary (default: beside mastctl, built with cargo if missing).
     #[arg(long = "mastd-bin", env = "MAST_DEMO_MASTD")]
     pub mastd_bin: Option<PathBuf>,

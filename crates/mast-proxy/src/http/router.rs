@@ -336,8 +336,7 @@ pub async fn forward(
             info.downstream_local,
             avoid,
             policy.map_or(1, |p| p.host_selection_attempts),
-        )
-        else {
+        ) else {
             return Err(LocalReply::no_healthy_upstream());
         };
         info.upstream_host = Some(host.name.clone());

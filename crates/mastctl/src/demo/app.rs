@@ -62,6 +62,31 @@ pub async fn get(c: &HttpClient, to: SocketAddr, host: &str, path: &str) -> Resu
         .map_err(|_| "timed out after 5s".to_string())?
 }
 
+/// Where the demo's own requests start: this process's network namespace, or (capture) one
+/// of the mesh's, through a runtime whose thread is inside it.
+#[derive(Clone)]
+pub enum Origin {
+    /// Here.
+    Here(HttpClient),
+    /// In a namespace (the client is only used by futures run on that runtime).
+    Netns(tokio::runtime::Handle, HttpClient),
+}
+
+impl Origin {
+    /// [`get`] from this origin.
+    pub async fn get(&self, to: SocketAddr, host: &str, path: &str) -> Result<Answer, String> {
+        match self {
+            Origin::Here(c) => get(c, to, host, path).await,
+            Origin::Netns(rt, c) => {
+                let (c, host, path) = (c.clone(), host.to_string(), path.to_string());
+                rt.spawn(async move { get(&c, to, &host, &path).await })
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        }
+    }
+}
+
 /// The host name of a demo service, as apps address it.
 pub fn host(service: &str) -> String {
     format!("{service}.default.svc.cluster.local:{SERVICE_PORT}")
@@ -103,7 +128,7 @@ async fn answer(w: &Workload, c: &HttpClient, req: Request<Incoming>) -> Respons
     let mut ok = true;
     let mut upstreams = serde_json::Map::new();
     for svc in w.calls {
-        let v = match get(c, w.egress_addr(), &host(svc), &format!("/{svc}")).await {
+        let v = match get(c, w.upstream(svc), &host(svc), &format!("/{svc}")).await {
             Ok(a) => {
                 ok &= a.status == 200;
                 match serde_json::from_str::<Value>(&a.body) {

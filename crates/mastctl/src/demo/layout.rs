@@ -1,6 +1,9 @@
 //! Where everything of the demo mesh lives: one loopback address a workload (its app, its
 //! proxy's inbound listener and admin ports, at Istio's port numbers), one more for its proxy's
-//! outbound listener, and the configuration mastd reads, made from `samples/demo`.
+//! outbound listener, and the configuration mastd reads, made from `samples/demo`. With
+//! `--capture`, each workload has the address of its own network namespace instead, its app
+//! listens on the service port itself, and each service gets a virtual IP (as a Kubernetes
+//! ClusterIP) that apps connect to and the proxies capture.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
@@ -12,6 +15,18 @@ pub const SERVICE_PORT: u16 = 9080;
 pub const APP_PORT: u16 = 8080;
 /// The mesh's trust domain.
 pub const TRUST_DOMAIN: &str = "cluster.local";
+
+/// The demo's services, in the order of their virtual IPs.
+const SERVICE_NAMES: [&str; 4] = ["productpage", "details", "reviews", "ratings"];
+
+/// The virtual IP of a service in capture mode (Istio's auto-allocation range, 240.240/16).
+pub fn vip(service: &str) -> Ipv4Addr {
+    let i = SERVICE_NAMES
+        .iter()
+        .position(|s| *s == service)
+        .unwrap_or(SERVICE_NAMES.len());
+    Ipv4Addr::new(240, 240, 0, i as u8 + 1)
+}
 
 const SERVICES: &str = include_str!("../../../../samples/demo/services.yaml");
 const TRAFFIC: &str = include_str!("../../../../samples/demo/traffic.yaml");
@@ -32,6 +47,8 @@ pub struct Workload {
     pub ip: Ipv4Addr,
     /// The address of its proxy's outbound (egress) listener.
     pub egress_ip: Ipv4Addr,
+    /// In its own network namespace, captured by iptables.
+    pub capture: bool,
 }
 
 impl Workload {
@@ -52,7 +69,26 @@ impl Workload {
 
     /// The app's address.
     pub fn app_addr(&self) -> SocketAddr {
-        SocketAddr::from((self.ip, APP_PORT))
+        if self.capture {
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, SERVICE_PORT))
+        } else {
+            SocketAddr::from((self.ip, APP_PORT))
+        }
+    }
+
+    /// Where its app connects to reach `service`: its proxy's outbound listener, or (capture)
+    /// the service's virtual IP.
+    pub fn upstream(&self, service: &str) -> SocketAddr {
+        if self.capture {
+            SocketAddr::from((vip(service), SERVICE_PORT))
+        } else {
+            self.egress_addr()
+        }
+    }
+
+    /// Its proxy's readiness endpoint (`/healthz/ready`).
+    pub fn ready_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip, 15021))
     }
 
     /// The proxy's outbound listener.
@@ -62,7 +98,11 @@ impl Workload {
 
     /// The proxy's admin address.
     pub fn admin_addr(&self) -> SocketAddr {
-        SocketAddr::from((self.ip, 15000))
+        if self.capture {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 15000))
+        } else {
+            SocketAddr::from((self.ip, 15000))
+        }
     }
 
     /// Every address the workload's app and proxy listen on.
@@ -86,6 +126,8 @@ pub fn spiffe(sa: &str) -> String {
 pub struct Layout {
     /// The workloads; the load generator last.
     pub workloads: Vec<Workload>,
+    /// Each workload in its own network namespace, captured by iptables.
+    pub capture: bool,
     /// mastd's plaintext xDS address.
     pub mastd_grpc: SocketAddr,
     /// mastd's TLS xDS and CA address.
@@ -117,7 +159,20 @@ impl Layout {
     }
 
     fn on(net: [u8; 2]) -> Layout {
-        let ip = |h: u8| Ipv4Addr::new(127, net[0], net[1], h);
+        Layout::with(|h| Ipv4Addr::new(127, net[0], net[1], h), false)
+    }
+
+    /// The capture layout: workload `k` (from 1) at `ip(k + 1)`, mastd at `ip(1)` (the hub).
+    pub fn capture(ip: impl Fn(u8) -> Ipv4Addr) -> Layout {
+        let mut l = Layout::with(|h| ip(h + 1), true);
+        let hub = ip(1);
+        l.mastd_grpc = SocketAddr::from((hub, 15010));
+        l.mastd_secure = SocketAddr::from((hub, 15012));
+        l.mastd_monitoring = SocketAddr::from((hub, 15014));
+        l
+    }
+
+    fn with(ip: impl Fn(u8) -> Ipv4Addr, capture: bool) -> Layout {
         let specs: [(&str, &str, &[&str]); 7] = [
             ("productpage", "v1", &["details", "reviews"]),
             ("details", "v1", &[]),
@@ -136,11 +191,13 @@ impl Layout {
                 version,
                 calls,
                 ip: ip(k),
-                egress_ip: ip(100 + k),
+                egress_ip: if capture { ip(k) } else { ip(100 + k) },
+                capture,
             })
             .collect();
         Layout {
             workloads,
+            capture,
             mastd_grpc: SocketAddr::from((ip(200), 15010)),
             mastd_secure: SocketAddr::from((ip(200), 15012)),
             mastd_monitoring: SocketAddr::from((ip(200), 15014)),
@@ -171,6 +228,7 @@ impl Layout {
         let services: Vec<String> = docs(SERVICES)
             .into_iter()
             .map(|d| self.place_workload_entry(&d))
+            .map(|d| if self.capture { with_vip(&d) } else { d })
             .collect();
         std::fs::write(dir.join("services.yaml"), services.join("---\n"))?;
         std::fs::write(dir.join("traffic.yaml"), TRAFFIC)?;
@@ -179,8 +237,10 @@ impl Layout {
             .filter(|d| !d.lines().any(|l| l.trim() == "kind: AuthorizationPolicy"))
             .collect();
         std::fs::write(dir.join("security.yaml"), security.join("---\n"))?;
-        let sidecars: Vec<String> = self.workloads.iter().map(sidecar).collect();
-        std::fs::write(dir.join("sidecars.yaml"), sidecars.join("---\n"))?;
+        if !self.capture {
+            let sidecars: Vec<String> = self.workloads.iter().map(sidecar).collect();
+            std::fs::write(dir.join("sidecars.yaml"), sidecars.join("---\n"))?;
+        }
         Ok(())
     }
 
@@ -213,6 +273,27 @@ impl Layout {
 }
 
 /// The documents of a YAML stream (split at `---` lines, comment-only ones dropped).
+/// A ServiceEntry with its virtual IP (`addresses`) after its first host.
+fn with_vip(doc: &str) -> String {
+    if !doc.lines().any(|l| l.trim() == "kind: ServiceEntry") {
+        return doc.to_string();
+    }
+    let mut out = String::new();
+    let mut done = false;
+    for l in doc.lines() {
+        out.push_str(l);
+        out.push('\n');
+        if let Some(h) = l.strip_prefix("  - ")
+            && !done
+        {
+            let name = h.split('.').next().unwrap_or_default();
+            out.push_str(&format!("  addresses:\n  - {}\n", vip(name)));
+            done = true;
+        }
+    }
+    out
+}
+
 fn docs(stream: &str) -> Vec<String> {
     let mut out = vec![String::new()];
     for line in stream.lines() {
@@ -307,6 +388,29 @@ mod tests {
         let sidecars = std::fs::read_to_string(dir.join("sidecars.yaml")).unwrap();
         assert_eq!(sidecars.matches("kind: Sidecar").count(), 7);
         assert!(sidecars.contains("bind: 127.33.44.107"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn capture_config_has_virtual_ips_and_no_sidecars() {
+        let l = Layout::capture(|h| Ipv4Addr::new(10, 7, 8, h));
+        assert_eq!(l.mastd_grpc.to_string(), "10.7.8.1:15010");
+        assert_eq!(l.workloads[0].ip, Ipv4Addr::new(10, 7, 8, 2));
+        assert_eq!(
+            l.workloads[0].upstream("reviews").to_string(),
+            "240.240.0.3:9080"
+        );
+        assert_eq!(l.workloads[0].app_addr().to_string(), "0.0.0.0:9080");
+        let dir = std::env::temp_dir().join(format!("mast-demo-capture-{}", std::process::id()));
+        l.write_config(&dir).unwrap();
+        let services = std::fs::read_to_string(dir.join("services.yaml")).unwrap();
+        assert!(
+            services
+                .contains("  - reviews.default.svc.cluster.local\n  addresses:\n  - 240.240.0.3\n"),
+            "{services}"
+        );
+        assert!(services.contains("address: 10.7.8.4"), "{services}");
+        assert!(!dir.join("sidecars.yaml").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

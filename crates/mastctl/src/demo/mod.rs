@@ -4,6 +4,11 @@
 //! NONE (explicit listeners from each workload's Sidecar, on its own 127.A.B.x address, so
 //! Istio's port numbers can be kept), the apps (in this process), and drives traffic to
 //! productpage through the load generator's proxy; then it prints what it saw and checks it.
+//!
+//! With `--capture` (root), each workload gets its own network namespace on a bridge, with
+//! Istio's iptables capture laid out by `mast-proxy istio-iptables` and its proxy running as
+//! UID 1337 in interception mode REDIRECT; the apps (threads of this process inside those
+//! namespaces) connect to the services' virtual IPs and never see a proxy address.
 
 mod app;
 mod identity;
@@ -43,6 +48,98 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
         ),
     }
     result
+}
+
+/// The `--capture` namespaces: the hub (mastd, and where the demo's own probes start) and one
+/// per workload, each with a runtime whose thread is inside it; removed when dropped.
+struct Namespaces {
+    hub: mast_test::netns::Hub,
+    hub_rt: tokio::runtime::Handle,
+    /// In the order of the layout's workloads.
+    pods: Vec<(mast_test::netns::Netns, tokio::runtime::Handle)>,
+}
+
+/// The capture rules of every workload: Istio's injected init container's flags.
+const CAPTURE_FLAGS: &[&str] = &[
+    "istio-iptables",
+    "-p",
+    "15001",
+    "-z",
+    "15006",
+    "-u",
+    "1337",
+    "-m",
+    "REDIRECT",
+    "-i",
+    "*",
+    "-x",
+    "",
+    "-b",
+    "*",
+    "-d",
+    "15090,15021,15020",
+];
+
+impl Namespaces {
+    fn new(workloads: &[Workload]) -> anyhow::Result<Namespaces> {
+        mast_test::netns::available().map_err(|why| {
+            anyhow::anyhow!("--capture needs root with ip, iptables and setpriv: {why}")
+        })?;
+        let hub = mast_test::netns::Hub::new(&format!("md{}", std::process::id() % 100_000))?;
+        let hub_rt = hub.ns.runtime()?;
+        let mut pods = Vec::new();
+        for (i, w) in workloads.iter().enumerate() {
+            let ns = hub.attach(&w.pod, i as u8 + 2)?;
+            let rt = ns.runtime()?;
+            pods.push((ns, rt));
+        }
+        Ok(Namespaces { hub, hub_rt, pods })
+    }
+
+    /// Lays out the capture rules in every workload's namespace.
+    fn capture(&self, proxy_bin: &Path) -> anyhow::Result<()> {
+        for (ns, _) in &self.pods {
+            ns.output(&proxy_bin.display().to_string(), CAPTURE_FLAGS)
+                .with_context(|| format!("capture rules in {}", ns.name()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts `program` in namespace `ns` (of `nets`; `None`: the hub), or here without `nets`.
+fn spawn_in(
+    nets: Option<&Namespaces>,
+    ns: Option<usize>,
+    name: &str,
+    program: &Path,
+    args: &[String],
+    logs: &Path,
+) -> anyhow::Result<Proc> {
+    match nets {
+        None => Proc::spawn(name, program, args, logs),
+        Some(n) => {
+            let (netns, as_proxy) = match ns {
+                Some(i) => (&n.pods[i].0, true),
+                None => (&n.hub.ns, false),
+            };
+            let (p, a) = netns.exec(program, args, as_proxy);
+            Proc::spawn(name, &p, &a, logs)
+        }
+    }
+}
+
+/// Makes `path` (and, for a directory, what is in it) readable by the proxies' user.
+fn readable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if path.is_dir() { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| path.display().to_string())?;
+    if path.is_dir() {
+        for e in std::fs::read_dir(path)?.flatten() {
+            readable(&e.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// The processes the demo started; killed when dropped.
@@ -95,7 +192,17 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
     };
     let (mastd_bin, proxy_bin) = (found(mastd_bin)?, found(proxy_bin)?);
     pb.set_message("writing the mesh's configuration and certificates");
-    let layout = Layout::pick()?;
+    let (layout, nets) = if args.capture {
+        pb.set_message("making a network namespace per workload");
+        let hub_probe = Layout::capture(|h| std::net::Ipv4Addr::new(10, 0, 0, h));
+        let nets = Namespaces::new(&hub_probe.workloads)?;
+        let layout = Layout::capture(|h| nets.hub.ip(h));
+        nets.capture(&proxy_bin)?;
+        (layout, Some(nets))
+    } else {
+        (Layout::pick()?, None)
+    };
+    let nets = nets.as_ref();
     let config = work.join("config");
     layout.write_config(&config)?;
     let certs_mode = identity::resolve(args.certs, &proxy_bin);
@@ -108,7 +215,9 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
     let mut procs = Procs(Vec::new());
     pb.set_message("starting mastd");
     let monitoring = layout.mastd_monitoring;
-    procs.0.push(Proc::spawn(
+    procs.0.push(spawn_in(
+        nets,
+        None,
         "mastd",
         &mastd_bin,
         &[
@@ -120,16 +229,20 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
         ],
         &logs,
     )?);
-    let client = app::client();
+    // where the demo's probes start: here, or the hub namespace
+    let probe = match nets {
+        Some(n) => app::Origin::Netns(n.hub_rt.clone(), app::client()),
+        None => app::Origin::Here(app::client()),
+    };
     wait(
         &pb,
         &mut procs,
         Duration::from_secs(30),
         "mastd to serve",
         || {
-            let c = client.clone();
+            let c = probe.clone();
             async move {
-                app::get(&c, monitoring, &monitoring.to_string(), "/ready")
+                c.get(monitoring, &monitoring.to_string(), "/ready")
                     .await
                     .is_ok_and(|a| a.status == 200)
             }
@@ -140,40 +253,62 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
     if certs_mode == identity::Certs::Ca {
         identity::mint_tokens(&layout, &state, &work.join("tokens"))?;
     }
-    pb.set_message("starting the apps and their proxies");
-    for w in layout.workloads.iter().filter(|w| w.has_app()) {
-        app::start(w.clone())
-            .await
-            .with_context(|| format!("{}'s app on {}", w.pod, w.app_addr()))?;
+    if nets.is_some() {
+        // the proxies run as UID 1337: they read their tokens and the root certificate
+        let root = work.join("ca-root.pem");
+        if certs_mode == identity::Certs::Ca {
+            std::fs::copy(state.join("ca/root-cert.pem"), &root)
+                .context("mastd's root certificate")?;
+            readable(&root)?;
+            readable(&work.join("tokens"))?;
+        } else {
+            readable(&work.join("certs"))?;
+        }
     }
-    for w in &layout.workloads {
-        procs.0.push(Proc::spawn(
+    pb.set_message("starting the apps and their proxies");
+    for (i, w) in layout
+        .workloads
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.has_app())
+    {
+        let started = match nets {
+            Some(n) => n.pods[i].1.spawn(app::start(w.clone())).await?,
+            None => app::start(w.clone()).await,
+        };
+        started.with_context(|| format!("{}'s app on {}", w.pod, w.app_addr()))?;
+    }
+    for (i, w) in layout.workloads.iter().enumerate() {
+        procs.0.push(spawn_in(
+            nets,
+            Some(i),
             &format!("proxy-{}", w.pod),
             &proxy_bin,
             &proxy_args(&layout, w, certs_mode, work),
             &logs,
         )?);
     }
-    let admins: Vec<_> = layout.workloads.iter().map(Workload::admin_addr).collect();
+    let admins: Vec<_> = layout.workloads.iter().map(Workload::ready_addr).collect();
     let total = admins.len();
     let ready = Arc::new(Mutex::new(0usize));
     {
         let ready = ready.clone();
         let pb2 = pb.clone();
+        let probe = probe.clone();
         wait(
             &pb,
             &mut procs,
             Duration::from_secs(90),
             "the proxies to be ready",
             move || {
-                let c = client.clone();
+                let c = probe.clone();
                 let admins = admins.clone();
                 let ready = ready.clone();
                 let pb2 = pb2.clone();
                 async move {
                     let mut n = 0;
                     for a in admins {
-                        if app::get(&c, a, &a.to_string(), "/ready")
+                        if c.get(a, &a.to_string(), "/healthz/ready")
                             .await
                             .is_ok_and(|a| a.status == 200)
                         {
@@ -191,9 +326,16 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
 
     // warm up: the first requests may race the last pushes
     pb.set_message("sending the first requests");
-    let front = layout.loadgen().egress_addr();
+    let front = layout.loadgen().upstream("productpage");
     let host = app::host("productpage");
-    let c = app::client();
+    // the load generator's requests start in its namespace (capture) or here
+    let c = match nets {
+        Some(n) => app::Origin::Netns(
+            n.pods.last().expect("the load generator").1.clone(),
+            app::client(),
+        ),
+        None => app::Origin::Here(app::client()),
+    };
     let mut streak = 0;
     let mut last = String::new();
     let deadline = Instant::now() + Duration::from_secs(45);
@@ -206,7 +348,7 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
             pb.finish_and_clear();
             bail!("{d}");
         }
-        match app::get(&c, front, &host, "/productpage").await {
+        match c.get(front, &host, "/productpage").await {
             Ok(a) if a.status == 200 => streak += 1,
             Ok(a) => {
                 streak = 0;
@@ -221,7 +363,7 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
     }
     pb.finish_and_clear();
 
-    print_intro(&layout, args, certs_mode);
+    print_intro(&layout, args, certs_mode, nets);
     let stats = Arc::new(Mutex::new(Stats::default()));
     let started = Instant::now();
     let end = args.duration.map(|d| started + Duration::from_secs(d));
@@ -241,7 +383,7 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
                 let (c, host, stats, inflight) = (c.clone(), host.clone(), stats.clone(), inflight.clone());
                 inflight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(async move {
-                    let r = app::get(&c, front, &host, "/productpage").await;
+                    let r = c.get(front, &host, "/productpage").await;
                     stats.lock().expect("lock").record(r);
                     inflight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
@@ -271,9 +413,9 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut checks: Vec<(bool, String)> = problems.into_iter().map(|p| (false, p)).collect();
-    checks.push(plaintext_refused(&layout, &c).await);
+    checks.push(plaintext_refused(&layout, &probe).await);
     let s = stats.lock().expect("lock").clone();
-    let (metrics, check) = telemetry::check(&layout, &c, s.ok).await;
+    let (metrics, check) = telemetry::check(&layout, &probe, s.ok).await;
     checks.push(check);
     let (text, ok) = s.summary(secs, &metrics, &checks);
     println!("\n== Mast demo summary ==\n{text}");
@@ -283,11 +425,11 @@ async fn demo(args: &DemoArgs, work: &Path) -> anyhow::Result<Exit> {
 
 /// PeerAuthentication STRICT: a plaintext request straight to a workload's inbound listener
 /// gets no answer from its app.
-async fn plaintext_refused(layout: &Layout, c: &app::HttpClient) -> (bool, String) {
+async fn plaintext_refused(layout: &Layout, c: &app::Origin) -> (bool, String) {
     let mut answered = Vec::new();
     for w in layout.workloads.iter().filter(|w| w.has_app()) {
         let to = std::net::SocketAddr::from((w.ip, layout::SERVICE_PORT));
-        if let Ok(a) = app::get(c, to, &app::host(w.app), "/").await
+        if let Ok(a) = c.get(to, &app::host(w.app), "/").await
             && a.status == 200
         {
             answered.push(format!("{} ({to})", w.pod));
@@ -351,7 +493,17 @@ where
 }
 
 fn proxy_args(layout: &Layout, w: &Workload, certs: identity::Certs, work: &Path) -> Vec<String> {
-    let at = |port: u16| format!("{}:{port}", w.ip);
+    // captured: admin on the namespace's loopback, as Istio has it, the ports the capture
+    // rules leave alone on every address
+    let at = |port: u16| {
+        if w.capture && port != 15000 {
+            format!("0.0.0.0:{port}")
+        } else if w.capture {
+            format!("127.0.0.1:{port}")
+        } else {
+            format!("{}:{port}", w.ip)
+        }
+    };
     let mut args = vec![
         format!("--podName={}", w.pod),
         "--podNamespace=default".into(),
@@ -359,7 +511,11 @@ fn proxy_args(layout: &Layout, w: &Workload, certs: identity::Certs, work: &Path
         format!("--serviceAccount={}", w.service_account()),
         format!("--labels=app={},version={}", w.app, w.version),
         format!("--workloadName={}", w.pod),
-        "--interceptionMode=NONE".into(),
+        if w.capture {
+            "--interceptionMode=REDIRECT".into()
+        } else {
+            "--interceptionMode=NONE".into()
+        },
         format!("--discoveryAddress={}", layout.mastd_grpc),
         format!("--adminAddr={}", at(15000)),
         format!("--statusAddr={}", at(15020)),
@@ -374,7 +530,12 @@ fn proxy_args(layout: &Layout, w: &Workload, certs: identity::Certs, work: &Path
             format!("--caAddress={}", layout.mastd_secure),
             format!(
                 "--caRootCert={}",
-                work.join("state/ca/root-cert.pem").display()
+                if w.capture {
+                    work.join("ca-root.pem")
+                } else {
+                    work.join("state/ca/root-cert.pem")
+                }
+                .display()
             ),
             format!(
                 "--tokenFile={}",
@@ -390,17 +551,37 @@ fn proxy_args(layout: &Layout, w: &Workload, certs: identity::Certs, work: &Path
     args
 }
 
-fn print_intro(layout: &Layout, args: &DemoArgs, certs: identity::Certs) {
+fn print_intro(
+    layout: &Layout,
+    args: &DemoArgs,
+    certs: identity::Certs,
+    nets: Option<&Namespaces>,
+) {
     let m = layout.mastd_monitoring;
+    // in capture mode, every address below is inside a namespace
+    let (hub_exec, pod_exec) = match nets {
+        Some(n) => (format!("ip netns exec {} ", n.hub.ns.name()), true),
+        None => (String::new(), false),
+    };
     println!(
-        "Mast demo mesh is up: mastd, {} proxies (interception mode NONE, mTLS STRICT).",
-        layout.workloads.len()
+        "Mast demo mesh is up: mastd, {} proxies (interception mode {}, mTLS STRICT).",
+        layout.workloads.len(),
+        if layout.capture {
+            "REDIRECT: iptables capture in a network namespace per workload"
+        } else {
+            "NONE"
+        }
     );
     println!("  productpage → details; productpage → reviews v1/v2/v3 (50/30/20) → ratings");
     println!(
-        "  sending {}/s to productpage through the load generator's proxy at {}{}",
+        "  sending {}/s to productpage {} {}{}",
         args.rps,
-        layout.loadgen().egress_addr(),
+        if layout.capture {
+            "from the load generator's namespace, captured by its proxy, at the service's virtual IP"
+        } else {
+            "through the load generator's proxy at"
+        },
+        layout.loadgen().upstream("productpage"),
         match args.duration {
             Some(d) => format!(" for {d}s"),
             None => "; Ctrl-C stops everything".into(),
@@ -416,15 +597,29 @@ fn print_intro(layout: &Layout, args: &DemoArgs, certs: identity::Certs) {
     );
     println!("where to look next:");
     println!(
-        "  mastd:        http://{m}/debug/syncz  http://{m}/debug/configz  http://{m}/metrics"
+        "  mastd:        {hub_exec}curl http://{m}/debug/syncz  (also /debug/configz, /metrics)"
     );
-    println!("  sync status:  mastctl proxy-status --mastd {m}");
+    println!("  sync status:  {hub_exec}mastctl proxy-status --mastd {m}");
     println!(
-        "  a proxy's config from mastd: mastctl proxy-config cluster productpage-v1.default --mastd {m}"
+        "  a proxy's config from mastd: {hub_exec}mastctl proxy-config cluster productpage-v1.default --mastd {m}"
     );
     println!("  proxies' admin (/config_dump, /clusters, /stats/prometheus):");
-    for w in &layout.workloads {
-        println!("    {:<15} http://{}/config_dump", w.pod, w.admin_addr());
+    for (i, w) in layout.workloads.iter().enumerate() {
+        match nets.filter(|_| pod_exec) {
+            Some(n) => println!(
+                "    {:<15} ip netns exec {} curl http://{}/config_dump",
+                w.pod,
+                n.pods[i].0.name(),
+                w.admin_addr()
+            ),
+            None => println!("    {:<15} http://{}/config_dump", w.pod, w.admin_addr()),
+        }
+    }
+    if let Some(n) = nets {
+        println!(
+            "  capture rules: ip netns exec {} iptables-save -t nat",
+            n.pods[0].0.name()
+        );
     }
     println!("  authorization: not yet enforced by mast-proxy");
 }

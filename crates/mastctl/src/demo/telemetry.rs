@@ -60,7 +60,7 @@ fn parse_labels(s: &str) -> Option<(BTreeMap<String, String>, &str)> {
 /// every workload that was called reports its callers by name (peer metadata exchange) over
 /// mutual TLS, and productpage's proxy counted at least the `ok` requests the load generator
 /// saw succeed.
-pub async fn check(layout: &Layout, c: &app::HttpClient, ok: u64) -> (String, (bool, String)) {
+pub async fn check(layout: &Layout, c: &app::Origin, ok: u64) -> (String, (bool, String)) {
     let mut text = String::from(
         "telemetry (istio_requests_total from each proxy, reporter=destination, callee ← caller):\n",
     );
@@ -68,7 +68,7 @@ pub async fn check(layout: &Layout, c: &app::HttpClient, ok: u64) -> (String, (b
     let mut productpage = 0.0;
     for w in layout.workloads.iter().filter(|w| w.has_app()) {
         let at = std::net::SocketAddr::from((w.ip, 15090));
-        let scrape = match app::get(c, at, &at.to_string(), "/stats/prometheus").await {
+        let scrape = match c.get(at, &at.to_string(), "/stats/prometheus").await {
             Ok(a) if a.status == 200 => a.body,
             Ok(a) => {
                 problems.push(format!(
