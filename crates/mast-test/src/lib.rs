@@ -1,6 +1,6 @@
 //! The harness Mast's end-to-end tests share: free ports, child processes that are killed when
-//! dropped (with their output kept for failure reports), readiness waits and a minimal HTTP
-//! client for admin and debug endpoints.
+//! dropped (with their output kept for failure reports), readiness waits, a minimal HTTP
+//! client for admin and debug endpoints, and network namespaces for capture ([`netns`]).
 
 pub mod bins;
 pub mod netns;
