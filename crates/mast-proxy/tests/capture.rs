@@ -27,25 +27,6 @@ use mast_test::process::Proc;
 use mast_test::wait_for;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const CAPTURE_FLAGS: &[&str] = &[
-    "-p",
-    "15001",
-    "-z",
-    "15006",
-    "-u",
-    "1337",
-    "-m",
-    "REDIRECT",
-    "-i",
-    "*",
-    "-x",
-    "",
-    "-b",
-    "*",
-    "-d",
-    "15090,15021,15020",
-];
-
 fn config(server: Ipv4Addr, client: Ipv4Addr) -> String {
     format!(
         "apiVersion: networking.istio.io/v1
@@ -250,7 +231,7 @@ async fn captured_traffic_flows_through_both_proxies() {
     // capture rules, as the init container lays them out
     for ns in [&client_ns, &server_ns] {
         let mut flags = vec!["istio-iptables"];
-        flags.extend_from_slice(CAPTURE_FLAGS);
+        flags.extend_from_slice(netns::INJECTED_CAPTURE_FLAGS);
         let printed = ns.output(&proxy_bin.display().to_string(), &flags).unwrap();
         let saved = ns.output("iptables-save", &["-t", "nat"]).unwrap();
         for line in [

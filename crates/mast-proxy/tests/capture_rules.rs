@@ -9,27 +9,7 @@ use mast_proxy::capture::{Args, rules};
 
 const CASES: &[(&str, &[&str])] = &[
     ("empty", &[]),
-    (
-        "injected-default",
-        &[
-            "-p",
-            "15001",
-            "-z",
-            "15006",
-            "-u",
-            "1337",
-            "-m",
-            "REDIRECT",
-            "-i",
-            "*",
-            "-x",
-            "",
-            "-b",
-            "*",
-            "-d",
-            "15090,15021,15020",
-        ],
-    ),
+    ("injected-default", mast_test::netns::INJECTED_CAPTURE_FLAGS),
     ("inbound-ports-wildcard", &["-b", "*", "-d", "22"]),
     ("inbound-ports-include", &["-b", "32000,31000"]),
     ("ipnets", &["-i", "10.0.0.0/8"]),

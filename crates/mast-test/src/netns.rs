@@ -15,6 +15,26 @@ use std::process::Command;
 /// The proxy's UID and GID (Istio's 1337), whose traffic the capture rules let through.
 pub const PROXY_UID: u32 = 1337;
 
+/// The flags of `istio-iptables` in the init container Istio injects into a pod.
+pub const INJECTED_CAPTURE_FLAGS: &[&str] = &[
+    "-p",
+    "15001",
+    "-z",
+    "15006",
+    "-u",
+    "1337",
+    "-m",
+    "REDIRECT",
+    "-i",
+    "*",
+    "-x",
+    "",
+    "-b",
+    "*",
+    "-d",
+    "15090,15021,15020",
+];
+
 /// Why namespaces cannot be used here.
 #[derive(Debug)]
 pub struct Unavailable(pub String);

@@ -14,6 +14,7 @@
 
 pub mod ack;
 pub mod ca;
+pub mod date;
 pub mod http;
 pub mod json;
 pub mod node;

@@ -59,27 +59,6 @@ struct Namespaces {
     pods: Vec<(mast_test::netns::Netns, tokio::runtime::Handle)>,
 }
 
-/// The capture rules of every workload: Istio's injected init container's flags.
-const CAPTURE_FLAGS: &[&str] = &[
-    "istio-iptables",
-    "-p",
-    "15001",
-    "-z",
-    "15006",
-    "-u",
-    "1337",
-    "-m",
-    "REDIRECT",
-    "-i",
-    "*",
-    "-x",
-    "",
-    "-b",
-    "*",
-    "-d",
-    "15090,15021,15020",
-];
-
 impl Namespaces {
     fn new(workloads: &[Workload]) -> anyhow::Result<Namespaces> {
         mast_test::netns::available().map_err(|why| {
@@ -99,7 +78,9 @@ impl Namespaces {
     /// Lays out the capture rules in every workload's namespace.
     fn capture(&self, proxy_bin: &Path) -> anyhow::Result<()> {
         for (ns, _) in &self.pods {
-            ns.output(&proxy_bin.display().to_string(), CAPTURE_FLAGS)
+            let mut flags = vec!["istio-iptables"];
+            flags.extend_from_slice(mast_test::netns::INJECTED_CAPTURE_FLAGS);
+            ns.output(&proxy_bin.display().to_string(), &flags)
                 .with_context(|| format!("capture rules in {}", ns.name()))?;
         }
         Ok(())

@@ -59,12 +59,16 @@ fn convert(m: Option<&MutualTls>) -> Option<MtlsMode> {
 }
 
 fn selects(c: &Config<PeerAuthentication>, proxy: &Proxy) -> Option<bool> {
-    match c
-        .spec
-        .selector
-        .as_ref()
-        .filter(|s| !s.match_labels.is_empty())
-    {
+    selector_applies(c.spec.selector.as_ref(), proxy)
+}
+
+/// How a policy's workload selector applies to `proxy`: `Some(false)` without one (the policy
+/// is namespace- or mesh-wide), `Some(true)` when it selects the proxy, `None` when not.
+pub fn selector_applies(
+    selector: Option<&mast_config::istio::security::WorkloadSelector>,
+    proxy: &Proxy,
+) -> Option<bool> {
+    match selector.filter(|s| !s.match_labels.is_empty()) {
         None => Some(false),
         Some(s) => s
             .match_labels

@@ -143,19 +143,7 @@ fn sides(mode: WorkloadMode) -> (bool, bool) {
 }
 
 fn selects(c: &Config<Telemetry>, proxy: &Proxy) -> Option<bool> {
-    match c
-        .spec
-        .selector
-        .as_ref()
-        .filter(|s| !s.match_labels.is_empty())
-    {
-        None => Some(false),
-        Some(s) => s
-            .match_labels
-            .iter()
-            .all(|(k, v)| proxy.labels.get(k) == Some(v))
-            .then_some(true),
-    }
+    super::mtls::selector_applies(c.spec.selector.as_ref(), proxy)
 }
 
 /// The Telemetry resources applying to `proxy`, least specific first.
