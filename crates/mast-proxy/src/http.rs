@@ -343,6 +343,11 @@ async fn act(
                     })
                 })
                 .collect();
+            let (hash, set_cookie) = if f.hash_policies.is_empty() {
+                (None, None)
+            } else {
+                router::request_hash(&f.hash_policies, &parts, conn.remote)
+            };
             headers::strip_hop_by_hop(&mut parts.headers);
             if let Some(t) = &upgrade {
                 parts
@@ -365,8 +370,12 @@ async fn act(
                 parts,
                 body,
                 info,
+                hash,
             )
             .await?;
+            if let Some(c) = set_cookie {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
             if let Some(down) = down_upgrade
                 && resp.status() == StatusCode::SWITCHING_PROTOCOLS
             {

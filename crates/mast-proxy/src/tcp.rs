@@ -213,7 +213,7 @@ where
         return Err(TcpError::NoCluster(tp.cluster.name.to_string()));
     };
     info.service = cluster.spec.service.clone();
-    let Some(host) = cluster.select(conn.original_dst, &[], 1) else {
+    let Some(host) = cluster.select(conn.original_dst, None, &[], 1) else {
         failed(stats, info, Flag::NoHealthyUpstream);
         return Err(TcpError::NoHealthyUpstream(tp.cluster.name.to_string()));
     };

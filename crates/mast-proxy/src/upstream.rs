@@ -3,6 +3,7 @@
 //! pools ([`pool`]) over plaintext or TLS connections ([`connect`]).
 
 pub mod connect;
+pub mod hash;
 pub mod outlier;
 pub mod pool;
 
@@ -116,6 +117,17 @@ pub struct HostSet {
     /// Weighted round-robin order over `active` (empty: plain round robin).
     schedule: Vec<u32>,
     next: AtomicUsize,
+    /// The consistent-hash table over `active` (RING_HASH, MAGLEV).
+    table: Table,
+}
+
+/// A consistent-hash lookup structure.
+#[derive(Debug, Default)]
+enum Table {
+    #[default]
+    None,
+    Ring(hash::Ring),
+    Maglev(hash::Maglev),
 }
 
 /// Smooth weighted round robin: an order over indexes where each appears `weight` times,
@@ -144,7 +156,7 @@ fn schedule(weights: &[u32]) -> Vec<u32> {
 }
 
 impl HostSet {
-    fn build(all: Vec<Arc<Host>>) -> HostSet {
+    fn build(all: Vec<Arc<Host>>, lb: LbPolicy) -> HostSet {
         let levels = all.iter().map(|h| h.priority).max().map_or(0, |m| m + 1);
         let active: Vec<Arc<Host>> = (0..levels)
             .map(|p| {
@@ -161,7 +173,16 @@ impl HostSet {
         } else {
             schedule(&weights)
         };
+        let names: Vec<&str> = active.iter().map(|h| &*h.name).collect();
+        let table = match lb {
+            LbPolicy::RingHash { min, max } => {
+                Table::Ring(hash::Ring::build(&names, &weights, min, max))
+            }
+            LbPolicy::Maglev { size } => Table::Maglev(hash::Maglev::build(&names, &weights, size)),
+            _ => Table::None,
+        };
         HostSet {
+            table,
             all,
             active,
             schedule,
@@ -230,7 +251,8 @@ impl ClusterRt {
                 });
             }
         }
-        self.hosts.store(Arc::new(HostSet::build(all)));
+        self.hosts
+            .store(Arc::new(HostSet::build(all, self.spec.lb)));
     }
 
     fn host(&self, addr: EndpointAddr, tls: Option<Arc<UpstreamTls>>) -> Host {
@@ -267,16 +289,36 @@ impl ClusterRt {
         h
     }
 
-    /// Picks a host as [`ClusterRt::pick`] does, or, for an ORIGINAL_DST cluster, the host of
-    /// `original` (the downstream connection's original destination; `None`: no host, UH).
+    /// Picks a host as [`ClusterRt::pick`] does; for an ORIGINAL_DST cluster, the host of
+    /// `original` (the downstream connection's original destination; `None`: no host, UH);
+    /// for RING_HASH and MAGLEV with the request's `hash`, the host the table gives, or the
+    /// next one on it that is neither ejected nor in `avoid`.
     pub fn select(
         &self,
         original: Option<std::net::SocketAddr>,
+        hash: Option<u64>,
         avoid: &[Arc<Host>],
         attempts: u32,
     ) -> Option<Arc<Host>> {
         if self.spec.discovery == Discovery::OriginalDst {
             return original.map(|d| self.original_host(d));
+        }
+        if let Some(h) = hash {
+            let set = self.hosts.load();
+            let now = outlier::now_ms();
+            let usable = |i: usize| {
+                let host = &set.active[i];
+                let ejected = self.spec.outlier.is_some() && host.health.ejected_at(now);
+                !ejected && !avoid.iter().any(|a| Arc::ptr_eq(a, host))
+            };
+            let found = match &set.table {
+                Table::Ring(r) => r.walk(h).take(r.len().min(64)).find(|i| usable(*i)),
+                Table::Maglev(m) => m.walk(h).take(m.len().min(64)).find(|i| usable(*i)),
+                Table::None => None,
+            };
+            if let Some(i) = found {
+                return Some(set.active[i].clone());
+            }
         }
         self.pick(avoid, attempts)
     }

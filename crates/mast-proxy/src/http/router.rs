@@ -243,6 +243,71 @@ fn send_shadow(base: &Parts, body: Bytes, s: Shadow, timeout: Option<Duration>) 
     });
 }
 
+/// The request's hash for consistent-hash clusters, from the route's hash policies in order
+/// (Envoy's `HashPolicyImpl::generateHash`), and the `set-cookie` value when a cookie policy
+/// with a TTL made the cookie (the request had none).
+pub fn request_hash(
+    policies: &[crate::model::route::HashPolicy],
+    parts: &Parts,
+    remote: std::net::SocketAddr,
+) -> (Option<u64>, Option<HeaderValue>) {
+    use crate::model::route::HashKey;
+    use crate::upstream::hash::{combine, xxh64};
+    let mut acc = None;
+    let mut set_cookie = None;
+    for p in policies {
+        let one = match &p.key {
+            HashKey::Header(name) => parts.headers.get(name).map(|v| xxh64(v.as_bytes(), 0)),
+            HashKey::Cookie { name, ttl, path } => match cookie(&parts.headers, name) {
+                Some(v) => Some(xxh64(v.as_bytes(), 0)),
+                None => ttl.map(|ttl| {
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos());
+                    let value = format!("{:016x}", xxh64(format!("{remote}{nanos}").as_bytes(), 0));
+                    let mut c = format!("{name}=\"{value}\"");
+                    if !ttl.is_zero() {
+                        c.push_str(&format!("; Max-Age={}", ttl.as_secs()));
+                    }
+                    if !path.is_empty() {
+                        c.push_str(&format!("; Path={path}"));
+                    }
+                    c.push_str("; HttpOnly");
+                    set_cookie = HeaderValue::from_str(&c).ok();
+                    xxh64(value.as_bytes(), 0)
+                }),
+            },
+            HashKey::SourceIp => Some(xxh64(remote.ip().to_string().as_bytes(), 0)),
+            HashKey::Query(name) => parts.uri.query().and_then(|q| {
+                q.split('&').find_map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (k == name).then(|| xxh64(v.as_bytes(), 0))
+                })
+            }),
+        };
+        if let Some(h) = one {
+            acc = Some(combine(acc, h));
+            if p.terminal {
+                break;
+            }
+        }
+    }
+    (acc, set_cookie)
+}
+
+/// The value of cookie `name` in the request's `cookie` headers.
+fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.trim_matches('"'))
+        })
+}
+
 /// Forwards a request along the route (and copies it to the mirrors).
 #[allow(clippy::too_many_arguments)]
 pub async fn forward(
@@ -257,6 +322,7 @@ pub async fn forward(
     mut parts: Parts,
     body: Body,
     info: &mut StreamInfo,
+    hash: Option<u64>,
 ) -> Answer {
     let grpc = super::is_grpc(&parts.headers);
     apply(levels(table, vh, route, wc), &mut parts.headers, true);
@@ -334,6 +400,7 @@ pub async fn forward(
         };
         let Some(host) = cluster.select(
             info.downstream_local,
+            hash,
             avoid,
             policy.map_or(1, |p| p.host_selection_attempts),
         ) else {
@@ -638,6 +705,7 @@ mod tests {
             retry: None,
             grpc_timeout_max: None,
             mirrors: vec![],
+            hash_policies: vec![],
         };
         let r = route(PathMatch::Prefix("/api/".into()), HeaderOps::default());
         assert_eq!(
@@ -665,5 +733,84 @@ mod tests {
             redirect_location(&rd, &r, "http", "shop:8080", "/api/a?b=1"),
             "http://shop:8080/new/a"
         );
+    }
+
+    #[test]
+    fn request_hashes_follow_the_policies() {
+        use crate::model::route::{HashKey, HashPolicy};
+        use crate::upstream::hash::xxh64;
+        let remote: std::net::SocketAddr = "10.1.2.3:5555".parse().unwrap();
+        let parts = |headers: &[(&str, &str)], uri: &str| {
+            let mut b = Request::builder().uri(uri);
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(()).unwrap().into_parts().0
+        };
+        let pol = |key: HashKey, terminal: bool| HashPolicy { key, terminal };
+        let header = pol(HashKey::Header("x-user".parse().unwrap()), false);
+        let query = pol(HashKey::Query("shard".into()), false);
+        let user = parts(&[("x-user", "ana")], "/p?shard=7&x=1");
+        let nobody = parts(&[], "/");
+        let h_ana = xxh64(b"ana", 0);
+        let cases: Vec<(&str, Vec<HashPolicy>, &Parts, Option<u64>)> = vec![
+            ("header", vec![header.clone()], &user, Some(h_ana)),
+            ("query", vec![query.clone()], &user, Some(xxh64(b"7", 0))),
+            (
+                "two combined",
+                vec![header.clone(), query.clone()],
+                &user,
+                Some(h_ana.rotate_left(1) ^ xxh64(b"7", 0)),
+            ),
+            (
+                "terminal stops",
+                vec![pol(HashKey::Header("x-user".parse().unwrap()), true), query],
+                &user,
+                Some(h_ana),
+            ),
+            (
+                "source ip",
+                vec![pol(HashKey::SourceIp, false)],
+                &user,
+                Some(xxh64(b"10.1.2.3", 0)),
+            ),
+            ("absent header", vec![header], &nobody, None),
+        ];
+        for (name, policies, p, want) in cases {
+            assert_eq!(request_hash(&policies, p, remote).0, want, "{name}");
+        }
+        // cookies: read when sent, made (and set) when a TTL allows
+        let session = |ttl| {
+            vec![pol(
+                HashKey::Cookie {
+                    name: "sid".into(),
+                    ttl,
+                    path: "/".into(),
+                },
+                false,
+            )]
+        };
+        let with = parts(&[("cookie", "a=1; sid=\"abc\"")], "/");
+        assert_eq!(
+            request_hash(&session(None), &with, remote),
+            (Some(xxh64(b"abc", 0)), None)
+        );
+        assert_eq!(
+            request_hash(&session(None), &parts(&[], "/"), remote),
+            (None, None)
+        );
+        let (h, set) = request_hash(
+            &session(Some(Duration::from_secs(60))),
+            &parts(&[], "/"),
+            remote,
+        );
+        let set = set.expect("a cookie is made").to_str().unwrap().to_string();
+        let value = set
+            .strip_prefix("sid=\"")
+            .and_then(|r| r.split_once('"'))
+            .map(|(v, _)| v.to_string())
+            .unwrap();
+        assert!(set.ends_with("; Max-Age=60; Path=/; HttpOnly"), "{set}");
+        assert_eq!(h, Some(xxh64(value.as_bytes(), 0)));
     }
 }

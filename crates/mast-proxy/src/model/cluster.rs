@@ -34,6 +34,18 @@ pub enum LbPolicy {
     Random,
     /// The cluster decides (original destination).
     ClusterProvided,
+    /// Consistent hashing on a ring (`RING_HASH`) of at least `min` and at most `max` entries.
+    RingHash {
+        /// `minimum_ring_size` (Envoy's default 1024).
+        min: u64,
+        /// `maximum_ring_size` (Envoy's default 8M).
+        max: u64,
+    },
+    /// Consistent hashing with a Maglev table (`MAGLEV`) of `size` entries (a prime; 65537).
+    Maglev {
+        /// `table_size`.
+        size: u64,
+    },
 }
 
 /// Which HTTP version goes upstream.

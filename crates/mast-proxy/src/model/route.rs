@@ -207,6 +207,38 @@ pub struct Forward {
     pub grpc_timeout_max: Option<Option<Duration>>,
     /// Clusters that get a copy of the request (`request_mirror_policies`).
     pub mirrors: Vec<Mirror>,
+    /// How the request's hash is made for RING_HASH and MAGLEV clusters (`hash_policy`).
+    pub hash_policies: Vec<HashPolicy>,
+}
+
+/// One `hash_policy` of a route: what of the request its hash comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashPolicy {
+    /// Where the key comes from.
+    pub key: HashKey,
+    /// Stop at this policy when it gave a hash.
+    pub terminal: bool,
+}
+
+/// The key of a [`HashPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// A request header's value.
+    Header(http::HeaderName),
+    /// A cookie's value; with a TTL, a cookie is made (and set on the response) when the
+    /// request has none.
+    Cookie {
+        /// Its name.
+        name: String,
+        /// Its lifetime when the proxy makes it.
+        ttl: Option<Duration>,
+        /// Its path when the proxy makes it.
+        path: String,
+    },
+    /// The downstream connection's source IP.
+    SourceIp,
+    /// A query parameter's value.
+    Query(String),
 }
 
 /// A request mirror (shadow): a copy of the request goes to `cluster`, its response is

@@ -824,9 +824,29 @@ fn what_cannot_be_honoured_is_refused_by_field() {
             "transparent (TPROXY interception is not supported",
         ),
         (
-            "ring hash",
-            with_cluster(&|c| c.lb_policy = cluster::LbPolicy::RingHash as i32),
-            "lb_policy: RING_HASH",
+            "ring hash with murmur",
+            with_cluster(&|c| {
+                c.lb_policy = cluster::LbPolicy::RingHash as i32;
+                c.lb_config = Some(cluster::LbConfig::RingHashLbConfig(
+                    cluster::RingHashLbConfig {
+                        hash_function: 1,
+                        ..Default::default()
+                    },
+                ));
+            }),
+            "ring_hash_lb_config.hash_function (only XX_HASH)",
+        ),
+        (
+            "maglev table not prime",
+            with_cluster(&|c| {
+                c.lb_policy = cluster::LbPolicy::Maglev as i32;
+                c.lb_config = Some(cluster::LbConfig::MaglevLbConfig(cluster::MaglevLbConfig {
+                    table_size: Some(envoy_types::pb::google::protobuf::UInt64Value {
+                        value: 1000,
+                    }),
+                }));
+            }),
+            "maglev_lb_config.table_size: 1000 is not a prime",
         ),
         (
             "outlier detection with Envoy's default success rate",

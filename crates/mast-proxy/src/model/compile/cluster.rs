@@ -273,7 +273,11 @@ fn checks(c: &PbCluster) -> Result<()> {
             r.slow_start_config.is_some(),
             "round_robin_lb_config.slow_start_config",
         )?,
-        Some(_) => return Err(FieldError::unsupported("lb_config")),
+        Some(LbConfig::RingHashLbConfig(r)) => refuse(
+            r.hash_function != 0,
+            "ring_hash_lb_config.hash_function (only XX_HASH)",
+        )?,
+        Some(LbConfig::MaglevLbConfig(_)) => {}
     }
     for (i, f) in c.filters.iter().enumerate() {
         if f.name != "istio.metadata_exchange" {
@@ -352,6 +356,38 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
         Ok(PbLb::LeastRequest) => LbPolicy::LeastRequest,
         Ok(PbLb::Random) => LbPolicy::Random,
         Ok(PbLb::ClusterProvided) => LbPolicy::ClusterProvided,
+        Ok(PbLb::RingHash) => {
+            let (min, max) = match &pb.lb_config {
+                Some(LbConfig::RingHashLbConfig(r)) => (
+                    r.minimum_ring_size.as_ref().map_or(1024, |v| v.value),
+                    r.maximum_ring_size.as_ref().map_or(8 << 20, |v| v.value),
+                ),
+                _ => (1024, 8 << 20),
+            };
+            if min == 0 || min > max || max > 8 << 20 {
+                return Err(FieldError::new(
+                    "ring_hash_lb_config",
+                    format!("ring size {min}..{max} is not within 1..8388608"),
+                ));
+            }
+            LbPolicy::RingHash { min, max }
+        }
+        Ok(PbLb::Maglev) => {
+            let size = match &pb.lb_config {
+                Some(LbConfig::MaglevLbConfig(m)) => {
+                    m.table_size.as_ref().map_or(65_537, |v| v.value)
+                }
+                _ => 65_537,
+            };
+            let prime = (2..).take_while(|d| d * d <= size).all(|d| size % d != 0);
+            if !(2..=5_000_011).contains(&size) || !prime {
+                return Err(FieldError::new(
+                    "maglev_lb_config.table_size",
+                    format!("{size} is not a prime up to 5000011"),
+                ));
+            }
+            LbPolicy::Maglev { size }
+        }
         Ok(other) => {
             return Err(FieldError::new(
                 "lb_policy",

@@ -6,7 +6,8 @@
 //! clusters; timeouts (Envoy's 15 s default), `max_grpc_timeout`; prefix / regex / host
 //! rewrites; retries (see [`RetryOn`]); redirects; direct responses; header additions and
 //! removals at every level; `include_request_attempt_count`. Accepted and ignored: metadata,
-//! decorators, tracing, stat prefixes, hash policies (no hashing balancer exists yet).
+//! decorators, tracing, stat prefixes; hash policies (header, cookie, source IP, query
+//! parameter) for RING_HASH and MAGLEV clusters.
 //! Per-filter configs of fault injection and CORS at every level ([`super::filters`]); request
 //! mirroring of routes. Refused: other per-filter configs, mirror policies of virtual hosts
 //! and route configurations, rate limits, hedging, internal redirects,
@@ -33,9 +34,9 @@ use super::{
 use crate::model::ClusterRef;
 use crate::model::filters::Fraction;
 use crate::model::route::{
-    Action, ClusterChoice, Forward, HeaderKey, HeaderMatch, HeaderOps, Mirror, PathMatch,
-    QueryMatch, RetryPolicy, Route, RouteMatch, RouteTable, StringMatch, ValueMatch, VirtualHost,
-    WeightedCluster,
+    Action, ClusterChoice, Forward, HashKey, HashPolicy, HeaderKey, HeaderMatch, HeaderOps, Mirror,
+    PathMatch, QueryMatch, RetryPolicy, Route, RouteMatch, RouteTable, StringMatch, ValueMatch,
+    VirtualHost, WeightedCluster,
 };
 
 /// Envoy's default route timeout.
@@ -452,7 +453,14 @@ fn forward(
         Some(r) => Some(Arc::new(retry_policy(r).map_err(|e| e.at("retry_policy"))?)),
         None => vh_retry.cloned(),
     };
+    let hash_policies = a
+        .hash_policy
+        .iter()
+        .enumerate()
+        .map(|(i, h)| hash_policy(h).map_err(|e| e.at(format!("hash_policy[{i}]"))))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Forward {
+        hash_policies,
         clusters,
         timeout: timeout(a.timeout.as_ref(), Some(DEFAULT_TIMEOUT)),
         prefix_rewrite: (!a.prefix_rewrite.is_empty()).then(|| a.prefix_rewrite.clone()),
@@ -461,5 +469,48 @@ fn forward(
         retry,
         grpc_timeout_max,
         mirrors,
+    })
+}
+
+/// Compiles a route's `hash_policy`.
+fn hash_policy(h: &route_action::HashPolicy) -> Result<HashPolicy> {
+    use route_action::hash_policy::PolicySpecifier as P;
+    let key = match &h.policy_specifier {
+        Some(P::Header(hd)) => {
+            refuse(hd.regex_rewrite.is_some(), "header.regex_rewrite")?;
+            HashKey::Header(
+                http::HeaderName::from_bytes(hd.header_name.as_bytes()).map_err(|_| {
+                    FieldError::new(
+                        "header.header_name",
+                        format!("{:?} is not a header name", hd.header_name),
+                    )
+                })?,
+            )
+        }
+        Some(P::Cookie(c)) => {
+            refuse(!c.attributes.is_empty(), "cookie.attributes")?;
+            if c.name.is_empty() {
+                return Err(FieldError::new("cookie.name", "is empty"));
+            }
+            HashKey::Cookie {
+                name: c.name.clone(),
+                ttl: super::duration(c.ttl.as_ref()),
+                path: c.path.clone(),
+            }
+        }
+        Some(P::ConnectionProperties(cp)) if cp.source_ip => HashKey::SourceIp,
+        Some(P::ConnectionProperties(_)) => {
+            return Err(FieldError::new(
+                "connection_properties.source_ip",
+                "is false (nothing to hash)",
+            ));
+        }
+        Some(P::QueryParameter(q)) => HashKey::Query(q.name.clone()),
+        Some(P::FilterState(_)) => return Err(FieldError::unsupported("filter_state")),
+        None => return Err(FieldError::new("policy_specifier", "is missing")),
+    };
+    Ok(HashPolicy {
+        key,
+        terminal: h.terminal,
     })
 }
