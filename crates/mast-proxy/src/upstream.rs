@@ -91,6 +91,8 @@ pub struct Host {
     pub priority: usize,
     /// Locality.
     pub locality: String,
+    /// Its locality's weight (locality-weighted balancing; 0 when not given).
+    pub locality_weight: u32,
     /// TLS towards it (`None`: plaintext).
     pub tls: Option<Arc<UpstreamTls>>,
     /// Its connections.
@@ -107,18 +109,32 @@ pub struct Host {
     pub peer_identity: std::sync::OnceLock<Arc<str>>,
 }
 
-/// The hosts of a cluster at one moment.
+/// The hosts of a cluster at one moment, by priority level.
 #[derive(Debug, Default)]
 pub struct HostSet {
     /// Every host.
     pub all: Vec<Arc<Host>>,
-    /// Healthy hosts of the first priority that has any.
-    pub active: Vec<Arc<Host>>,
-    /// Weighted round-robin order over `active` (empty: plain round robin).
+    /// The priority levels (index = priority).
+    pub levels: Vec<Level>,
+    /// The share of traffic of each level, in percent, while no host is ejected.
+    loads: Vec<u32>,
+}
+
+/// The hosts of one priority level and how they are picked.
+#[derive(Debug, Default)]
+pub struct Level {
+    /// Its hosts that take traffic (health UNKNOWN or HEALTHY).
+    pub hosts: Vec<Arc<Host>>,
+    /// How many hosts it has, healthy or not.
+    total: usize,
+    /// Weighted round-robin order over `hosts` (empty: plain round robin).
     schedule: Vec<u32>,
     next: AtomicUsize,
-    /// The consistent-hash table over `active` (RING_HASH, MAGLEV).
+    /// The consistent-hash table over `hosts` (RING_HASH, MAGLEV).
     table: Table,
+    /// Locality-weighted balancing: each locality's effective weight (its weight scaled by
+    /// its availability) and its hosts' indexes; empty when not locality-weighted.
+    localities: Vec<(u32, Vec<u32>)>,
 }
 
 /// A consistent-hash lookup structure.
@@ -128,6 +144,57 @@ enum Table {
     None,
     Ring(hash::Ring),
     Maglev(hash::Maglev),
+}
+
+/// Envoy's default overprovisioning factor (1.4), in percent.
+const OVERPROVISIONING: u64 = 140;
+
+/// The share of traffic (percent) of each priority level, from `(usable, total)` hosts per
+/// level, as Envoy computes it: a level's health is `1.4 × usable / total` (at most 100%);
+/// levels take traffic in order up to their health; when the healths add up to less than
+/// 100%, the loads are scaled up to 100%. All zero when no level has a usable host.
+pub fn priority_loads(levels: &[(usize, usize)]) -> Vec<u32> {
+    let health: Vec<u64> = levels
+        .iter()
+        .map(|(usable, total)| {
+            if *total == 0 {
+                0
+            } else {
+                (OVERPROVISIONING * *usable as u64 / *total as u64).min(100)
+            }
+        })
+        .collect();
+    let sum: u64 = health.iter().sum();
+    if sum == 0 {
+        return vec![0; levels.len()];
+    }
+    if sum < 100 {
+        // normalized; the rounding remainder goes to the first level with health
+        let mut loads: Vec<u32> = health.iter().map(|h| (h * 100 / sum) as u32).collect();
+        let rest = 100 - loads.iter().sum::<u32>();
+        if let Some(i) = health.iter().position(|h| *h > 0) {
+            loads[i] += rest;
+        }
+        return loads;
+    }
+    let mut left = 100u64;
+    health
+        .iter()
+        .map(|h| {
+            let l = (*h).min(left);
+            left -= l;
+            l as u32
+        })
+        .collect()
+}
+
+/// The level a draw in `0..100` falls in, by cumulative `loads`.
+fn level_for(loads: &[u32], draw: u32) -> Option<usize> {
+    let mut acc = 0;
+    loads.iter().position(|l| {
+        acc += l;
+        *l > 0 && draw < acc
+    })
 }
 
 /// Smooth weighted round robin: an order over indexes where each appears `weight` times,
@@ -155,25 +222,21 @@ fn schedule(weights: &[u32]) -> Vec<u32> {
     out
 }
 
-impl HostSet {
-    fn build(all: Vec<Arc<Host>>, lb: LbPolicy) -> HostSet {
-        let levels = all.iter().map(|h| h.priority).max().map_or(0, |m| m + 1);
-        let active: Vec<Arc<Host>> = (0..levels)
-            .map(|p| {
-                all.iter()
-                    .filter(|h| h.priority == p && h.healthy)
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
-            .find(|v| !v.is_empty())
-            .unwrap_or_default();
-        let weights: Vec<u32> = active.iter().map(|h| h.weight).collect();
+impl Level {
+    fn build(all: &[Arc<Host>], priority: usize, lb: LbPolicy, by_locality: bool) -> Level {
+        let mine: Vec<&Arc<Host>> = all.iter().filter(|h| h.priority == priority).collect();
+        let hosts: Vec<Arc<Host>> = mine
+            .iter()
+            .filter(|h| h.healthy)
+            .map(|h| (*h).clone())
+            .collect();
+        let weights: Vec<u32> = hosts.iter().map(|h| h.weight).collect();
         let schedule = if weights.is_empty() {
             Vec::new()
         } else {
             schedule(&weights)
         };
-        let names: Vec<&str> = active.iter().map(|h| &*h.name).collect();
+        let names: Vec<&str> = hosts.iter().map(|h| &*h.name).collect();
         let table = match lb {
             LbPolicy::RingHash { min, max } => {
                 Table::Ring(hash::Ring::build(&names, &weights, min, max))
@@ -181,13 +244,66 @@ impl HostSet {
             LbPolicy::Maglev { size } => Table::Maglev(hash::Maglev::build(&names, &weights, size)),
             _ => Table::None,
         };
-        HostSet {
-            table,
-            all,
-            active,
+        let mut localities: Vec<(u32, Vec<u32>)> = Vec::new();
+        if by_locality {
+            let mut seen: Vec<&str> = Vec::new();
+            for h in &mine {
+                if !seen.contains(&h.locality.as_str()) {
+                    seen.push(&h.locality);
+                }
+            }
+            for loc in seen {
+                let total = mine.iter().filter(|h| h.locality == loc).count() as u64;
+                let idx: Vec<u32> = hosts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| h.locality == loc)
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                let weight = mine
+                    .iter()
+                    .find(|h| h.locality == loc)
+                    .map_or(0, |h| u64::from(h.locality_weight));
+                let available = (OVERPROVISIONING * idx.len() as u64 / total.max(1)).min(100);
+                localities.push(((weight * available / 100) as u32, idx));
+            }
+            if localities.iter().all(|(w, _)| *w == 0) {
+                localities.clear();
+            }
+        }
+        Level {
+            total: mine.len(),
+            hosts,
             schedule,
             next: AtomicUsize::new(fastrand::usize(..usize::MAX / 2)),
+            table,
+            localities,
         }
+    }
+}
+
+impl HostSet {
+    fn build(all: Vec<Arc<Host>>, lb: LbPolicy, by_locality: bool) -> HostSet {
+        let n = all.iter().map(|h| h.priority).max().map_or(0, |m| m + 1);
+        let levels: Vec<Level> = (0..n)
+            .map(|p| Level::build(&all, p, lb, by_locality))
+            .collect();
+        let loads = priority_loads(
+            &levels
+                .iter()
+                .map(|l| (l.hosts.len(), l.total))
+                .collect::<Vec<_>>(),
+        );
+        HostSet { all, levels, loads }
+    }
+
+    /// The hosts that take traffic while every host is healthy: those of the first level
+    /// that has any.
+    pub fn active(&self) -> &[Arc<Host>] {
+        self.levels
+            .iter()
+            .find(|l| !l.hosts.is_empty())
+            .map_or(&[], |l| &l.hosts)
     }
 }
 
@@ -233,6 +349,8 @@ impl ClusterRt {
                         && h.healthy == e.healthy
                         && h.weight == e.weight
                         && h.priority == priority
+                        && h.locality == e.locality
+                        && h.locality_weight == e.locality_weight
                         && match (&h.tls, &tls) {
                             (None, None) => true,
                             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -246,13 +364,17 @@ impl ClusterRt {
                         weight: e.weight,
                         priority,
                         locality: e.locality.clone(),
+                        locality_weight: e.locality_weight,
                         ..self.host(e.addr.clone(), tls)
                     }),
                 });
             }
         }
-        self.hosts
-            .store(Arc::new(HostSet::build(all, self.spec.lb)));
+        self.hosts.store(Arc::new(HostSet::build(
+            all,
+            self.spec.lb,
+            self.spec.locality_weighted,
+        )));
     }
 
     fn host(&self, addr: EndpointAddr, tls: Option<Arc<UpstreamTls>>) -> Host {
@@ -263,6 +385,7 @@ impl ClusterRt {
             weight: 1,
             priority: 0,
             locality: String::new(),
+            locality_weight: 0,
             tls,
             pool: Pool::default(),
             active: AtomicUsize::new(0),
@@ -303,24 +426,31 @@ impl ClusterRt {
         if self.spec.discovery == Discovery::OriginalDst {
             return original.map(|d| self.original_host(d));
         }
+        let set = self.hosts.load();
+        let now = outlier::now_ms();
+        let ejecting =
+            self.spec.outlier.is_some() && now < self.traffic.ejected_until.load(Ordering::Relaxed);
+        let draw = match hash {
+            Some(h) => (h % 100) as u32,
+            None => fastrand::u32(..100),
+        };
+        let level = self.level(&set, ejecting, now, draw)?;
         if let Some(h) = hash {
-            let set = self.hosts.load();
-            let now = outlier::now_ms();
             let usable = |i: usize| {
-                let host = &set.active[i];
-                let ejected = self.spec.outlier.is_some() && host.health.ejected_at(now);
+                let host = &level.hosts[i];
+                let ejected = ejecting && host.health.ejected_at(now);
                 !ejected && !avoid.iter().any(|a| Arc::ptr_eq(a, host))
             };
-            let found = match &set.table {
+            let found = match &level.table {
                 Table::Ring(r) => r.walk(h).take(r.len().min(64)).find(|i| usable(*i)),
                 Table::Maglev(m) => m.walk(h).take(m.len().min(64)).find(|i| usable(*i)),
                 Table::None => None,
             };
             if let Some(i) = found {
-                return Some(set.active[i].clone());
+                return Some(level.hosts[i].clone());
             }
         }
-        self.pick(avoid, attempts)
+        self.pick_in(level, ejecting, now, avoid, attempts)
     }
 
     /// The current hosts.
@@ -328,35 +458,74 @@ impl ClusterRt {
         self.hosts.load()
     }
 
-    /// Picks a host by the cluster's policy, avoiding `avoid` when another is available
-    /// (`attempts` picks at most) and hosts outlier detection ejected, unless fewer than the
-    /// panic threshold of the hosts are left. `None`: no usable host (Envoy's UH).
+    /// The level a request goes to: by the levels' loads (recomputed while outlier detection
+    /// has hosts ejected, ejected hosts counting as unhealthy), `draw` in `0..100`; the first
+    /// level with hosts when no level is healthy (panic). `None`: no host at all.
+    fn level<'a>(
+        &self,
+        set: &'a HostSet,
+        ejecting: bool,
+        now: u64,
+        draw: u32,
+    ) -> Option<&'a Level> {
+        if set.levels.len() == 1 {
+            return set.levels.first().filter(|l| !l.hosts.is_empty());
+        }
+        let found = if ejecting {
+            let counts: Vec<(usize, usize)> = set
+                .levels
+                .iter()
+                .map(|l| {
+                    let usable = l.hosts.iter().filter(|h| !h.health.ejected_at(now)).count();
+                    (usable, l.total)
+                })
+                .collect();
+            level_for(&priority_loads(&counts), draw)
+        } else {
+            level_for(&set.loads, draw)
+        };
+        found
+            .map(|i| &set.levels[i])
+            .or_else(|| set.levels.iter().find(|l| !l.hosts.is_empty()))
+    }
+
+    /// Picks a host of the first level with hosts (tests; requests use [`ClusterRt::select`]).
     pub fn pick(&self, avoid: &[Arc<Host>], attempts: u32) -> Option<Arc<Host>> {
-        let set = self.hosts.load();
-        let n = set.active.len();
+        self.select(None, None, avoid, attempts)
+    }
+
+    /// Picks a host of `level` by the cluster's policy, avoiding `avoid` when another is
+    /// available (`attempts` picks at most) and hosts outlier detection ejected, unless fewer
+    /// than the panic threshold of the level's hosts are left. `None`: no usable host (UH).
+    fn pick_in(
+        &self,
+        level: &Level,
+        ejecting: bool,
+        now: u64,
+        avoid: &[Arc<Host>],
+        attempts: u32,
+    ) -> Option<Arc<Host>> {
+        let n = level.hosts.len();
         if n == 0 {
             return None;
         }
-        let now = outlier::now_ms();
-        let skip_ejected = self.spec.outlier.is_some()
-            && now < self.traffic.ejected_until.load(Ordering::Relaxed)
-            && {
-                let ejected = set
-                    .active
-                    .iter()
-                    .filter(|h| h.health.ejected_at(now))
-                    .count();
-                let usable = (n - ejected) as f64 * 100.0 / n as f64;
-                // in panic, every host takes traffic
-                ejected > 0 && usable >= self.spec.panic_threshold
-            };
+        let skip_ejected = ejecting && {
+            let ejected = level
+                .hosts
+                .iter()
+                .filter(|h| h.health.ejected_at(now))
+                .count();
+            let usable = (n - ejected) as f64 * 100.0 / n as f64;
+            // in panic, every host takes traffic
+            ejected > 0 && usable >= self.spec.panic_threshold
+        };
         let usable = |h: &Arc<Host>| !(skip_ejected && h.health.ejected_at(now));
         let attempts = attempts.max(1) as usize;
         let mut last = None;
         let mut picks = 0;
         // ejected picks are skipped, but not for ever
         for _ in 0..attempts + 2 * n {
-            let h = self.choose(&set);
+            let h = self.choose(level);
             if !usable(h) {
                 continue;
             }
@@ -369,16 +538,29 @@ impl ClusterRt {
                 break;
             }
         }
-        last.or_else(|| set.active.iter().find(|h| usable(h)).cloned())
+        last.or_else(|| level.hosts.iter().find(|h| usable(h)).cloned())
     }
 
-    fn choose<'a>(&self, set: &'a HostSet) -> &'a Arc<Host> {
-        let n = set.active.len();
+    fn choose<'a>(&self, level: &'a Level) -> &'a Arc<Host> {
+        let hosts = &level.hosts;
+        if !level.localities.is_empty() {
+            // a locality by its effective weight, then its hosts in turn
+            let total: u32 = level.localities.iter().map(|(w, _)| *w).sum();
+            let mut draw = fastrand::u32(..total.max(1));
+            for (w, idx) in &level.localities {
+                if draw < *w && !idx.is_empty() {
+                    let i = level.next.fetch_add(1, Ordering::Relaxed);
+                    return &hosts[idx[i % idx.len()] as usize];
+                }
+                draw = draw.saturating_sub(*w);
+            }
+        }
+        let n = hosts.len();
         match self.spec.lb {
-            LbPolicy::Random => &set.active[fastrand::usize(..n)],
+            LbPolicy::Random => &hosts[fastrand::usize(..n)],
             LbPolicy::LeastRequest if n > 1 => {
-                let a = &set.active[fastrand::usize(..n)];
-                let b = &set.active[fastrand::usize(..n)];
+                let a = &hosts[fastrand::usize(..n)];
+                let b = &hosts[fastrand::usize(..n)];
                 if b.active.load(Ordering::Relaxed) < a.active.load(Ordering::Relaxed) {
                     b
                 } else {
@@ -386,11 +568,11 @@ impl ClusterRt {
                 }
             }
             _ => {
-                let i = set.next.fetch_add(1, Ordering::Relaxed);
-                if set.schedule.is_empty() {
-                    &set.active[i % n]
+                let i = level.next.fetch_add(1, Ordering::Relaxed);
+                if level.schedule.is_empty() {
+                    &hosts[i % n]
                 } else {
-                    &set.active[set.schedule[i % set.schedule.len()] as usize]
+                    &hosts[level.schedule[i % level.schedule.len()] as usize]
                 }
             }
         }
@@ -400,6 +582,32 @@ impl ClusterRt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn priority_loads_spill_as_envoys_do() {
+        type Case<'a> = (&'a [(usize, usize)], &'a [u32]);
+        let cases: &[Case] = &[
+            (&[(4, 4), (4, 4)], &[100, 0]),
+            // 3 of 4: 1.4 × 75% = 105% → still all traffic
+            (&[(3, 4), (4, 4)], &[100, 0]),
+            // 2 of 4: 70%, the rest spills
+            (&[(2, 4), (4, 4)], &[70, 30]),
+            (&[(0, 4), (4, 4)], &[0, 100]),
+            (&[(1, 4), (1, 4), (1, 4)], &[35, 35, 30]),
+            // healths below 100% in sum are scaled up
+            (&[(1, 10), (1, 10)], &[50, 50]),
+            (&[(0, 4), (0, 4)], &[0, 0]),
+            (&[(0, 0), (2, 2)], &[0, 100]),
+        ];
+        for (levels, want) in cases {
+            assert_eq!(priority_loads(levels), *want, "{levels:?}");
+        }
+        assert_eq!(level_for(&[70, 30], 0), Some(0));
+        assert_eq!(level_for(&[70, 30], 69), Some(0));
+        assert_eq!(level_for(&[70, 30], 70), Some(1));
+        assert_eq!(level_for(&[0, 100], 0), Some(1));
+        assert_eq!(level_for(&[0, 0], 5), None);
+    }
 
     #[test]
     fn weighted_schedule_is_proportional_and_spread() {

@@ -551,7 +551,7 @@ async fn traffic_policies_of_virtual_services_and_destination_rules() {
     common::eventually("both pool endpoints", || {
         let m = client.model();
         let c = m.cluster_named("outbound|9080||pool.default.svc.cluster.local")?;
-        (c.hosts().active.len() == 2).then_some(())
+        (c.hosts().active().len() == 2).then_some(())
     })
     .await;
     let mut codes = Vec::new();

@@ -150,6 +150,8 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     /// Load balancing.
     pub lb: LbPolicy,
+    /// Locality-weighted balancing (`common_lb_config.locality_weighted_lb_config`).
+    pub locality_weighted: bool,
     /// Upstream HTTP version.
     pub protocol: UpstreamProtocol,
     /// The transport socket of endpoints no match selects (`None`: plaintext).
@@ -222,6 +224,8 @@ pub struct Endpoint {
     pub socket_metadata: Map<String, Value>,
     /// Locality `region/zone/subzone`.
     pub locality: String,
+    /// Its locality's `load_balancing_weight` (0 when not given).
+    pub locality_weight: u32,
 }
 
 /// The endpoints of a cluster by priority (0 first).

@@ -644,7 +644,7 @@ fn auto_mtls_cluster_and_endpoints() {
     let hosts = rt.hosts();
     assert_eq!(hosts.all.len(), 4);
     assert_eq!(
-        hosts.active.len(),
+        hosts.active().len(),
         2,
         "unhealthy and lower-priority hosts take no traffic"
     );

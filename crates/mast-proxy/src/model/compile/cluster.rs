@@ -258,9 +258,13 @@ fn checks(c: &PbCluster) -> Result<()> {
         "transport_socket_matcher",
     )?;
     if let Some(cl) = &c.common_lb_config {
+        use envoy_types::pb::envoy::config::cluster::v3::cluster::common_lb_config::LocalityConfigSpecifier;
         refuse(
-            cl.locality_config_specifier.is_some(),
-            "common_lb_config.locality_config_specifier",
+            matches!(
+                cl.locality_config_specifier,
+                Some(LocalityConfigSpecifier::ZoneAwareLbConfig(_))
+            ),
+            "common_lb_config.zone_aware_lb_config",
         )?;
     }
     match &c.lb_config {
@@ -492,6 +496,16 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
         eds_name,
         connect_timeout: duration(pb.connect_timeout.as_ref()).unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         lb,
+        locality_weighted: pb
+            .common_lb_config
+            .as_ref()
+            .and_then(|c| c.locality_config_specifier.as_ref())
+            .is_some_and(|l| {
+                matches!(
+                    l,
+                    envoy_types::pb::envoy::config::cluster::v3::cluster::common_lb_config::LocalityConfigSpecifier::LocalityWeightedLbConfig(_)
+                )
+            }),
         protocol,
         tls,
         socket_matches,
@@ -619,6 +633,7 @@ pub fn assignment(cla: &ClusterLoadAssignment) -> Result<Assignment> {
                     .max(1),
                 socket_metadata,
                 locality: locality.clone(),
+                locality_weight: loc.load_balancing_weight.as_ref().map_or(0, |w| w.value),
             });
         }
     }
