@@ -41,6 +41,8 @@ spec:
   ports:
   - {{number: 9080, name: http, protocol: HTTP}}
   - {{number: 9000, name: tcp-echo, protocol: TCP}}
+  - {{number: 9300, name: web}}
+  - {{number: 9400, name: chat}}
   workloadSelector:
     labels: {{app: server}}
 ---
@@ -226,6 +228,16 @@ async fn captured_traffic_flows_through_both_proxies() {
     );
     peer_echo(server_ns.bind("0.0.0.0:9000".parse().unwrap()).unwrap()).await;
     peer_echo(server_ns.bind("0.0.0.0:7777".parse().unwrap()).unwrap()).await;
+    // ports without a protocol: sniffed (HTTP on one, raw TCP on the other)
+    common::start_app_on(
+        {
+            let s = server_ns.bind("0.0.0.0:9300".parse().unwrap()).unwrap();
+            s.set_nonblocking(true).unwrap();
+            tokio::net::TcpListener::from_std(s).unwrap()
+        },
+        "sniffed",
+    );
+    peer_echo(server_ns.bind("0.0.0.0:9400".parse().unwrap()).unwrap()).await;
     peer_echo(outside_ns.bind("0.0.0.0:7777".parse().unwrap()).unwrap()).await;
 
     // capture rules, as the init container lays them out
@@ -316,6 +328,26 @@ async fn captured_traffic_flows_through_both_proxies() {
             std::fs::write(format!("/tmp/dump-{}.json", ns.name()), r.body).unwrap();
         }
     }
+    // ports without a protocol: HTTP is detected (and gets the HTTP treatment: mTLS identity
+    // in x-forwarded-client-cert), a client that speaks first in another protocol is TCP
+    let got = wait_for(Duration::from_secs(10), || {
+        let s = client_ns.connect(SocketAddr::from((server_ip, 9300))).ok()?;
+        let r = mast_test::http::get_over(s, "server.default.svc.cluster.local:9300", "/sniffed")
+            .ok()?;
+        (r.status == 200).then_some(r)
+    })
+    .expect("HTTP on a sniffed port");
+    let body = got.json();
+    assert_eq!(body["app"], "sniffed");
+    assert!(
+        body["xfcc"]
+            .as_str()
+            .is_some_and(|x| x.contains(&common::spiffe("client"))),
+        "{body}"
+    );
+    let echoed = tcp_round_trip(&client_ns, SocketAddr::from((server_ip, 9400))).unwrap();
+    assert_eq!(echoed, "peer=127.0.0.1\nping", "TCP on a sniffed port");
+
     // an undeclared port: PassthroughCluster, then InboundPassthroughCluster from 127.0.0.6
     let echoed = tcp_round_trip(&client_ns, SocketAddr::from((server_ip, 7777))).unwrap();
     assert_eq!(
