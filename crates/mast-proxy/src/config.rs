@@ -270,6 +270,10 @@ pub struct Config {
     /// Longest delay between reconnects to mastd.
     #[arg(long = "xdsRetryMax", default_value = "30s", value_parser = parse_duration)]
     pub xds_retry_max: Duration,
+    /// Use incremental (delta) xDS with mastd instead of state of the world (Istio's
+    /// `ISTIO_DELTA_XDS`); falls back to state of the world when mastd does not serve it.
+    #[arg(long = "deltaXds", env = "ISTIO_DELTA_XDS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub delta_xds: bool,
     /// The application's metrics, merged into the status port's `/stats/prometheus` as
     /// Istio's agent merges them: JSON of the pod's `prometheus.io` annotations as Istio's
     /// injector passes them, `{"scrape":"true","port":"8080","path":"/metrics"}`.

@@ -19,4 +19,7 @@ pub enum XdsError {
     /// The request channel closed.
     #[error("ADS request channel closed")]
     Closed,
+    /// mastd does not serve delta xDS.
+    #[error("mastd does not serve delta xDS ({0}); using state of the world")]
+    DeltaUnsupported(String),
 }

@@ -331,7 +331,9 @@ async fn captured_traffic_flows_through_both_proxies() {
     // ports without a protocol: HTTP is detected (and gets the HTTP treatment: mTLS identity
     // in x-forwarded-client-cert), a client that speaks first in another protocol is TCP
     let got = wait_for(Duration::from_secs(10), || {
-        let s = client_ns.connect(SocketAddr::from((server_ip, 9300))).ok()?;
+        let s = client_ns
+            .connect(SocketAddr::from((server_ip, 9300)))
+            .ok()?;
         let r = mast_test::http::get_over(s, "server.default.svc.cluster.local:9300", "/sniffed")
             .ok()?;
         (r.status == 200).then_some(r)

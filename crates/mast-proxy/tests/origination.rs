@@ -96,7 +96,9 @@ impl Pki {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
         Pki { key, params }
     }
 
@@ -110,7 +112,10 @@ impl Pki {
         let mut p = rcgen::CertificateParams::new(vec![dns.to_string()]).unwrap();
         p.distinguished_name.push(rcgen::DnType::CommonName, dns);
         let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
-        (p.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
+        (
+            p.signed_by(&key, &issuer).unwrap().pem(),
+            key.serialize_pem(),
+        )
     }
 }
 
@@ -204,7 +209,9 @@ async fn http_server(at: SocketAddr) {
                     }
                 }
                 let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nplain")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nplain",
+                    )
                     .await;
             });
         }
@@ -295,11 +302,7 @@ async fn destination_rule_tls_modes_originate_tls() {
     until(front, "SIMPLE with other roots", |s, _| s == 503).await;
 
     // MUTUAL: the server on .3 requires the client certificate
-    std::fs::write(
-        cfg.join("mesh.yaml"),
-        config(&ip(1), &ip(3)),
-    )
-    .unwrap();
+    std::fs::write(cfg.join("mesh.yaml"), config(&ip(1), &ip(3))).unwrap();
     std::fs::write(
         &rule_file,
         rule(&format!(

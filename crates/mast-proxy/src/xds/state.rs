@@ -87,6 +87,39 @@ impl XdsState {
         &self.rds_names
     }
 
+    /// The accepted resources of a type, by name (what a delta update is applied to).
+    pub fn accepted(&self, type_url: &str) -> Vec<(String, Any)> {
+        self.dump
+            .types
+            .iter()
+            .find(|(t, _)| **t == type_url)
+            .map(|(_, m)| {
+                m.iter()
+                    .map(|(n, a)| (n.clone(), a.resource.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Forgets endpoint assignments or route tables mastd removed (delta xDS); the clusters
+    /// and listeners that use them keep what they had, as Envoy does until they change.
+    pub fn remove(&mut self, shared: &Shared, type_url: &str, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        match type_url {
+            types::ENDPOINT => self.assignments.retain(|n, _| !names.contains(n)),
+            types::ROUTE => {
+                self.routes.retain(|n, _| !names.contains(n));
+                shared.model.store(Arc::new(self.model()));
+            }
+            _ => {}
+        }
+        if let Some(m) = self.dump.types.iter_mut().find(|(t, _)| **t == type_url) {
+            m.1.retain(|n, _| !names.contains(n));
+        }
+    }
+
     /// The last accepted version of a type ("" before any).
     pub fn version(&self, type_url: &str) -> String {
         self.dump
