@@ -308,6 +308,7 @@ async fn handle(stream: TcpStream, remote: SocketAddr, l: Arc<Listener>, env: En
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| Arc::new(PeerCert::from_der(c.as_ref())));
+    info.negotiated = s.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     serve(s, &chain, remote, true, peer, &info, &env).await;
 }
 
@@ -338,6 +339,7 @@ async fn serve<S>(
                     .map(|u| Arc::from(u.as_str())),
                 local_identity: local_identity(),
                 original_dst: info.local,
+                alpn: info.negotiated.clone(),
             };
             if let Err(e) = crate::tcp::proxy(io, tp, &env.model, &down).await {
                 tracing::debug!(chain = %chain.name, error = %e, "TCP proxy ended");

@@ -18,6 +18,8 @@ use crate::model::SharedModel;
 use crate::model::listener::{TcpProxy, TcpStats};
 use crate::telemetry::metrics::{Labels, Protocol, TcpDelta};
 use crate::telemetry::overrides::{Metric, TCP};
+use crate::telemetry::peer::Peer;
+use crate::telemetry::tcp_exchange;
 use crate::upstream::connect::{self, Use};
 
 /// How often open connections report their bytes (Istio's `tcp_reporting_duration`).
@@ -34,6 +36,8 @@ pub struct Downstream {
     pub local_identity: Option<Arc<str>>,
     /// The connection's original destination (ORIGINAL_DST clusters connect there).
     pub original_dst: Option<std::net::SocketAddr>,
+    /// The ALPN protocol its TLS handshake negotiated.
+    pub alpn: Option<Vec<u8>>,
 }
 
 /// Why a TCP connection was not proxied.
@@ -213,6 +217,15 @@ where
         return Err(TcpError::NoCluster(tp.cluster.name.to_string()));
     };
     info.service = cluster.spec.service.clone();
+    // the downstream peer's metadata first, when it negotiated the exchange
+    let down = match &tp.exchange {
+        Some(local) if conn.alpn.as_deref() == Some(tcp_exchange::ALPN) => {
+            let (peer, down) = tcp_exchange::exchange(down, &local.tcp_frame).await?;
+            info.downstream_peer = peer.map(|md| Arc::new(Peer::from_metadata(&md)));
+            down
+        }
+        _ => tcp_exchange::Rewound::new(Vec::new(), down),
+    };
     let Some(host) = cluster.select(conn.original_dst, None, &[], 1) else {
         failed(stats, info, Flag::NoHealthyUpstream);
         return Err(TcpError::NoHealthyUpstream(tp.cluster.name.to_string()));
@@ -228,6 +241,14 @@ where
         }
     };
     info.upstream_identity = up.peer_identity().map(Arc::from);
+    let up = match &cluster.spec.exchange {
+        Some(local) if up.alpn() == Some(tcp_exchange::ALPN) => {
+            let (peer, up) = tcp_exchange::exchange(up, &local.tcp_frame).await?;
+            info.upstream_peer = peer.map(|md| Arc::new(Peer::from_metadata(&md)));
+            up
+        }
+        _ => tcp_exchange::Rewound::new(Vec::new(), up),
+    };
     let mut report = stats.map(|s| Report::new(s, &info));
     let seen = Arc::new(AtomicU64::new(0));
     let (received, sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));

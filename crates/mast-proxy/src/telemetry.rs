@@ -17,6 +17,7 @@ pub mod expr;
 pub mod metrics;
 pub mod overrides;
 pub mod peer;
+pub mod tcp_exchange;
 
 use std::sync::Arc;
 

@@ -254,17 +254,10 @@ fn samples(text: &str, metric: &str) -> Vec<(BTreeMap<String, String>, f64)> {
 fn peers(reporter: &str, protocol: &str, security: &str) -> Vec<(&'static str, String)> {
     let productpage = "spiffe://cluster.local/ns/default/sa/productpage";
     let reviews = "spiffe://cluster.local/ns/default/sa/reviews";
-    let (src_wl, dst_wl) = if protocol == "tcp" {
-        // no TCP metadata exchange yet: the peer's workload is unknown, as in Istio when the
-        // exchange fails
-        if reporter == "source" {
-            ("productpage-v1", "unknown")
-        } else {
-            ("unknown", "reviews-v2")
-        }
-    } else {
-        ("productpage-v1", "reviews-v2")
-    };
+    // over TCP the peers learn each other by the TCP metadata exchange (ALPN
+    // istio-peer-exchange), over HTTP by the peer metadata headers
+    let _ = protocol;
+    let (src_wl, dst_wl) = ("productpage-v1", "reviews-v2");
     let known = |wl: &str, v: &'static str| if wl == "unknown" { "unknown" } else { v };
     vec![
         ("reporter", reporter.into()),

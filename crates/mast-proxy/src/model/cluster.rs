@@ -160,6 +160,9 @@ pub struct Cluster {
     pub socket_matches: Vec<SocketMatch>,
     /// Source address of upstream connections.
     pub bind_source: Option<IpAddr>,
+    /// Istio's TCP metadata exchange with the upstream peer (`istio.metadata_exchange`
+    /// cluster filter): this workload's frame.
+    pub exchange: Option<std::sync::Arc<crate::telemetry::peer::Local>>,
     /// Idle timeout of pooled connections (Envoy's default 1 h).
     pub idle_timeout: Option<Duration>,
     /// Requests per connection before it is closed (`None`: no limit).

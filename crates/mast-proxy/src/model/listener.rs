@@ -92,6 +92,9 @@ pub struct TcpProxy {
     pub idle_timeout: Option<Duration>,
     /// Istio's TCP metrics (`istio.stats` before the `tcp_proxy`).
     pub stats: Option<TcpStats>,
+    /// Istio's TCP metadata exchange with the downstream peer (`istio.metadata_exchange`):
+    /// this workload's frame.
+    pub exchange: Option<Arc<crate::telemetry::peer::Local>>,
 }
 
 /// Istio's TCP metrics of a chain.
@@ -265,6 +268,8 @@ pub struct ConnInfo {
     pub transport: &'static str,
     /// ALPN protocols offered (TLS) or detected (HTTP inspector).
     pub alpn: Vec<String>,
+    /// The ALPN protocol the TLS handshake chose, once terminated.
+    pub negotiated: Option<Vec<u8>>,
 }
 
 fn sni_specificity(pattern: &str, name: &str) -> Option<usize> {

@@ -514,6 +514,7 @@ fn permissive_inbound_listener_selects_chains() {
             server_name: None,
             transport,
             alpn: alpn.iter().map(|a| a.to_string()).collect(),
+            negotiated: None,
         };
         l.select(&info).map(|c| c.name.clone())
     };

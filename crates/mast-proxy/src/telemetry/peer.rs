@@ -121,12 +121,16 @@ impl Peer {
 
 /// Encodes node metadata as the `x-envoy-peer-metadata` value (only the exchanged keys).
 pub fn encode(md: &Map<String, Value>) -> String {
-    let sent: Map<String, Value> = EXCHANGED
+    let s = mast_xds::structs::json_to_struct(&exchanged(md));
+    STANDARD.encode(prost::Message::encode_to_vec(&s))
+}
+
+/// The node metadata keys sent to peers.
+pub fn exchanged(md: &Map<String, Value>) -> Map<String, Value> {
+    EXCHANGED
         .iter()
         .filter_map(|k| md.get(*k).map(|v| ((*k).to_string(), v.clone())))
-        .collect();
-    let s = mast_xds::structs::json_to_struct(&sent);
-    STANDARD.encode(prost::Message::encode_to_vec(&s))
+        .collect()
 }
 
 /// Decodes an `x-envoy-peer-metadata` value into node metadata; `None` when it is not base64
@@ -147,6 +151,8 @@ pub struct Local {
     pub header: HeaderValue,
     /// The `x-envoy-peer-metadata-id` value.
     pub id: HeaderValue,
+    /// The TCP metadata exchange frame ([`super::tcp_exchange`]).
+    pub tcp_frame: Vec<u8>,
 }
 
 impl Local {
@@ -156,6 +162,7 @@ impl Local {
             peer: Arc::new(Peer::from_metadata(md)),
             header: HeaderValue::from_str(&encode(md)).expect("base64 is a header value"),
             id: HeaderValue::from_str(node_id).unwrap_or_else(|_| HeaderValue::from_static("")),
+            tcp_frame: super::tcp_exchange::frame(node_id, &exchanged(md)),
         }
     }
 }

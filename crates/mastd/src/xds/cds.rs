@@ -231,6 +231,8 @@ pub fn grpc_flavour(list: Vec<Cluster>, names: &[String]) -> Vec<Cluster> {
         .filter(|c| c.name.starts_with("outbound|"))
         .filter(|c| names.is_empty() || names.contains(&c.name))
         .map(|mut c| {
+            // no proxy filters for a gRPC client
+            c.filters.clear();
             if c.lb_policy != LbPolicy::RingHash as i32 {
                 c.lb_policy = LbPolicy::RoundRobin as i32;
                 c.lb_config = None;

@@ -5,15 +5,15 @@
 //! RANDOM, CLUSTER_PROVIDED; upstream HTTP/1.1, HTTP/2 or the downstream's version; TLS and
 //! transport socket matches (auto mTLS); upstream bind address; idle timeout and requests per
 //! connection; endpoint health, weight and priority. Accepted and ignored: stats names,
-//! metadata, DNS tuning, Istio's `istio.metadata_exchange` cluster filter (peer metadata is
-//! not exchanged), HTTP/2 window settings, TCP keepalive. Circuit breakers: the DEFAULT
+//! metadata, DNS tuning, HTTP/2 window settings, TCP keepalive. Istio's
+//! `istio.metadata_exchange` cluster filter: the TCP peer metadata exchange upstream. Circuit breakers: the DEFAULT
 //! priority's `max_connections`, `max_pending_requests`, `max_requests`, `max_retries`
 //! (Envoy's defaults 1024, 1024, 1024, 3 where unset); retry budgets and per-host
 //! thresholds are refused. Outlier detection: the consecutive 5xx and gateway-failure
 //! detectors with ejection times, `max_ejection_percent` and the healthy panic threshold;
 //! the success-rate and failure-percentage detectors, split local-origin errors and ejection
-//! jitter are refused. Refused: ring hash and Maglev, subsets, health checks,
-//! locality-weighted and zone-aware balancing, custom cluster types.
+//! jitter are refused. Ring hash (xxHash only) and Maglev; locality-weighted balancing.
+//! Refused: subsets, health checks, zone-aware balancing, custom cluster types.
 
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{
     ClusterDiscoveryType, DiscoveryType, LbConfig, LbPolicy as PbLb,
@@ -510,6 +510,11 @@ pub fn compile(c: &mut Compiler<'_>, pb: &PbCluster, fingerprint: Vec<u8>) -> Re
         tls,
         socket_matches,
         bind_source,
+        exchange: pb
+            .filters
+            .iter()
+            .any(|f| f.name == "istio.metadata_exchange")
+            .then(|| c.telemetry.local.clone()),
         idle_timeout,
         max_requests_per_connection: max_requests,
         limits: limits(pb.circuit_breakers.as_ref())?,

@@ -6,8 +6,8 @@
 //! `tls_inspector`, `http_inspector` and `original_dst` (the connection's destination is
 //! read with `SO_ORIGINAL_DST`); filter chain matches on destination port and
 //! IP, SNI, transport protocol and ALPN; the default chain; TLS termination; network filters
-//! `tcp_proxy` and `http_connection_manager` (with no-op `rbac` and Istio's
-//! `metadata_exchange` accepted); HTTP filters `router`, `fault` and `cors` (with their
+//! `tcp_proxy` and `http_connection_manager` (with no-op `rbac`, and Istio's
+//! `metadata_exchange` before a `tcp_proxy`: the TCP peer metadata exchange); HTTP filters `router`, `fault` and `cors` (with their
 //! per-route configs, see [`super::filters`]) and, as no-ops, `rbac` without rules and
 //! `istio.alpn` (its override is built in). Optional unknown HTTP filters are skipped with a
 //! log line.
@@ -266,6 +266,7 @@ fn chain(c: &mut Compiler<'_>, fc: &PbChain) -> Result<FilterChain> {
     };
     let mut kind = None;
     let mut stats = None;
+    let mut exchange = None;
     for (i, f) in fc.filters.iter().enumerate() {
         let at = |e: FieldError| e.at(format!("filters[{i}]"));
         if kind.is_some() {
@@ -285,6 +286,7 @@ fn chain(c: &mut Compiler<'_>, fc: &PbChain) -> Result<FilterChain> {
                 let mut tp =
                     tcp(c, &unpack(a).map_err(at)?).map_err(|e| at(e.at("typed_config")))?;
                 tp.stats = stats.take();
+                tp.exchange = exchange.take();
                 kind = Some(ChainKind::Tcp(tp));
             }
             (
@@ -314,7 +316,9 @@ fn chain(c: &mut Compiler<'_>, fc: &PbChain) -> Result<FilterChain> {
                 )
                 .map_err(|e| at(e.at("typed_config")))?;
             }
-            ("istio.metadata_exchange" | "envoy.filters.network.metadata_exchange", _) => {}
+            ("istio.metadata_exchange" | "envoy.filters.network.metadata_exchange", _) => {
+                exchange = Some(c.telemetry.local.clone());
+            }
             ("istio.stats", _) => {
                 stats = Some(tcp_stats(c, f).map_err(|e| at(e.at("typed_config")))?);
             }
@@ -359,6 +363,7 @@ fn tcp(c: &mut Compiler<'_>, t: &PbTcp) -> Result<TcpProxy> {
         cluster,
         idle_timeout: timeout(t.idle_timeout.as_ref(), Some(DEFAULT_TCP_IDLE)),
         stats: None,
+        exchange: None,
     })
 }
 

@@ -183,10 +183,9 @@ pub fn service_metadata(s: &Service) -> Value {
     json!({"host": s.hostname, "name": name, "namespace": s.namespace})
 }
 
-/// The TCP metadata exchange filter istiod puts on outbound clusters and
-/// `PassthroughCluster`. Mast leaves it out until mast-proxy implements the TCP exchange:
-/// peer metadata travels in HTTP headers (`istio.metadata_exchange` on the HTTP connection
-/// managers). The `istio-peer-exchange` ALPN is still offered.
+/// The TCP metadata exchange filter istiod puts on outbound clusters: with mTLS that
+/// negotiated ALPN `istio-peer-exchange`, the proxies exchange their node metadata before
+/// the first bytes (HTTP carries it in headers instead).
 pub fn metadata_exchange_filter() -> Filter {
     let ts = TypedStruct::new(
         MX_TYPE_URL,

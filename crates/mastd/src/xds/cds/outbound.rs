@@ -192,10 +192,13 @@ fn lb_simple(tp: Option<&TrafficPolicy>) -> Option<SimpleLb> {
         .and_then(|l| l.simple)
 }
 
-/// EDS over ADS. istiod also adds the TCP metadata exchange filter
-/// ([`super::builder::metadata_exchange_filter`]) here; Mast does not (see there).
+/// EDS over ADS, and the TCP metadata exchange filter as istiod adds it
+/// ([`super::builder::metadata_exchange_filter`]).
 fn finish(w: &mut Wrapper) {
     apply_eds_config(&mut w.cluster);
+    w.cluster
+        .filters
+        .push(super::builder::metadata_exchange_filter());
 }
 
 fn alpn_override(w: &mut Wrapper, policy: Option<&TrafficPolicy>) {

@@ -139,6 +139,16 @@ pub fn tcp_proxy(stat_prefix: &str, cluster: &str) -> TcpProxy {
     }
 }
 
+/// The inbound TCP metadata exchange network filter (`istio.metadata_exchange`), before the
+/// policy and `tcp_proxy` filters of mTLS TCP chains, as istiod puts it.
+pub fn tcp_metadata_exchange() -> Filter {
+    let ts = mast_xds::typed_struct::TypedStruct::new(
+        "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
+        serde_json::json!({"protocol": "istio-peer-exchange"}),
+    );
+    network_filter(super::hcm::METADATA_EXCHANGE, ts.to_any())
+}
+
 /// The TCP proxy network filter.
 pub fn tcp_proxy_filter(p: TcpProxy) -> Filter {
     network_filter(TCP_PROXY, pack_any(p))

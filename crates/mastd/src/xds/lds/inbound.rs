@@ -263,7 +263,13 @@ pub fn chains_for(
                 );
                 vec![hcm_filter(hcm)]
             } else {
-                let mut f = authz::network_filters(policies);
+                // mTLS peers exchange their metadata first (ALPN istio-peer-exchange)
+                let mut f: Vec<_> = o
+                    .tls
+                    .then(filters::tcp_metadata_exchange)
+                    .into_iter()
+                    .collect();
+                f.extend(authz::network_filters(policies));
                 f.push(filters::tcp_proxy_filter(filters::tcp_proxy(
                     &cc.cluster,
                     &cc.cluster,

@@ -384,6 +384,7 @@ fn authorization_policies_become_rbac() {
     assert_eq!(
         names,
         [
+            "istio.metadata_exchange",
             "envoy.filters.network.rbac",
             "envoy.filters.network.rbac",
             "envoy.filters.network.rbac",
@@ -391,7 +392,7 @@ fn authorization_policies_become_rbac() {
             "envoy.filters.network.tcp_proxy"
         ]
     );
-    let Some(filter::ConfigType::TypedConfig(any)) = &tcp_chain.filters[2].config_type else {
+    let Some(filter::ConfigType::TypedConfig(any)) = &tcp_chain.filters[3].config_type else {
         panic!()
     };
     let tcp_allow: NetworkRbac = unpack(any);
