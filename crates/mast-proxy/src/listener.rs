@@ -340,6 +340,8 @@ async fn serve<S>(
                 local_identity: local_identity(),
                 original_dst: info.local,
                 alpn: info.negotiated.clone(),
+                remote: Some(remote),
+                server_name: info.server_name.as_deref().map(Arc::from),
             };
             if let Err(e) = crate::tcp::proxy(io, tp, &env.model, &down).await {
                 tracing::debug!(chain = %chain.name, error = %e, "TCP proxy ended");

@@ -38,6 +38,10 @@ pub struct Downstream {
     pub original_dst: Option<std::net::SocketAddr>,
     /// The ALPN protocol its TLS handshake negotiated.
     pub alpn: Option<Vec<u8>>,
+    /// The peer's address.
+    pub remote: Option<std::net::SocketAddr>,
+    /// The TLS SNI.
+    pub server_name: Option<Arc<str>>,
 }
 
 /// Why a TCP connection was not proxied.
@@ -186,11 +190,38 @@ impl<'a> Report<'a> {
     }
 }
 
-/// A connection that could not be proxied still counts as opened and closed, with its flag.
-fn failed(stats: Option<&TcpStats>, mut info: StreamInfo, flag: Flag) {
-    if let Some(s) = stats {
-        info.flags.push(flag);
+/// A connection that could not be proxied still counts as opened and closed, with its flag,
+/// and is logged.
+fn failed(tp: &TcpProxy, conn: &Downstream, start: Start, mut info: StreamInfo, flag: Flag) {
+    info.flags.push(flag);
+    if let Some(s) = tp.stats.as_ref() {
         Report::new(s, &info).update(0, 0, true);
+    }
+    log(tp, conn, start, &mut info);
+}
+
+/// When a connection started, for its duration and its log line.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    at: std::time::SystemTime,
+    clock: tokio::time::Instant,
+}
+
+/// Writes the connection's access log lines, at its close.
+fn log(tp: &TcpProxy, conn: &Downstream, start: Start, info: &mut StreamInfo) {
+    if tp.access_logs.is_empty() {
+        return;
+    }
+    info.duration = start.clock.elapsed();
+    let d = crate::telemetry::access_log::Downstream {
+        local: conn.original_dst,
+        remote: conn.remote,
+        server_name: conn.server_name.as_deref(),
+        peer_uri: conn.peer_identity.as_deref(),
+        local_uri: conn.local_identity.as_deref(),
+    };
+    for l in &tp.access_logs {
+        l.write(&l.tcp_entry(start.at), info, &d);
     }
 }
 
@@ -205,6 +236,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let stats = tp.stats.as_ref();
+    let start = Start {
+        at: std::time::SystemTime::now(),
+        clock: tokio::time::Instant::now(),
+    };
     let mut info = StreamInfo {
         downstream_tls: conn.tls,
         peer_identity: conn.peer_identity.clone(),
@@ -213,7 +248,7 @@ where
         ..Default::default()
     };
     let Some(cluster) = model.load().cluster(&tp.cluster).cloned() else {
-        failed(stats, info, Flag::NoCluster);
+        failed(tp, conn, start, info, Flag::NoCluster);
         return Err(TcpError::NoCluster(tp.cluster.name.to_string()));
     };
     info.service = cluster.spec.service.clone();
@@ -227,16 +262,17 @@ where
         _ => tcp_exchange::Rewound::new(Vec::new(), down),
     };
     let Some(host) = cluster.select(conn.original_dst, None, &[], 1) else {
-        failed(stats, info, Flag::NoHealthyUpstream);
+        failed(tp, conn, start, info, Flag::NoHealthyUpstream);
         return Err(TcpError::NoHealthyUpstream(tp.cluster.name.to_string()));
     };
     info.upstream_tls = host.tls.is_some();
+    info.upstream_host = Some(host.name.clone());
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
     let up = match connect::connect(&host.addr, &cluster.spec, host.tls.as_ref(), Use::Raw).await {
         Ok(up) => up,
         Err(e) => {
             host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-            failed(stats, info, Flag::UpstreamConnectFailure);
+            failed(tp, conn, start, info, Flag::UpstreamConnectFailure);
             return Err(e.into());
         }
     };
@@ -289,12 +325,15 @@ where
             }
         }
     };
+    let (sent, received) = (
+        sent.load(Ordering::Relaxed),
+        received.load(Ordering::Relaxed),
+    );
     if let Some(r) = report.as_mut() {
-        r.update(
-            sent.load(Ordering::Relaxed),
-            received.load(Ordering::Relaxed),
-            true,
-        );
+        r.update(sent, received, true);
     }
+    info.request_body_bytes = received;
+    info.response_body_bytes = sent;
+    log(tp, conn, start, &mut info);
     result
 }

@@ -255,6 +255,15 @@ async fn consistent_hashing_and_locality_balancing() {
         assert!(s.nacks().is_empty(), "{:?}", s.nacks());
     }
 
+    // every endpoint known to the client before hashing over them
+    let cluster = "outbound|9080||shop.default.svc.cluster.local";
+    common::eventually("three shop endpoints at the client", || {
+        let m = client.model();
+        let c = m.cluster_named(cluster)?;
+        (c.hosts().active().len() == 3).then_some(())
+    })
+    .await;
+
     // 1. header hashing: a user sticks to one endpoint, users spread
     let mut owners = BTreeMap::new();
     for u in 0..24 {

@@ -709,6 +709,27 @@ spec:
     let l = client_lines[0];
     assert!(l.starts_with('[') && l.as_bytes()[24] == b'Z', "{l}");
     assert!(l.contains(&format!("\"{host}\"")), "{l}");
-    // the TCP connection is not in the HTTP access log
-    assert!(!lines.contains("hello tcp"));
+    // the TCP connection is logged by the server (its CLIENT filter reads a URL path, which a
+    // TCP connection has not): no request, protocol `-`, code 0, the bytes each way
+    let tcp_lines = common::eventually_async(|| async {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tcp: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains(" inbound|9100|| "))
+            .map(str::to_string)
+            .collect();
+        (!tcp.is_empty()).then_some(tcp)
+    })
+    .await;
+    assert_eq!(tcp_lines.len(), 1, "{tcp_lines:?}");
+    assert!(
+        tcp_lines[0].contains("\"- - -\" 0 - - - \"-\" 9 9 "),
+        "{tcp_lines:?}"
+    );
+    let all = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        !all.lines().any(|l| l.contains("outbound|9100||")),
+        "the client's filter keeps TCP out: {all}"
+    );
+    assert!(!all.contains("hello tcp"));
 }

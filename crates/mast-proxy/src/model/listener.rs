@@ -95,6 +95,8 @@ pub struct TcpProxy {
     /// Istio's TCP metadata exchange with the downstream peer (`istio.metadata_exchange`):
     /// this workload's frame.
     pub exchange: Option<Arc<crate::telemetry::peer::Local>>,
+    /// Access logs, written when the connection closes.
+    pub access_logs: Vec<Arc<crate::telemetry::access_log::AccessLog>>,
 }
 
 /// Istio's TCP metrics of a chain.

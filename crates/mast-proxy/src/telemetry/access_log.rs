@@ -352,6 +352,17 @@ impl AccessLog {
         })
     }
 
+    /// The entry of a TCP connection started at `start`: no request or response values, and
+    /// `-` as the protocol, as Envoy logs `tcp_proxy` connections.
+    pub fn tcp_entry(&self, start: SystemTime) -> Entry {
+        Entry {
+            start,
+            protocol: "-",
+            request: vec![None; self.captures.len()],
+            response: vec![None; self.response_headers.len()],
+        }
+    }
+
     /// Where it writes.
     pub fn path(&self) -> &str {
         &self.path
@@ -504,6 +515,8 @@ fn value(c: &Cmd, e: &Entry, info: &StreamInfo, d: &Downstream<'_>) -> Option<St
                 .collect::<Vec<_>>()
                 .join(",")
         }),
+        // a TCP connection has no response
+        Cmd::ResponseCodeDetails if e.protocol == "-" => None,
         Cmd::ResponseCodeDetails => details(info),
         Cmd::ConnectionTerminationDetails | Cmd::UpstreamTransportFailureReason => None,
         Cmd::BytesReceived => Some(info.request_body_bytes.to_string()),

@@ -149,6 +149,11 @@ impl Captures {
         }
     }
 
+    /// How many attributes are read.
+    pub fn len(&self) -> usize {
+        self.attrs.len()
+    }
+
     /// Whether nothing is read from requests.
     pub fn is_empty(&self) -> bool {
         self.attrs.is_empty()

@@ -117,6 +117,7 @@ pub fn shared_listeners(snap: &Snapshot, proxy: &Proxy) -> (Vec<Listener>, Vec<S
         out.push(virtual_outbound(&ctx));
     }
     filters::add_tcp_stats(&mut out, &ctx.telemetry);
+    filters::add_tcp_access_logs(&mut out, &ctx.telemetry);
     (out, routes)
 }
 
@@ -141,6 +142,7 @@ pub fn own_listeners(snap: &Snapshot, proxy: &Proxy) -> Vec<Listener> {
     };
     let mut out = inbound::inbound_listeners(&ctx);
     filters::add_tcp_stats(&mut out, &ctx.telemetry);
+    filters::add_tcp_access_logs(&mut out, &ctx.telemetry);
     out
 }
 

@@ -194,7 +194,8 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
 
 /// Compiles a file access log (`envoy.access_loggers.file`, text or JSON format, with an
 /// optional CEL filter).
-fn access_log(
+/// Compiles one `access_log` entry (of an HTTP connection manager or a TCP proxy).
+pub fn access_log(
     l: &envoy_types::pb::envoy::config::accesslog::v3::AccessLog,
 ) -> Result<Arc<crate::telemetry::access_log::AccessLog>> {
     use crate::telemetry::access_log::{AccessLog, LogFormat};

@@ -364,6 +364,12 @@ fn tcp(c: &mut Compiler<'_>, t: &PbTcp) -> Result<TcpProxy> {
         idle_timeout: timeout(t.idle_timeout.as_ref(), Some(DEFAULT_TCP_IDLE)),
         stats: None,
         exchange: None,
+        access_logs: t
+            .access_log
+            .iter()
+            .enumerate()
+            .map(|(i, l)| super::hcm::access_log(l).map_err(|e| e.at(format!("access_log[{i}]"))))
+            .collect::<Result<Vec<_>>>()?,
     })
 }
 

@@ -193,6 +193,44 @@ pub fn add_tcp_stats(
     }
 }
 
+/// Puts the side's access log (Telemetry API, MeshConfig `accessLogFile`) on every
+/// `tcp_proxy` of `listeners`, as istiod logs TCP connections too.
+pub fn add_tcp_access_logs(
+    listeners: &mut [envoy_types::pb::envoy::config::listener::v3::Listener],
+    telemetry: &super::telemetry::TelemetryPolicy,
+) {
+    use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
+    for l in listeners {
+        let side = match l.traffic_direction {
+            d if d == TrafficDirection::Inbound as i32 => &telemetry.server,
+            d if d == TrafficDirection::Outbound as i32 => &telemetry.client,
+            _ => continue,
+        };
+        let Some(log) = &side.access_log else {
+            continue;
+        };
+        let pb = super::hcm::access_log(log);
+        for chain in l
+            .filter_chains
+            .iter_mut()
+            .chain(l.default_filter_chain.iter_mut())
+        {
+            for f in chain.filters.iter_mut().filter(|f| f.name == TCP_PROXY) {
+                let Some(filter::ConfigType::TypedConfig(any)) = &f.config_type else {
+                    continue;
+                };
+                let Ok(mut tp) = <TcpProxy as prost::Message>::decode(any.value.as_slice()) else {
+                    continue;
+                };
+                if tp.access_log.is_empty() {
+                    tp.access_log.push(pb.clone());
+                    f.config_type = Some(filter::ConfigType::TypedConfig(pack_any(tp)));
+                }
+            }
+        }
+    }
+}
+
 /// A TLS transport socket terminating with `ctx`.
 pub fn downstream_tls_socket(ctx: DownstreamTlsContext) -> TransportSocket {
     TransportSocket {

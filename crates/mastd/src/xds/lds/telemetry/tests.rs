@@ -233,6 +233,28 @@ fn has_tcp_stats(ls: &[Listener], name: &str) -> bool {
         .any(|c| c.filters.iter().any(|f| f.name == "istio.stats"))
 }
 
+fn tcp_access_logs(
+    ls: &[Listener],
+    name: &str,
+) -> Vec<envoy_types::pb::envoy::config::accesslog::v3::AccessLog> {
+    use envoy_types::pb::envoy::config::listener::v3::filter;
+    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
+    ls.iter()
+        .filter(|l| l.name == name)
+        .flat_map(|l| l.filter_chains.iter())
+        .flat_map(|c| c.filters.iter())
+        .filter(|f| f.name == "envoy.filters.network.tcp_proxy")
+        .flat_map(|f| match &f.config_type {
+            Some(filter::ConfigType::TypedConfig(a)) => {
+                <TcpProxy as prost::Message>::decode(a.value.as_slice())
+                    .unwrap()
+                    .access_log
+            }
+            _ => vec![],
+        })
+        .collect()
+}
+
 fn stats_config(h: &HttpConnectionManager) -> Option<Value> {
     let f = h.http_filters.iter().find(|f| f.name == "istio.stats")?;
     let Some(http_filter::ConfigType::TypedConfig(any)) = &f.config_type else {
@@ -270,6 +292,10 @@ fn listeners_follow_the_policy() {
     assert_eq!(outbound.access_log[0].name, "envoy.access_loggers.file");
     assert!(outbound.access_log[0].filter.is_some());
     assert!(!has_tcp_stats(&ls, "10.0.0.6_27017"));
+    // TCP connections are logged too, with the same filter
+    let tcp = tcp_access_logs(&ls, "10.0.0.6_27017");
+    assert_eq!(tcp.len(), 1, "{tcp:?}");
+    assert!(tcp[0].filter.is_some());
     // inbound: stats with the tag removal, access log
     let inbound = hcms(&ls)
         .into_iter()
