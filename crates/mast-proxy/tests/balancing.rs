@@ -130,18 +130,6 @@ spec:
     )
 }
 
-fn mastd_args(dir: &std::path::Path, state: &std::path::Path) -> mastd::args::Args {
-    use clap::Parser;
-    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
-    a.config_dir = Some(dir.to_path_buf());
-    a.state_dir = Some(state.to_path_buf());
-    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
-    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
-    a.file_debounce = Duration::from_millis(50);
-    a.debounce_after = Duration::from_millis(20);
-    a
-}
-
 /// An app answering its name, or 503 while `failing`.
 async fn named_app(at: SocketAddr, name: &'static str, failing: Arc<AtomicBool>) {
     let sock = TcpListener::bind(at).await.unwrap();
@@ -215,7 +203,7 @@ async fn consistent_hashing_and_locality_balancing() {
         rule("    loadBalancer:\n      consistentHash:\n        httpHeaderName: x-user\n"),
     )
     .unwrap();
-    let mastd = mastd::app::start(mastd_args(cfg_dir.path(), state.path()))
+    let mastd = mastd::app::start(common::mastd_args(cfg_dir.path(), state.path()))
         .await
         .expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();

@@ -69,18 +69,6 @@ spec:
     )
 }
 
-fn mastd_args(dir: &std::path::Path, state: &std::path::Path) -> mastd::args::Args {
-    use clap::Parser;
-    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
-    a.config_dir = Some(dir.to_path_buf());
-    a.state_dir = Some(state.to_path_buf());
-    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
-    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
-    a.file_debounce = Duration::from_millis(50);
-    a.debounce_after = Duration::from_millis(20);
-    a
-}
-
 fn clusters_of(dump: &serde_json::Value) -> Vec<String> {
     dump["configs"]
         .as_array()
@@ -106,7 +94,7 @@ async fn delta_xds_adds_changes_and_removes() {
     std::fs::write(cfg.path().join("echo.yaml"), service("echo", &ip(2))).unwrap();
     std::fs::write(cfg.path().join("other.yaml"), service("other", &ip(3))).unwrap();
     std::fs::write(cfg.path().join("client.yaml"), client_sidecar(&ip(1))).unwrap();
-    let mastd = mastd::app::start(mastd_args(cfg.path(), state.path()))
+    let mastd = mastd::app::start(common::mastd_args(cfg.path(), state.path()))
         .await
         .expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();

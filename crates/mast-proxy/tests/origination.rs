@@ -7,7 +7,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,18 +70,6 @@ spec:
     tls:
 {tls}"
     )
-}
-
-fn mastd_args(dir: &Path, state: &Path) -> mastd::args::Args {
-    use clap::Parser;
-    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
-    a.config_dir = Some(dir.to_path_buf());
-    a.state_dir = Some(state.to_path_buf());
-    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
-    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
-    a.file_debounce = Duration::from_millis(50);
-    a.debounce_after = Duration::from_millis(20);
-    a
 }
 
 /// A CA that signs server and client certificates into files.
@@ -269,7 +256,7 @@ async fn destination_rule_tls_modes_originate_tls() {
     )
     .unwrap();
     let state = tempfile::tempdir().unwrap();
-    let mastd = mastd::app::start(mastd_args(&cfg, state.path()))
+    let mastd = mastd::app::start(common::mastd_args(&cfg, state.path()))
         .await
         .expect("mastd starts");
     let c = common::proxy_config(

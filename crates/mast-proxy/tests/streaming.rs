@@ -88,18 +88,6 @@ spec:
     )
 }
 
-fn mastd_args(dir: &std::path::Path, state: &std::path::Path) -> mastd::args::Args {
-    use clap::Parser;
-    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
-    a.config_dir = Some(dir.to_path_buf());
-    a.state_dir = Some(state.to_path_buf());
-    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
-    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
-    a.file_debounce = Duration::from_millis(50);
-    a.debounce_after = Duration::from_millis(20);
-    a
-}
-
 /// A gRPC message: not compressed, 4-byte big-endian length, payload.
 fn grpc_frame(payload: &[u8]) -> Bytes {
     let mut v = vec![0u8];
@@ -206,7 +194,7 @@ async fn grpc_bidi_streaming_and_websockets_cross_two_proxies() {
     let cfg_dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     std::fs::write(cfg_dir.path().join("mesh.yaml"), config(&ip(1), &ip(2))).unwrap();
-    let mastd = mastd::app::start(mastd_args(cfg_dir.path(), state.path()))
+    let mastd = mastd::app::start(common::mastd_args(cfg_dir.path(), state.path()))
         .await
         .expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();

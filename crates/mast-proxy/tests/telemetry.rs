@@ -92,18 +92,6 @@ spec:
     )
 }
 
-fn mastd_args(dir: &std::path::Path, state: &std::path::Path) -> mastd::args::Args {
-    use clap::Parser;
-    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
-    a.config_dir = Some(dir.to_path_buf());
-    a.state_dir = Some(state.to_path_buf());
-    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
-    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
-    a.file_debounce = Duration::from_millis(50);
-    a.debounce_after = Duration::from_millis(20);
-    a
-}
-
 /// A gRPC server (HTTP/2 prior knowledge) whose every call fails with NOT_FOUND in the
 /// trailers after one response message.
 async fn grpc_app(at: SocketAddr) {
@@ -327,7 +315,7 @@ async fn istio_standard_metrics_on_both_proxies() {
     let cfg_dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     std::fs::write(cfg_dir.path().join("mesh.yaml"), config(&ip(1), &ip(2))).unwrap();
-    let mastd = mastd::app::start(mastd_args(cfg_dir.path(), state.path()))
+    let mastd = mastd::app::start(common::mastd_args(cfg_dir.path(), state.path()))
         .await
         .expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();
@@ -565,7 +553,7 @@ spec:
         format!("accessLogFile: {}\n", log_path.display()),
     )
     .unwrap();
-    let mut args = mastd_args(cfg_dir.path(), state.path());
+    let mut args = common::mastd_args(cfg_dir.path(), state.path());
     args.mesh_config = Some(mesh_file);
     let mastd = mastd::app::start(args).await.expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();

@@ -281,18 +281,6 @@ spec:
     out
 }
 
-fn mastd_args(dir: &std::path::Path, state: &std::path::Path) -> mastd::args::Args {
-    use clap::Parser;
-    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
-    a.config_dir = Some(dir.to_path_buf());
-    a.state_dir = Some(state.to_path_buf());
-    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
-    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
-    a.file_debounce = Duration::from_millis(50);
-    a.debounce_after = Duration::from_millis(20);
-    a
-}
-
 /// An app that records the host and path of every request it gets.
 async fn recording_app(at: std::net::SocketAddr) -> Arc<Mutex<Vec<(String, String)>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -371,7 +359,7 @@ async fn traffic_policies_of_virtual_services_and_destination_rules() {
     let cfg_dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     std::fs::write(cfg_dir.path().join("mesh.yaml"), config(net)).unwrap();
-    let mastd = mastd::app::start(mastd_args(cfg_dir.path(), state.path()))
+    let mastd = mastd::app::start(common::mastd_args(cfg_dir.path(), state.path()))
         .await
         .expect("mastd starts");
     let certs = tempfile::tempdir().unwrap();

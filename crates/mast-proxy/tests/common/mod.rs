@@ -298,3 +298,17 @@ pub async fn start_proxy(c: mast_proxy::Config) -> mast_proxy::Handle {
         .await
         .expect("proxy starts")
 }
+
+/// mastd's flags for an in-process mastd on `dir` with its state in `state`: ephemeral
+/// loopback ports, short debounces.
+pub fn mastd_args(dir: &Path, state: &Path) -> mastd::args::Args {
+    use clap::Parser;
+    let mut a = mastd::args::Args::try_parse_from(["mastd"]).unwrap();
+    a.config_dir = Some(dir.to_path_buf());
+    a.state_dir = Some(state.to_path_buf());
+    a.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    a.monitoring_addr = "127.0.0.1:0".parse().unwrap();
+    a.file_debounce = Duration::from_millis(50);
+    a.debounce_after = Duration::from_millis(20);
+    a
+}
