@@ -152,28 +152,29 @@ fn list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|p| !p.is_empty())
 }
 
-fn ports(flag: &'static str, s: &str) -> Result<Vec<u16>, CaptureError> {
+/// The comma-separated values of `flag`, each parsed as a `T` (`why` when one is not).
+fn values<T: std::str::FromStr>(
+    flag: &'static str,
+    s: &str,
+    why: &'static str,
+) -> Result<Vec<T>, CaptureError> {
     list(s)
         .map(|p| {
             p.parse().map_err(|_| CaptureError::Invalid {
                 flag,
                 value: p.to_string(),
-                why: "is not a port",
+                why,
             })
         })
         .collect()
 }
 
+fn ports(flag: &'static str, s: &str) -> Result<Vec<u16>, CaptureError> {
+    values(flag, s, "is not a port")
+}
+
 fn ids(flag: &'static str, s: &str) -> Result<Vec<u32>, CaptureError> {
-    list(s)
-        .map(|p| {
-            p.parse().map_err(|_| CaptureError::Invalid {
-                flag,
-                value: p.to_string(),
-                why: "is not a numeric ID",
-            })
-        })
-        .collect()
+    values(flag, s, "is not a numeric ID")
 }
 
 /// IPv4 ranges (`a.b.c.d/len`, or an address for `/32`), or `None` for `*`.

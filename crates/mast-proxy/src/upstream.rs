@@ -135,6 +135,8 @@ pub struct Level {
     /// Locality-weighted balancing: each locality's effective weight (its weight scaled by
     /// its availability) and its hosts' indexes; empty when not locality-weighted.
     localities: Vec<(u32, Vec<u32>)>,
+    /// The sum of the localities' effective weights.
+    locality_total: u32,
 }
 
 /// A consistent-hash lookup structure.
@@ -272,6 +274,7 @@ impl Level {
             }
         }
         Level {
+            locality_total: localities.iter().map(|(w, _)| *w).sum(),
             total: mine.len(),
             hosts,
             schedule,
@@ -545,8 +548,7 @@ impl ClusterRt {
         let hosts = &level.hosts;
         if !level.localities.is_empty() {
             // a locality by its effective weight, then its hosts in turn
-            let total: u32 = level.localities.iter().map(|(w, _)| *w).sum();
-            let mut draw = fastrand::u32(..total.max(1));
+            let mut draw = fastrand::u32(..level.locality_total.max(1));
             for (w, idx) in &level.localities {
                 if draw < *w && !idx.is_empty() {
                     let i = level.next.fetch_add(1, Ordering::Relaxed);

@@ -469,6 +469,8 @@ fn json_value(j: &Json, e: &Entry, info: &StreamInfo, d: &Downstream<'_>) -> Val
 
 /// Envoy's response code details for what Mast records.
 fn details(info: &StreamInfo) -> Option<String> {
+    // no response (a TCP connection): no details
+    info.response_code?;
     let d = match info.flags.first() {
         None if info.upstream_host.is_some() => "via_upstream",
         None => return None,
@@ -515,8 +517,6 @@ fn value(c: &Cmd, e: &Entry, info: &StreamInfo, d: &Downstream<'_>) -> Option<St
                 .collect::<Vec<_>>()
                 .join(",")
         }),
-        // a TCP connection has no response
-        Cmd::ResponseCodeDetails if e.protocol == "-" => None,
         Cmd::ResponseCodeDetails => details(info),
         Cmd::ConnectionTerminationDetails | Cmd::UpstreamTransportFailureReason => None,
         Cmd::BytesReceived => Some(info.request_body_bytes.to_string()),
