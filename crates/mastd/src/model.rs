@@ -70,6 +70,8 @@ pub struct MeshSettings {
     pub access_log_json: bool,
     /// `accessLogFormat` (empty: Istio's default).
     pub access_log_format: String,
+    /// `enableTracing`, the tracing providers and the proxies' tracing defaults.
+    pub tracing: crate::xds::lds::tracing::MeshTracing,
 }
 
 impl Default for MeshSettings {
@@ -82,6 +84,10 @@ impl Default for MeshSettings {
             access_log_file: String::new(),
             access_log_json: false,
             access_log_format: String::new(),
+            tracing: crate::xds::lds::tracing::MeshTracing {
+                enable: true,
+                ..Default::default()
+            },
         }
     }
 }
@@ -111,6 +117,7 @@ impl MeshSettings {
             access_log_file: s("accessLogFile", d.access_log_file),
             access_log_json: v.get("accessLogEncoding").and_then(Value::as_str) == Some("JSON"),
             access_log_format: s("accessLogFormat", d.access_log_format),
+            tracing: crate::xds::lds::tracing::MeshTracing::from_mesh_config(v),
         }
     }
 }

@@ -272,6 +272,10 @@ pub struct ClassKey {
     /// The workload-level Telemetry that selects it, by position: listeners only (the mesh
     /// and namespace levels follow from the namespace).
     telemetry: Option<usize>,
+    /// What the span tags and the tracer's service name say of the proxy (canonical name and
+    /// revision labels, `app.namespace`, mesh id, cluster id): listeners only, when tracing
+    /// can be on.
+    trace_identity: Option<[String; 5]>,
 }
 
 impl ClassKey {
@@ -320,6 +324,21 @@ impl ClassKey {
             } else {
                 None
             },
+            trace_identity: (listeners && super::lds::tracing::may_trace(snap)).then(|| {
+                let label = |k: &str| proxy.labels.get(k).cloned().unwrap_or_default();
+                [
+                    label("service.istio.io/canonical-name"),
+                    label("service.istio.io/canonical-revision"),
+                    proxy.cluster_name(),
+                    proxy
+                        .metadata
+                        .get("MESH_ID")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    proxy.cluster_id.clone(),
+                ]
+            }),
         }
     }
 }

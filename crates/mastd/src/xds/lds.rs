@@ -20,6 +20,7 @@ pub mod mtls;
 pub mod outbound;
 pub mod tcp;
 pub mod telemetry;
+pub mod tracing;
 
 #[cfg(test)]
 mod tests;

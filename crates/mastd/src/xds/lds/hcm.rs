@@ -244,6 +244,7 @@ pub fn connection_manager(
         stream_idle_timeout: Some(no_timeout()),
         access_log: telemetry.access_log.iter().map(access_log).collect(),
         generate_request_id: bool_value(true),
+        tracing: telemetry.tracing.as_ref().map(super::tracing::hcm_tracing),
         route_specifier: Some(match routes {
             Routes::Rds(name) => RouteSpecifier::Rds(Rds {
                 config_source: Some(ads_source()),

@@ -83,6 +83,8 @@ pub struct Side {
     pub metrics: BTreeMap<&'static str, MetricChange>,
     /// The access log, if on.
     pub access_log: Option<AccessLog>,
+    /// Tracing, if on.
+    pub tracing: Option<super::tracing::TraceSpec>,
 }
 
 impl Side {
@@ -189,7 +191,10 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
         p.client.access_log = Some(log.clone());
         p.server.access_log = Some(log);
     }
-    for c in levels(snap, proxy) {
+    let lv = levels(snap, proxy);
+    p.client.tracing = super::tracing::resolve(snap, proxy, &lv, true);
+    p.server.tracing = super::tracing::resolve(snap, proxy, &lv, false);
+    for c in lv {
         let at = format!("Telemetry {}/{}", c.namespace, c.name);
         for m in &c.spec.metrics {
             if !m.providers.is_empty() && !m.providers.iter().any(|p| p.name == "prometheus") {

@@ -184,6 +184,12 @@ impl SnapBuilder {
         self
     }
 
+    /// Sets the tracing parts of MeshConfig from a MeshConfig document.
+    pub fn mesh_tracing(mut self, mesh: Value) -> Self {
+        self.snap.mesh.tracing = crate::xds::lds::tracing::MeshTracing::from_mesh_config(&mesh);
+        self
+    }
+
     /// Sets `outboundTrafficPolicy: REGISTRY_ONLY`.
     pub fn registry_only(mut self) -> Self {
         self.snap.mesh.allow_any = false;
