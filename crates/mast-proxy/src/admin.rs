@@ -137,6 +137,7 @@ pub fn prometheus(shared: &Shared) -> String {
     let model = shared.model.load();
     let mut out = String::new();
     shared.telemetry.metrics.render(&mut out);
+    shared.telemetry.tracers.render(&mut out);
     let _ = writeln!(
         out,
         "# TYPE envoy_server_live gauge\nenvoy_server_live {}",

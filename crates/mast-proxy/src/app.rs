@@ -285,6 +285,7 @@ pub async fn run_with_env(config: Config, env: &dyn Env) -> Result<Handle, RunEr
         nacks: Mutex::new(BTreeMap::new()),
         quit: Notify::new(),
     });
+    shared.telemetry.tracers.bind(shared.model.clone());
     for (sock, role) in socks {
         tokio::spawn(admin::serve(sock, shared.clone(), role));
     }

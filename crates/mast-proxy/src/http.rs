@@ -32,7 +32,7 @@ use crate::drain::Drain;
 use crate::model::SharedModel;
 use crate::model::listener::{Codec, ForwardClientCert, Hcm, RouteSource, ServerHeader};
 use crate::model::route::{Action, RequestView};
-use crate::telemetry::access_log;
+use crate::telemetry::{access_log, trace};
 use body::Body;
 use filter::{RouteCtx, StreamInfo};
 use headers::{PeerCert, X_FORWARDED_FOR, X_FORWARDED_PROTO, X_REQUEST_ID, XFCC};
@@ -172,6 +172,7 @@ async fn route(
     info: &mut StreamInfo,
     body_bytes: Option<&Arc<AtomicU64>>,
     entries: &mut Vec<access_log::Entry>,
+    span: &mut Option<trace::Active>,
 ) -> Response<Body> {
     let hcm = &conn.hcm;
     let grpc = is_grpc(req.headers());
@@ -191,6 +192,14 @@ async fn route(
         None => Body::Incoming(body),
     };
     prepare(conn, &mut parts);
+    if let Some(t) = &hcm.tracing {
+        *span = trace::Active::start(
+            t,
+            &mut parts,
+            if conn.tls { "https" } else { "http" },
+            conn.remote,
+        );
+    }
     if !hcm.access_logs.is_empty() {
         // read after the request id is set, as Envoy's log sees the request
         let start = std::time::SystemTime::now();
@@ -242,6 +251,9 @@ async fn route(
     });
     if let Some(ctx) = &found {
         info.route_name = Some(ctx.route.name.clone());
+        if let (Some(s), Some(op)) = (span.as_mut(), &ctx.route.decorator) {
+            s.set_operation(op);
+        }
     }
     let end_stream = http_body::Body::is_end_stream(&body);
     let answer =
@@ -402,8 +414,14 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
     // the access log line is built only when it is enabled
     let logged = tracing::enabled!(target: "access", tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
-    let log_phase = conn.hcm.log_phase || logged.is_some();
+    let traced = conn
+        .hcm
+        .tracing
+        .as_ref()
+        .is_some_and(|t| t.tracer.as_ref().is_some_and(|t| t.reporter.is_some()));
+    let log_phase = conn.hcm.log_phase || logged.is_some() || traced;
     let mut entries = Vec::new();
+    let mut span = None;
     let mut info = StreamInfo {
         peer_identity: conn.peer_identity.clone(),
         local_identity: conn.local_identity.clone(),
@@ -412,7 +430,15 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
         ..Default::default()
     };
     let body_bytes = log_phase.then(|| Arc::new(AtomicU64::new(0)));
-    let mut resp = route(&conn, req, &mut info, body_bytes.as_ref(), &mut entries).await;
+    let mut resp = route(
+        &conn,
+        req,
+        &mut info,
+        body_bytes.as_ref(),
+        &mut entries,
+        &mut span,
+    )
+    .await;
     let hcm = &conn.hcm;
     match hcm.server_header {
         ServerHeader::Overwrite => {
@@ -447,6 +473,9 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
         }
         let hcm = &conn2.hcm;
         filter::log(&hcm.filters, &info);
+        if let Some(s) = span {
+            s.finish(&info);
+        }
         if !entries.is_empty() {
             let down = access_log::Downstream {
                 local: conn2.local,

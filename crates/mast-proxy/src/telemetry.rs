@@ -8,6 +8,8 @@
 //!   set from [`expr`]essions).
 //! - [`access_log`]: Envoy's file access log (Istio's default text format, JSON, a CEL
 //!   filter).
+//! - [`trace`]: sampling decisions, trace context propagation (W3C, B3), spans reported over
+//!   OTLP or to Zipkin.
 //!
 //! The filters that use them are `istio.metadata_exchange` ([`crate::filters::exchange`]) and
 //! `istio.stats` ([`crate::filters::stats`]).
@@ -18,6 +20,7 @@ pub mod metrics;
 pub mod overrides;
 pub mod peer;
 pub mod tcp_exchange;
+pub mod trace;
 
 use std::sync::Arc;
 
@@ -40,6 +43,10 @@ pub struct Telemetry {
     pub unknown: Arc<str>,
     /// A peer nothing is known of.
     pub unknown_peer: Arc<peer::Peer>,
+    /// Span reporters.
+    pub tracers: trace::export::Tracers,
+    /// Envoy's service cluster (`app.namespace`): the service name of Zipkin spans.
+    pub service_cluster: String,
 }
 
 impl Telemetry {
@@ -51,6 +58,29 @@ impl Telemetry {
             metrics: Arc::new(Metrics::default()),
             unknown: peer::UNKNOWN.into(),
             unknown_peer: Arc::new(peer::Peer::unknown()),
+            tracers: trace::export::Tracers::default(),
+            service_cluster: service_cluster(node_id, metadata),
         })
     }
+}
+
+/// `app.namespace` from the node's labels and namespace, as Istio's agent sets Envoy's
+/// service cluster (`istio-proxy` without an app label).
+fn service_cluster(node_id: &str, md: &Map<String, Value>) -> String {
+    let labels = md.get("LABELS").and_then(Value::as_object);
+    let app = ["app", "app.kubernetes.io/name"]
+        .iter()
+        .find_map(|k| labels.and_then(|l| l.get(*k)).and_then(Value::as_str))
+        .unwrap_or("istio-proxy");
+    let ns = md
+        .get("NAMESPACE")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            // sidecar~IP~POD.NAMESPACE~DOMAIN
+            let pod = node_id.split('~').nth(2)?;
+            pod.split_once('.').map(|(_, ns)| ns.to_string())
+        })
+        .unwrap_or_default();
+    format!("{app}.{ns}")
 }

@@ -634,6 +634,7 @@ mod tests {
             }),
             headers,
             per_filter: Default::default(),
+            decorator: None,
         }
     }
 

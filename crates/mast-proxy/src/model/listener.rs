@@ -208,6 +208,8 @@ pub struct Hcm {
     pub suppress_envoy_headers: bool,
     /// Upgrade types allowed (`websocket`).
     pub upgrades: Vec<String>,
+    /// Tracing, when configured.
+    pub tracing: Option<Arc<crate::telemetry::trace::Tracing>>,
 }
 
 /// An IP prefix.

@@ -63,6 +63,8 @@ pub struct Route {
     pub headers: HeaderOps,
     /// Its filter configs.
     pub per_filter: PerFilter,
+    /// The decorator's operation: the name of the spans of its requests.
+    pub decorator: Option<std::sync::Arc<str>>,
 }
 
 /// What a route matches.

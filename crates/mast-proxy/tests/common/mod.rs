@@ -106,6 +106,8 @@ pub fn start_app_on(sock: TcpListener, name: &'static str) -> tokio::task::JoinH
                         "forwarded_proto": h("x-forwarded-proto"),
                         "version": format!("{:?}", req.version()),
                         "attempt": h("x-envoy-attempt-count"),
+                        "traceparent": h("traceparent"),
+                        "b3": [h("x-b3-traceid"), h("x-b3-spanid"), h("x-b3-parentspanid"), h("x-b3-sampled")],
                     });
                     if req.uri().path() == "/slow" {
                         tokio::time::sleep(Duration::from_millis(800)).await;

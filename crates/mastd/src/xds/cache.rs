@@ -325,10 +325,10 @@ impl ClassKey {
                 None
             },
             trace_identity: (listeners && super::lds::tracing::may_trace(snap)).then(|| {
-                let label = |k: &str| proxy.labels.get(k).cloned().unwrap_or_default();
+                let (service, revision) = super::lds::tracing::canonical(proxy);
                 [
-                    label("service.istio.io/canonical-name"),
-                    label("service.istio.io/canonical-revision"),
+                    service,
+                    revision,
                     proxy.cluster_name(),
                     proxy
                         .metadata

@@ -189,6 +189,12 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
             .filter(|u| u.enabled.as_ref().is_none_or(|b| b.value))
             .map(|u| u.upgrade_type.to_ascii_lowercase())
             .collect(),
+        tracing: h
+            .tracing
+            .as_ref()
+            .map(|t| tracing_config(c, t).map(Arc::new))
+            .transpose()
+            .map_err(|e| e.at("tracing"))?,
     })
 }
 
@@ -513,4 +519,232 @@ fn stats_filter(c: &Compiler<'_>, cfg: &Map<String, Value>) -> Result<StatsFilte
         .and_then(Value::as_bool)
         .unwrap_or(false);
     Ok(StatsFilter::new(reporter, fallback, c.telemetry.clone()).with_overrides(overrides))
+}
+
+fn percent(p: Option<&envoy_types::pb::envoy::r#type::v3::Percent>) -> f64 {
+    p.map_or(100.0, |p| p.value.clamp(0.0, 100.0))
+}
+
+/// An `HttpUri`'s host and path (`host/path` or `http://host/path`).
+fn split_uri(uri: &str) -> (String, String) {
+    let rest = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))
+        .unwrap_or(uri);
+    match rest.find('/') {
+        Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
+        None => (rest.to_string(), "/".to_string()),
+    }
+}
+
+/// The connection manager's `tracing`: sampling percentages (Envoy's default 100), custom
+/// tags, and the OpenTelemetry (OTLP over gRPC or HTTP) or Zipkin (v2 JSON) tracer.
+fn tracing_config(
+    c: &Compiler<'_>,
+    t: &envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::Tracing,
+) -> Result<crate::telemetry::trace::Tracing> {
+    use crate::telemetry::trace::export::Export;
+    use crate::telemetry::trace::{Propagation, TagValue, Tracer, Tracing};
+    use envoy_types::pb::envoy::config::core::v3::{grpc_service, http_uri};
+    use envoy_types::pb::envoy::config::trace::v3::{
+        OpenTelemetryConfig, ZipkinConfig, tracing::http::ConfigType,
+    };
+    use envoy_types::pb::envoy::r#type::tracing::v3::custom_tag::Type;
+    refuse(
+        t.spawn_upstream_span.as_ref().is_some_and(|b| b.value),
+        "spawn_upstream_span",
+    )?;
+    let mut tags = Vec::new();
+    for (i, tag) in t.custom_tags.iter().enumerate() {
+        let at = |e: FieldError| e.at(format!("custom_tags[{i}]"));
+        let v = match &tag.r#type {
+            Some(Type::Literal(l)) => TagValue::Fixed(l.value.clone()),
+            Some(Type::Environment(e)) => TagValue::Fixed(
+                std::env::var(&e.name)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| e.default_value.clone()),
+            ),
+            Some(Type::RequestHeader(h)) => TagValue::Header(
+                http::HeaderName::from_bytes(h.name.to_ascii_lowercase().as_bytes()).map_err(
+                    |_| {
+                        at(FieldError::new(
+                            "request_header.name",
+                            "is not a header name",
+                        ))
+                    },
+                )?,
+                h.default_value.clone(),
+            ),
+            Some(Type::Metadata(m)) => TagValue::Unset(m.default_value.clone()),
+            Some(_) => {
+                return Err(at(FieldError::new(
+                    "value",
+                    "formatter custom tags are not supported by mast-proxy",
+                )));
+            }
+            None => return Err(at(FieldError::new("type", "is missing"))),
+        };
+        tags.push((tag.tag.clone(), v));
+    }
+    let tracer = match &t.provider {
+        None => None,
+        Some(p) => {
+            let at = |e: FieldError| e.at("provider");
+            let any = match &p.config_type {
+                Some(ConfigType::TypedConfig(a)) => a,
+                None => return Err(at(FieldError::new("typed_config", "is missing"))),
+            };
+            if any
+                .type_url
+                .ends_with("envoy.config.trace.v3.OpenTelemetryConfig")
+            {
+                let oc: OpenTelemetryConfig = unpack(any).map_err(|e| at(e.at("typed_config")))?;
+                let at = |e: FieldError| e.at("provider.typed_config");
+                refuse(oc.sampler.is_some(), "sampler").map_err(at)?;
+                refuse(!oc.resource_detectors.is_empty(), "resource_detectors").map_err(at)?;
+                refuse(oc.exporter.is_some(), "exporter").map_err(at)?;
+                let service_name = if oc.service_name.is_empty() {
+                    "unknown_service:envoy".to_string()
+                } else {
+                    oc.service_name.clone()
+                };
+                let export = match (&oc.grpc_service, &oc.http_service) {
+                    (Some(g), _) => match &g.target_specifier {
+                        Some(grpc_service::TargetSpecifier::EnvoyGrpc(e)) => {
+                            Some(Export::OtlpGrpc {
+                                cluster: e.cluster_name.clone(),
+                                authority: if e.authority.is_empty() {
+                                    e.cluster_name.clone()
+                                } else {
+                                    e.authority.clone()
+                                },
+                                service_name,
+                            })
+                        }
+                        _ => {
+                            return Err(at(FieldError::new(
+                                "grpc_service",
+                                "only envoy_grpc is supported by mast-proxy",
+                            )));
+                        }
+                    },
+                    (None, Some(h)) => {
+                        refuse(
+                            !h.request_headers_to_add.is_empty(),
+                            "http_service.request_headers_to_add",
+                        )
+                        .map_err(at)?;
+                        let uri = h.http_uri.clone().unwrap_or_default();
+                        let Some(http_uri::HttpUpstreamType::Cluster(cluster)) =
+                            uri.http_upstream_type
+                        else {
+                            return Err(at(FieldError::new(
+                                "http_service.http_uri.cluster",
+                                "is missing",
+                            )));
+                        };
+                        let (authority, path) = split_uri(&uri.uri);
+                        Some(Export::OtlpHttp {
+                            cluster,
+                            authority,
+                            path,
+                            service_name,
+                        })
+                    }
+                    (None, None) => None,
+                };
+                Some(Tracer {
+                    propagation: Propagation::W3c,
+                    reporter: export.map(|e| c.telemetry.tracers.reporter(e)),
+                })
+            } else if any.type_url.ends_with("envoy.config.trace.v3.ZipkinConfig") {
+                let z: ZipkinConfig = unpack(any).map_err(|e| at(e.at("typed_config")))?;
+                let at = |e: FieldError| e.at("provider.typed_config");
+                if z.shared_span_context.as_ref().is_none_or(|b| b.value) {
+                    return Err(at(FieldError::new(
+                        "shared_span_context",
+                        "shared client and server spans (the default) are not supported by mast-proxy; set it false, as istiod does",
+                    )));
+                }
+                if z.collector_endpoint_version != 1 {
+                    return Err(at(FieldError::new(
+                        "collector_endpoint_version",
+                        "only HTTP_JSON is supported by mast-proxy",
+                    )));
+                }
+                #[allow(deprecated)]
+                refuse(z.split_spans_for_request, "split_spans_for_request").map_err(at)?;
+                let (cluster, hostname, path) = match &z.collector_service {
+                    Some(s) => {
+                        refuse(
+                            !s.request_headers_to_add.is_empty(),
+                            "collector_service.request_headers_to_add",
+                        )
+                        .map_err(at)?;
+                        let uri = s.http_uri.clone().unwrap_or_default();
+                        let Some(http_uri::HttpUpstreamType::Cluster(cluster)) =
+                            uri.http_upstream_type
+                        else {
+                            return Err(at(FieldError::new(
+                                "collector_service.http_uri.cluster",
+                                "is missing",
+                            )));
+                        };
+                        let (host, path) = split_uri(&uri.uri);
+                        (cluster, host, path)
+                    }
+                    None => {
+                        if z.collector_cluster.is_empty() {
+                            return Err(at(FieldError::new("collector_cluster", "is missing")));
+                        }
+                        let host = if z.collector_hostname.is_empty() {
+                            z.collector_cluster.clone()
+                        } else {
+                            z.collector_hostname.clone()
+                        };
+                        (
+                            z.collector_cluster.clone(),
+                            host,
+                            z.collector_endpoint.clone(),
+                        )
+                    }
+                };
+                Some(Tracer {
+                    propagation: Propagation::B3 {
+                        w3c: z.trace_context_option == 1,
+                        wide: z.trace_id_128bit,
+                    },
+                    reporter: Some(c.telemetry.tracers.reporter(Export::Zipkin {
+                        cluster,
+                        hostname,
+                        path,
+                        service_name: c.telemetry.service_cluster.clone(),
+                    })),
+                })
+            } else {
+                return Err(at(FieldError::new(
+                    "typed_config",
+                    format!(
+                        "tracer {:?} ({}) is not supported by mast-proxy (only envoy.tracers.opentelemetry and envoy.tracers.zipkin)",
+                        p.name, any.type_url
+                    ),
+                )));
+            }
+        }
+    };
+    Ok(Tracing {
+        client_sampling: percent(t.client_sampling.as_ref()),
+        random_sampling: percent(t.random_sampling.as_ref()),
+        overall_sampling: percent(t.overall_sampling.as_ref()),
+        max_path_tag_length: t
+            .max_path_tag_length
+            .as_ref()
+            .map_or(crate::telemetry::trace::DEFAULT_MAX_PATH_TAG_LENGTH, |v| {
+                v.value as usize
+            }),
+        tags,
+        tracer,
+        egress: c.direction != Direction::Inbound,
+    })
 }

@@ -5,8 +5,8 @@
 //! pseudo-headers, invert), query parameter matches, gRPC matches; cluster and weighted
 //! clusters; timeouts (Envoy's 15 s default), `max_grpc_timeout`; prefix / regex / host
 //! rewrites; retries (see [`RetryOn`]); redirects; direct responses; header additions and
-//! removals at every level; `include_request_attempt_count`. Accepted and ignored: metadata,
-//! decorators, tracing, stat prefixes; hash policies (header, cookie, source IP, query
+//! removals at every level; `include_request_attempt_count`; decorator operations (span
+//! names). Accepted and ignored: metadata, route tracing overrides, stat prefixes; hash policies (header, cookie, source IP, query
 //! parameter) for RING_HASH and MAGLEV clusters.
 //! Per-filter configs of fault injection and CORS at every level ([`super::filters`]); request
 //! mirroring of routes. Refused: other per-filter configs, mirror policies of virtual hosts
@@ -207,6 +207,11 @@ fn compile_route(
             &r.response_headers_to_remove,
         )?,
         per_filter: filters,
+        decorator: r
+            .decorator
+            .as_ref()
+            .filter(|d| !d.operation.is_empty())
+            .map(|d| d.operation.as_str().into()),
     })
 }
 

@@ -307,16 +307,33 @@ fn provider_config(
     Ok(None)
 }
 
+/// The proxy's canonical service and revision, as Istio's injector labels pods
+/// (`service.istio.io/canonical-*`, else the `app.kubernetes.io` or `app` / `version`
+/// labels, else the workload name and `latest`).
+pub fn canonical(proxy: &Proxy) -> (String, String) {
+    let find = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| proxy.labels.get(*k).filter(|v| !v.is_empty()).cloned())
+    };
+    let service = find(&[
+        "service.istio.io/canonical-name",
+        "app.kubernetes.io/name",
+        "app",
+    ])
+    .or_else(|| (!proxy.workload_name.is_empty()).then(|| proxy.workload_name.clone()))
+    .unwrap_or_else(|| "unknown".into());
+    let revision = find(&[
+        "service.istio.io/canonical-revision",
+        "app.kubernetes.io/version",
+        "version",
+    ])
+    .unwrap_or_else(|| "latest".into());
+    (service, revision)
+}
+
 /// Istio's tags naming the proxy's workload.
 fn istio_tags(proxy: &Proxy) -> Vec<(String, TagSource)> {
-    let label = |k: &str, d: &str| {
-        proxy
-            .labels
-            .get(k)
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .unwrap_or_else(|| d.to_string())
-    };
+    let (service, revision) = canonical(proxy);
     let meta = |k: &str, d: &str| {
         proxy
             .metadata
@@ -329,14 +346,8 @@ fn istio_tags(proxy: &Proxy) -> Vec<(String, TagSource)> {
     let lit = |k: &str, v: String| (k.to_string(), TagSource::Literal(v));
     let rbac = |k: &str, v: &str| (k.to_string(), TagSource::RbacMetadata(v.to_string()));
     vec![
-        lit(
-            "istio.canonical_revision",
-            label("service.istio.io/canonical-revision", "latest"),
-        ),
-        lit(
-            "istio.canonical_service",
-            label("service.istio.io/canonical-name", "unknown"),
-        ),
+        lit("istio.canonical_revision", revision),
+        lit("istio.canonical_service", service),
         lit("istio.mesh_id", meta("MESH_ID", "unknown")),
         lit(
             "istio.namespace",

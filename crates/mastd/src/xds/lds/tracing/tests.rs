@@ -98,16 +98,14 @@ fn legacy_mesh_config() {
     assert_eq!(t.sampling, 1.0);
 }
 
+/// The provider and sampling, or tracing off.
+type Want = Option<(Option<TraceProvider>, f64)>;
+
 #[test]
 fn providers_and_levels() {
     let mesh = json!({"extensionProviders": providers()});
     let tel = |spec: Value| ("mesh", "istio-system", spec);
-    let cases: Vec<(
-        &str,
-        Value,
-        Option<Value>,
-        Option<(Option<TraceProvider>, f64)>,
-    )> = vec![
+    let cases: Vec<(&str, Value, Option<Value>, Want)> = vec![
         (
             "default provider, mesh sampling",
             json!({"extensionProviders": providers(), "defaultProviders": {"tracing": ["otel"]}, "defaultConfig": {"tracing": {"sampling": 10}}}),
