@@ -5,10 +5,13 @@
 //! proxy's namespace's without selector, then the first one selecting the workload; a later
 //! level overrides an earlier one. Metrics go to the `prometheus` provider (the default):
 //! `overrides` disable metrics (all of them or one) and change tags (`REMOVE`, or `UPSERT`
-//! with an expression the proxy evaluates). Access logs go to the `envoy` provider (stdout,
-//! Istio's default text format, or JSON / a custom format from MeshConfig) and may carry a
-//! CEL `filter`. MeshConfig `accessLogFile` turns access logs on for every proxy. Other
-//! providers (OpenTelemetry, Stackdriver...) are not supported and are skipped with a warning.
+//! with an expression the proxy evaluates). Access logs go to the built-in `envoy` provider
+//! (stdout, Istio's default text format, or JSON / a custom format from MeshConfig) or to an
+//! `envoyFileAccessLog` extension provider (its path, `text` format or JSON `labels`), and
+//! may carry a CEL `filter`; MeshConfig `defaultProviders.accessLogging` applies to sides no
+//! Telemetry speaks of. MeshConfig `accessLogFile` turns access logs on for every proxy.
+//! Other providers (OpenTelemetry and gRPC access log services, Stackdriver...) are not
+//! supported and are skipped with a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -177,6 +180,50 @@ pub fn workload_level(snap: &Snapshot, proxy: &Proxy) -> Option<usize> {
         .find_map(|c| snap.telemetries.iter().position(|t| std::ptr::eq(t, c)))
 }
 
+/// Access logs to stdout with MeshConfig's encoding and format (the built-in `envoy`
+/// provider).
+fn stdout(mesh: &crate::model::MeshSettings) -> AccessLog {
+    AccessLog {
+        path: "/dev/stdout".into(),
+        json: mesh.access_log_json,
+        format: (!mesh.access_log_format.is_empty()).then(|| mesh.access_log_format.clone()),
+        filter: None,
+    }
+}
+
+/// The file access log of provider `name`: an `envoyFileAccessLog` extension provider (its
+/// path, and its `text` format or `labels` as JSON), or the built-in `envoy` (stdout).
+/// `None` for other kinds.
+fn file_provider(mesh: &crate::model::MeshSettings, name: &str) -> Option<AccessLog> {
+    match mesh.tracing.provider(name) {
+        Some(p) => {
+            let f = p.envoy_file_access_log.as_ref()?;
+            let (json, format) = match &f.log_format {
+                Some(lf) if lf.labels.is_some() => (
+                    true,
+                    lf.labels
+                        .as_ref()
+                        .map(|l| serde_json::Value::Object(l.clone()).to_string()),
+                ),
+                Some(lf) => (false, lf.text.clone().filter(|t| !t.is_empty())),
+                None => (false, None),
+            };
+            Some(AccessLog {
+                path: if f.path.is_empty() {
+                    "/dev/stdout".into()
+                } else {
+                    f.path.clone()
+                },
+                json,
+                format,
+                filter: None,
+            })
+        }
+        None if name.eq_ignore_ascii_case("envoy") => Some(stdout(mesh)),
+        None => None,
+    }
+}
+
 /// Resolves the telemetry of `proxy`.
 pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
     let mut p = TelemetryPolicy::default();
@@ -192,6 +239,8 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
         p.server.access_log = Some(log);
     }
     let lv = levels(snap, proxy);
+    // the sides (client, server) a Telemetry access logging entry decided
+    let (mut logged_client, mut logged_server) = (false, false);
     p.client.tracing = super::tracing::resolve(snap, proxy, &lv, true);
     p.server.tracing = super::tracing::resolve(snap, proxy, &lv, false);
     for c in lv {
@@ -244,31 +293,52 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
             }
         }
         for l in &c.spec.access_logging {
-            if !l.providers.is_empty() && !l.providers.iter().any(|p| p.name == "envoy") {
-                warn_once(
-                    &format!("{at} access log providers"),
-                    &format!(
-                        "{at}: access log providers other than envoy (stdout) are not supported; skipped"
-                    ),
-                );
-                continue;
-            }
+            let base = if l.providers.is_empty() {
+                Some(None)
+            } else {
+                let found = l
+                    .providers
+                    .iter()
+                    .find_map(|r| file_provider(mesh, &r.name).map(Some));
+                if found.is_none() {
+                    warn_once(
+                        &format!("{at} access log providers"),
+                        &format!(
+                            "{at}: access log providers other than envoy and envoyFileAccessLog are not supported; skipped"
+                        ),
+                    );
+                }
+                found
+            };
             let (client, server) = sides(l.r#match.clone().unwrap_or_default().mode);
-            for side in [(client, &mut p.client), (server, &mut p.server)]
-                .into_iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, s)| s)
+            let Some(base) = base else {
+                // the side's providers are these, none of which mastd can configure
+                logged_client |= client;
+                logged_server |= server;
+                continue;
+            };
+            if l.providers.len() > 1 {
+                warn_once(
+                    &format!("{at} several access log providers"),
+                    &format!("{at}: only the first supported access log provider is used"),
+                );
+            }
+            for (side, decided) in [
+                (client, &mut p.client, &mut logged_client),
+                (server, &mut p.server, &mut logged_server),
+            ]
+            .into_iter()
+            .filter(|(on, _, _)| *on)
+            .map(|(_, s, d)| (s, d))
             {
+                *decided = true;
                 side.access_log = if l.disabled == Some(true) {
                     None
                 } else {
-                    let base = side.access_log.clone().unwrap_or_else(|| AccessLog {
-                        path: "/dev/stdout".into(),
-                        json: mesh.access_log_json,
-                        format: (!mesh.access_log_format.is_empty())
-                            .then(|| mesh.access_log_format.clone()),
-                        filter: None,
-                    });
+                    let base = base
+                        .clone()
+                        .or_else(|| side.access_log.clone())
+                        .unwrap_or_else(|| stdout(mesh));
                     Some(AccessLog {
                         filter: l
                             .filter
@@ -278,6 +348,22 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
                         ..base
                     })
                 };
+            }
+        }
+    }
+    // no Telemetry access logging: MeshConfig's default providers, if any
+    if let Some(log) = mesh
+        .tracing
+        .default_access_logging
+        .iter()
+        .find_map(|n| file_provider(mesh, n))
+    {
+        for (side, decided) in [
+            (&mut p.client, logged_client),
+            (&mut p.server, logged_server),
+        ] {
+            if !decided && side.access_log.is_none() {
+                side.access_log = Some(log.clone());
             }
         }
     }

@@ -103,7 +103,8 @@ pub struct TraceSpec {
 // sampling is a validated percentage, never NaN
 impl Eq for TraceSpec {}
 
-/// The tracing parts of MeshConfig mastd reads.
+/// The tracing parts of MeshConfig mastd reads, with the extension providers and default
+/// access log providers (which the Telemetry API's access logs read too).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MeshTracing {
     /// `enableTracing` (default true).
@@ -114,6 +115,8 @@ pub struct MeshTracing {
     pub default_providers: Vec<String>,
     /// `defaultConfig.tracing`.
     pub proxy: Option<ProxyTracing>,
+    /// `defaultProviders.accessLogging` (read by the access log resolution).
+    pub default_access_logging: Vec<String>,
 }
 
 // sampling is a validated percentage, never NaN
@@ -136,10 +139,14 @@ impl MeshTracing {
                 .and_then(|p| serde_json::from_value(p).ok())
                 .unwrap_or_default(),
             proxy: decode("/defaultConfig/tracing").and_then(|p| serde_json::from_value(p).ok()),
+            default_access_logging: decode("/defaultProviders/accessLogging")
+                .and_then(|p| serde_json::from_value(p).ok())
+                .unwrap_or_default(),
         }
     }
 
-    fn provider(&self, name: &str) -> Option<&ExtensionProvider> {
+    /// The extension provider named `name` (case-insensitive, as istiod looks them up).
+    pub fn provider(&self, name: &str) -> Option<&ExtensionProvider> {
         self.providers
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))

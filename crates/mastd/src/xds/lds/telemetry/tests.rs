@@ -209,6 +209,66 @@ fn access_logs_from_mesh_config_and_telemetry() {
     assert!(policy_for(&snap, &ratings()).server.access_log.is_none());
 }
 
+#[test]
+fn access_log_providers_from_mesh_config() {
+    let mesh = json!({
+        "extensionProviders": [
+            {"name": "json-file", "envoyFileAccessLog": {"path": "/var/log/mesh.log",
+                "logFormat": {"labels": {"code": "%RESPONSE_CODE%", "path": "%REQ(:PATH)%"}}}},
+            {"name": "text-file", "envoyFileAccessLog": {"path": "/dev/stderr",
+                "logFormat": {"text": "%RESPONSE_CODE% %UPSTREAM_CLUSTER%"}}},
+            {"name": "als", "envoyOtelAls": {"service": "otel.observability.svc.cluster.local", "port": 4317}},
+        ],
+        "defaultProviders": {"accessLogging": ["text-file"]},
+    });
+    // the default provider, when no Telemetry speaks of access logs
+    let snap = base().mesh_tracing(mesh.clone()).build();
+    let p = policy_for(&snap, &ratings());
+    let text = p.server.access_log.clone().expect("default provider");
+    assert_eq!(
+        (text.path.as_str(), text.json, text.format.as_deref()),
+        (
+            "/dev/stderr",
+            false,
+            Some("%RESPONSE_CODE% %UPSTREAM_CLUSTER%")
+        )
+    );
+    assert_eq!(p.client.access_log, Some(text));
+    // a Telemetry naming a file provider with labels: JSON lines with those keys; the
+    // server side it turns off stays off despite the default
+    let snap = base()
+        .mesh_tracing(mesh.clone())
+        .telemetry(
+            "mesh",
+            "istio-system",
+            json!({"accessLogging": [
+                {"match": {"mode": "CLIENT"}, "providers": [{"name": "als"}, {"name": "json-file"}]},
+                {"match": {"mode": "SERVER"}, "disabled": true},
+            ]}),
+        )
+        .build();
+    let p = policy_for(&snap, &ratings());
+    let json = p.client.access_log.clone().expect("client log");
+    assert_eq!((json.path.as_str(), json.json), ("/var/log/mesh.log", true));
+    let fields: Value = serde_json::from_str(json.format.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        fields,
+        json!({"code": "%RESPONSE_CODE%", "path": "%REQ(:PATH)%"})
+    );
+    assert!(p.server.access_log.is_none());
+    // only an unsupported provider: skipped, and the default provider is not in scope
+    let snap = base()
+        .mesh_tracing(mesh)
+        .telemetry(
+            "mesh",
+            "istio-system",
+            json!({"accessLogging": [{"providers": [{"name": "als"}]}]}),
+        )
+        .build();
+    let p = policy_for(&snap, &ratings());
+    assert_eq!(p.server.access_log, None);
+}
+
 fn hcms(ls: &[Listener]) -> Vec<(String, HttpConnectionManager)> {
     let mut out = Vec::new();
     for l in ls {
