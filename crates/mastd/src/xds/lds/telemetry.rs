@@ -257,20 +257,35 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
             }
             for o in &m.overrides {
                 let sel = o.r#match.clone().unwrap_or_default();
-                if sel.custom_metric.is_some() {
-                    warn_once(
-                        &format!("{at} customMetric"),
-                        &format!("{at}: customMetric overrides are not supported; skipped"),
-                    );
-                    continue;
-                }
+                // a customMetric naming a standard metric is that metric; custom metric
+                // definitions do not exist in mast
+                let custom = match &sel.custom_metric {
+                    None => None,
+                    Some(name) => {
+                        let bare = name.strip_prefix("istio_").unwrap_or(name);
+                        match METRICS.iter().position(|m| *m == bare) {
+                            Some(i) => Some(&METRICS[i..=i]),
+                            None => {
+                                warn_once(
+                                    &format!("{at} customMetric {name}"),
+                                    &format!(
+                                        "{at}: customMetric {name:?} is not one of the standard metrics (custom metric definitions are not supported); skipped"
+                                    ),
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                };
                 let (client, server) = sides(sel.mode);
                 for side in [(client, &mut p.client), (server, &mut p.server)]
                     .into_iter()
                     .filter(|(on, _)| *on)
                     .map(|(_, s)| s)
                 {
-                    for name in metric_names(sel.metric.unwrap_or_default()) {
+                    for name in
+                        custom.unwrap_or_else(|| metric_names(sel.metric.unwrap_or_default()))
+                    {
                         let ch = side.metrics.entry(name).or_default();
                         if let Some(d) = o.disabled {
                             ch.drop = d;

@@ -405,3 +405,32 @@ fn a_workload_telemetry_splits_the_shared_listener_cache() {
     assert!(!Arc::ptr_eq(&first(&reviews()), &first(&ratings())));
     assert!(Arc::ptr_eq(&first(&ratings()), &first(&other_ratings)));
 }
+
+#[test]
+fn custom_metrics_naming_standard_ones() {
+    let snap = base()
+        .telemetry(
+            "mesh",
+            "istio-system",
+            json!({"metrics": [{"overrides": [
+                {"match": {"customMetric": "istio_requests_total"}, "disabled": true},
+                {"match": {"customMetric": "request_bytes", "mode": "SERVER"},
+                    "tagOverrides": {"team": {"value": "'blue'"}}},
+                {"match": {"customMetric": "my_own_metric"}, "disabled": true},
+            ]}]}),
+        )
+        .build();
+    let p = policy_for(&snap, &ratings());
+    for side in [&p.client, &p.server] {
+        assert!(side.metrics["requests_total"].drop);
+        assert!(!side.metrics.contains_key("my_own_metric"));
+    }
+    assert_eq!(
+        p.server.metrics["request_bytes"]
+            .dimensions
+            .get("team")
+            .map(String::as_str),
+        Some("'blue'")
+    );
+    assert!(!p.client.metrics.contains_key("request_bytes"));
+}
