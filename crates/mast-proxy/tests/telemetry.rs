@@ -194,22 +194,6 @@ async fn metrics_app(at: SocketAddr) {
     });
 }
 
-async fn scrape(at: SocketAddr) -> String {
-    let s = TcpStream::connect(at).await.unwrap();
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = Request::builder()
-        .uri("/stats/prometheus")
-        .header("host", "localhost")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = tx.send_request(req).await.unwrap();
-    let b = resp.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(b.to_vec()).unwrap()
-}
-
 /// The samples of `metric` in a scrape, parsed by `prometheus-parse`, as (labels, value).
 fn samples(text: &str, metric: &str) -> Vec<(BTreeMap<String, String>, f64)> {
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
@@ -309,47 +293,19 @@ fn expect(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn istio_standard_metrics_on_both_proxies() {
-    common::init_tracing();
     let net = common::loopback_net();
     let ip = |h: u8| addr(net, h, 0).ip().to_string();
-    let cfg_dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    std::fs::write(cfg_dir.path().join("mesh.yaml"), config(&ip(1), &ip(2))).unwrap();
-    let mastd = mastd::app::start(common::mastd_args(cfg_dir.path(), state.path()))
-        .await
-        .expect("mastd starts");
-    let certs = tempfile::tempdir().unwrap();
-    let ca = common::Ca::new();
-    for sa in ["productpage", "reviews"] {
-        ca.issue(&certs.path().join(sa), &common::spiffe(sa));
-    }
     common::start_app(addr(net, 2, 8080), "reviews").await;
     grpc_app(addr(net, 2, 8090)).await;
     common::start_tcp_echo(addr(net, 2, 8100)).await;
     metrics_app(addr(net, 2, 8200)).await;
-    let proxy = |pod: &str, sa: &str, host: u8, labels: &[&str]| {
-        let mut c = common::proxy_config(
-            mastd.grpc_addr,
-            pod,
-            sa,
-            addr(net, host, 0).ip(),
-            labels,
-            Some(&certs.path().join(sa)),
-        );
-        c.workload_name = pod.into();
-        if sa == "reviews" {
-            c.app_metrics = Some(r#"{"scrape":"true","port":"8200","path":"/metrics"}"#.into());
-        }
-        common::start_proxy(c)
-    };
-    let client = proxy(
-        "productpage-v1",
-        "productpage",
-        1,
-        &["app=productpage", "version=v1"],
-    )
-    .await;
-    let server = proxy("reviews-v2", "reviews", 2, &["app=reviews", "version=v2"]).await;
+    let common::Pair { client, server, .. } =
+        &common::pair(net, &config(&ip(1), &ip(2)), None, |sa, c| {
+            if sa == "reviews" {
+                c.app_metrics = Some(r#"{"scrape":"true","port":"8200","path":"/metrics"}"#.into());
+            }
+        })
+        .await;
 
     // HTTP: the peer metadata headers never reach the application or the client
     let g = common::get_until(
@@ -369,7 +325,7 @@ async fn istio_standard_metrics_on_both_proxies() {
             .map(|(_, v)| *v)
             .sum::<f64>()
     };
-    let c0 = http_before(&scrape(client.prometheus_addr).await);
+    let c0 = http_before(&common::scrape(client.prometheus_addr).await);
     let g = common::get(
         addr(net, 1, 9080),
         "reviews.default.svc.cluster.local:9080",
@@ -396,7 +352,7 @@ async fn istio_standard_metrics_on_both_proxies() {
     let (cs, ss) = (client.prometheus_addr, server.prometheus_addr);
     // the series are recorded when the responses and connections end
     let client_text = common::eventually_async(|| async {
-        let t = scrape(cs).await;
+        let t = common::scrape(cs).await;
         (samples(&t, "istio_tcp_connections_closed_total")
             .iter()
             .any(|(_, v)| *v >= 1.0))
@@ -404,7 +360,7 @@ async fn istio_standard_metrics_on_both_proxies() {
     })
     .await;
     let server_text = common::eventually_async(|| async {
-        let t = scrape(ss).await;
+        let t = common::scrape(ss).await;
         (samples(&t, "istio_tcp_connections_closed_total")
             .iter()
             .any(|(_, v)| *v >= 1.0)
@@ -482,7 +438,7 @@ async fn istio_standard_metrics_on_both_proxies() {
         }
     }
     // the status port merges the application's metrics into the proxy's, as Istio's agent does
-    let merged = scrape(server.status_addr).await;
+    let merged = common::scrape(server.status_addr).await;
     assert_eq!(
         samples(&merged, "reviews_cache_hits")[0].1,
         42.0,
@@ -492,7 +448,7 @@ async fn istio_standard_metrics_on_both_proxies() {
         !samples(&merged, "istio_requests_total").is_empty(),
         "{merged}"
     );
-    let unmerged = scrape(client.status_addr).await;
+    let unmerged = common::scrape(client.status_addr).await;
     assert!(samples(&unmerged, "reviews_cache_hits").is_empty());
 
     let c1 = http_before(&client_text);
@@ -504,11 +460,9 @@ async fn istio_standard_metrics_on_both_proxies() {
 /// `accessLogFile` in Istio's text format, with a CEL filter on the client side.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telemetry_api_changes_metrics_and_access_logs() {
-    common::init_tracing();
     let net = common::loopback_net();
     let ip = |h: u8| addr(net, h, 0).ip().to_string();
-    let cfg_dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
     let telemetry = r#"
 ---
 apiVersion: telemetry.istio.io/v1
@@ -541,48 +495,16 @@ spec:
         response_flags: {operation: REMOVE}
         request_path: {value: request.url_path}
 "#;
-    std::fs::write(
-        cfg_dir.path().join("mesh.yaml"),
-        config(&ip(1), &ip(2)) + telemetry,
-    )
-    .unwrap();
-    let log_path = state.path().join("access.log");
-    let mesh_file = state.path().join("meshconfig.yaml");
-    std::fs::write(
-        &mesh_file,
-        format!("accessLogFile: {}\n", log_path.display()),
-    )
-    .unwrap();
-    let mut args = common::mastd_args(cfg_dir.path(), state.path());
-    args.mesh_config = Some(mesh_file);
-    let mastd = mastd::app::start(args).await.expect("mastd starts");
-    let certs = tempfile::tempdir().unwrap();
-    let ca = common::Ca::new();
-    for sa in ["productpage", "reviews"] {
-        ca.issue(&certs.path().join(sa), &common::spiffe(sa));
-    }
+    let log_path = logs.path().join("access.log");
     common::start_app(addr(net, 2, 8080), "reviews").await;
     common::start_tcp_echo(addr(net, 2, 8100)).await;
-    let proxy = |pod: &str, sa: &str, host: u8, labels: &[&str]| {
-        let mut c = common::proxy_config(
-            mastd.grpc_addr,
-            pod,
-            sa,
-            addr(net, host, 0).ip(),
-            labels,
-            Some(&certs.path().join(sa)),
-        );
-        c.workload_name = pod.into();
-        common::start_proxy(c)
-    };
-    let client = proxy(
-        "productpage-v1",
-        "productpage",
-        1,
-        &["app=productpage", "version=v1"],
+    let common::Pair { client, server, .. } = &common::pair(
+        net,
+        &(config(&ip(1), &ip(2)) + telemetry),
+        Some(&format!("accessLogFile: {}\n", log_path.display())),
+        |_, _| {},
     )
     .await;
-    let server = proxy("reviews-v2", "reviews", 2, &["app=reviews", "version=v2"]).await;
 
     let host = "reviews.default.svc.cluster.local:9080";
     common::get_until(addr(net, 1, 9080), host, "/r/1", 200).await;
@@ -603,7 +525,7 @@ spec:
     // metrics keep Istio's standard labels
     let ss = server.prometheus_addr;
     let server_text = common::eventually_async(|| async {
-        let t = scrape(ss).await;
+        let t = common::scrape(ss).await;
         (samples(&t, "istio_requests_total")
             .iter()
             .any(|(l, _)| l.get("request_path").map(String::as_str) == Some("/r/2"))
@@ -634,7 +556,7 @@ spec:
     }
 
     // client: no istio_* series at all (its metrics are off), its own envoy_* remain
-    let client_text = scrape(client.prometheus_addr).await;
+    let client_text = common::scrape(client.prometheus_addr).await;
     let parsed = prometheus_parse::Scrape::parse(client_text.lines().map(|l| Ok(l.to_string())))
         .expect("client scrape parses");
     assert!(

@@ -219,63 +219,12 @@ async fn zipkin_collector(at: SocketAddr) -> Arc<Mutex<Vec<serde_json::Value>>> 
     got
 }
 
-struct Mesh {
-    net: [u8; 3],
-    _dirs: Vec<tempfile::TempDir>,
-    _mastd: mastd::app::Running,
-    client: mast_proxy::Handle,
-    _server: mast_proxy::Handle,
-}
-
-async fn mesh(provider: &str, sampling: u32) -> Mesh {
-    common::init_tracing();
+async fn mesh(provider: &str, sampling: u32) -> ([u8; 3], common::Pair) {
     let net = common::loopback_net();
     let ip = |h: u8| addr(net, h, 0).ip().to_string();
-    let cfg_dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    std::fs::write(
-        cfg_dir.path().join("mesh.yaml"),
-        config(&ip(1), &ip(2), &ip(9), provider, sampling),
-    )
-    .unwrap();
-    let mesh_file = state.path().join("meshconfig.yaml");
-    std::fs::write(&mesh_file, MESH).unwrap();
-    let mut args = common::mastd_args(cfg_dir.path(), state.path());
-    args.mesh_config = Some(mesh_file);
-    let mastd = mastd::app::start(args).await.expect("mastd starts");
-    let certs = tempfile::tempdir().unwrap();
-    let ca = common::Ca::new();
-    for sa in ["productpage", "reviews"] {
-        ca.issue(&certs.path().join(sa), &common::spiffe(sa));
-    }
+    let cfg = config(&ip(1), &ip(2), &ip(9), provider, sampling);
     common::start_app(addr(net, 2, 8080), "reviews").await;
-    let proxy = |pod: &str, sa: &str, host: u8, labels: &[&str]| {
-        let mut c = common::proxy_config(
-            mastd.grpc_addr,
-            pod,
-            sa,
-            addr(net, host, 0).ip(),
-            labels,
-            Some(&certs.path().join(sa)),
-        );
-        c.workload_name = pod.into();
-        common::start_proxy(c)
-    };
-    let client = proxy(
-        "productpage-v1",
-        "productpage",
-        1,
-        &["app=productpage", "version=v1"],
-    )
-    .await;
-    let server = proxy("reviews-v2", "reviews", 2, &["app=reviews", "version=v2"]).await;
-    Mesh {
-        net,
-        _dirs: vec![cfg_dir, state, certs],
-        _mastd: mastd,
-        client,
-        _server: server,
-    }
+    (net, common::pair(net, &cfg, Some(MESH), |_, _| {}).await)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -302,27 +251,11 @@ async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     panic!("timed out waiting for {what}");
 }
 
-async fn scrape(at: SocketAddr) -> String {
-    let s = tokio::net::TcpStream::connect(at).await.unwrap();
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = Request::builder()
-        .uri("/stats/prometheus")
-        .header("host", "localhost")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = tx.send_request(req).await.unwrap();
-    let b = resp.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(b.to_vec()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opentelemetry_spans_over_otlp_grpc() {
-    let m = mesh("otel", 100).await;
+    let (net, m) = mesh("otel", 100).await;
     let collector = Collector::default();
-    let at = addr(m.net, 9, 4317);
+    let at = addr(net, 9, 4317);
     let svc = TraceServiceServer::new(collector.clone());
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -330,7 +263,7 @@ async fn opentelemetry_spans_over_otlp_grpc() {
             .serve(at),
     );
     let host = "reviews.default.svc.cluster.local:9080";
-    let front = addr(m.net, 1, 9080);
+    let front = addr(net, 1, 9080);
     let g = common::get_until(front, host, "/traced", 200).await;
     let tp = g.json()["traceparent"].as_str().unwrap().to_string();
     let parts: Vec<&str> = tp.split('-').collect();
@@ -426,7 +359,7 @@ async fn opentelemetry_spans_over_otlp_grpc() {
             .any(|(_, sp)| hex(&sp.trace_id) == "0af7651916cd43dd8448eb211c80319c"),
         "unsampled spans are not reported"
     );
-    let stats = scrape(m.client.prometheus_addr).await;
+    let stats = common::scrape(m.client.prometheus_addr).await;
     let sent: f64 = stats
         .lines()
         .find_map(|l| l.strip_prefix("envoy_tracing_opentelemetry_spans_sent "))
@@ -437,10 +370,10 @@ async fn opentelemetry_spans_over_otlp_grpc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zipkin_spans_with_b3_propagation() {
-    let m = mesh("zipkin", 0).await;
-    let got = zipkin_collector(addr(m.net, 9, 9411)).await;
+    let (net, m) = mesh("zipkin", 0).await;
+    let got = zipkin_collector(addr(net, 9, 9411)).await;
     let host = "reviews.default.svc.cluster.local:9080";
-    let front = addr(m.net, 1, 9080);
+    let front = addr(net, 1, 9080);
     // 0% sampling: propagated, not reported
     let g = common::get_until(front, host, "/quiet", 200).await;
     let b3 = g.json()["b3"].clone();
@@ -498,4 +431,15 @@ async fn zipkin_spans_with_b3_propagation() {
             .any(|s| s["traceId"] == quiet_trace.as_str()),
         "the unsampled trace is not reported"
     );
+    let stats = common::scrape(m.server.prometheus_addr).await;
+    let counter = |name: &str| -> f64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{stats}"))
+    };
+    assert!(counter("envoy_tracing_zipkin_spans_sent") >= 1.0);
+    assert!(counter("envoy_tracing_zipkin_reports_sent") >= 1.0);
+    assert_eq!(counter("envoy_tracing_zipkin_reports_failed"), 0.0);
 }

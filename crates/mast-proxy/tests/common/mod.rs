@@ -314,3 +314,85 @@ pub fn mastd_args(dir: &Path, state: &Path) -> mastd::args::Args {
     a.debounce_after = Duration::from_millis(20);
     a
 }
+
+/// mastd (in-process) serving `config` (with MeshConfig `mesh`) and the pair of proxies the
+/// telemetry tests use: `productpage-v1` at host 1 and `reviews-v2` at host 2 of `net`, with
+/// workload certificates from a test CA.
+pub struct Pair {
+    /// The client proxy (productpage-v1).
+    pub client: mast_proxy::Handle,
+    /// The server proxy (reviews-v2).
+    pub server: mast_proxy::Handle,
+    /// mastd.
+    pub mastd: mastd::app::Running,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// Starts a [`Pair`]; `tweak` adjusts each proxy's config (given its service account).
+pub async fn pair(
+    net: [u8; 3],
+    config: &str,
+    mesh: Option<&str>,
+    tweak: impl Fn(&str, &mut mast_proxy::Config),
+) -> Pair {
+    init_tracing();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(cfg_dir.path().join("mesh.yaml"), config).unwrap();
+    let mut args = mastd_args(cfg_dir.path(), state.path());
+    if let Some(m) = mesh {
+        let mesh_file = state.path().join("meshconfig.yaml");
+        std::fs::write(&mesh_file, m).unwrap();
+        args.mesh_config = Some(mesh_file);
+    }
+    let mastd = mastd::app::start(args).await.expect("mastd starts");
+    let certs = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    for sa in ["productpage", "reviews"] {
+        ca.issue(&certs.path().join(sa), &spiffe(sa));
+    }
+    let proxy = |pod: &str, sa: &str, host: u8, labels: &[&str]| {
+        let mut c = proxy_config(
+            mastd.grpc_addr,
+            pod,
+            sa,
+            addr(net, host, 0).ip(),
+            labels,
+            Some(&certs.path().join(sa)),
+        );
+        c.workload_name = pod.into();
+        tweak(sa, &mut c);
+        start_proxy(c)
+    };
+    let client = proxy(
+        "productpage-v1",
+        "productpage",
+        1,
+        &["app=productpage", "version=v1"],
+    )
+    .await;
+    let server = proxy("reviews-v2", "reviews", 2, &["app=reviews", "version=v2"]).await;
+    Pair {
+        client,
+        server,
+        mastd,
+        _dirs: vec![cfg_dir, state, certs],
+    }
+}
+
+/// `GET /stats/prometheus` on `at`.
+pub async fn scrape(at: SocketAddr) -> String {
+    let s = TcpStream::connect(at).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("/stats/prometheus")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    let b = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(b.to_vec()).unwrap()
+}

@@ -174,20 +174,10 @@ pub fn extract_b3(h: &HeaderMap) -> Extracted {
             };
         }
         let ctx = b3_trace(parts[0]).zip(hex_u64(parts[1]));
-        let sampled = parts.get(2).and_then(|s| b3_sampled(s));
-        if let Some(((trace_id, wide), span_id)) = ctx {
-            return Extracted {
-                context: Some(SpanContext {
-                    trace_id,
-                    span_id,
-                    sampled: sampled.unwrap_or(false),
-                    wide,
-                    state: None,
-                }),
-                sampled,
-            };
+        if ctx.is_none() {
+            return Extracted::default();
         }
-        return Extracted::default();
+        return b3_context(ctx, parts.get(2).and_then(|s| b3_sampled(s)));
     }
     let sampled = if get(&B3_FLAGS) == Some("1") {
         Some(true)
@@ -197,8 +187,13 @@ pub fn extract_b3(h: &HeaderMap) -> Extracted {
     let ctx = get(&B3_TRACE_ID)
         .and_then(b3_trace)
         .zip(get(&B3_SPAN_ID).and_then(hex_u64));
+    b3_context(ctx, sampled)
+}
+
+/// B3 ids and flag as read.
+fn b3_context(ids: Option<((u128, bool), u64)>, sampled: Option<bool>) -> Extracted {
     Extracted {
-        context: ctx.map(|((trace_id, wide), span_id)| SpanContext {
+        context: ids.map(|((trace_id, wide), span_id)| SpanContext {
             trace_id,
             span_id,
             sampled: sampled.unwrap_or(false),
