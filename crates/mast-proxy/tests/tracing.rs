@@ -6,7 +6,9 @@
 //! - OpenTelemetry: an OTLP/gRPC `TraceService` (tonic, opentelemetry-proto). Each request
 //!   gives a CLIENT span (productpage) and a SERVER span (reviews) in one trace, the server's
 //!   parent being the client's span and the application seeing the server span in
-//!   `traceparent`; a caller's unsampled `traceparent` is followed (nothing reported).
+//!   `traceparent`; a caller's unsampled `traceparent` is followed (nothing reported). The
+//!   same collector serves `LogsService`: access logs of an `envoyOtelAls` provider arrive
+//!   as OTLP log records (body from the text format, attributes from the labels).
 //! - Zipkin: a v2 JSON collector over HTTP, B3 headers, 0% random sampling: requests are not
 //!   reported unless the caller samples them (`x-b3-sampled: 1`), whose span becomes the
 //!   client span's parent.
@@ -23,6 +25,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -30,6 +38,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::net::TcpListener;
 
@@ -126,6 +135,8 @@ spec:
   tracing:
   - providers: [{{name: {provider}}}]
     randomSamplingPercentage: {sampling}
+  accessLogging:
+  - providers: [{{name: otel-als}}]
 "#
     )
 }
@@ -139,14 +150,43 @@ const MESH: &str = r#"extensionProviders:
   zipkin:
     service: zipkin.observability.svc.cluster.local
     port: 9411
+- name: otel-als
+  envoyOtelAls:
+    service: otel-collector.observability.svc.cluster.local
+    port: 4317
+    logFormat:
+      text: "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%"
+      labels:
+        code: "%RESPONSE_CODE%"
+        cluster: "%UPSTREAM_CLUSTER%"
 "#;
 
 #[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<(String, Span)>>>);
+struct Collector(Arc<Mutex<Vec<(String, Span)>>>, Arc<Mutex<Vec<LogRecord>>>);
 
 impl Collector {
     fn spans(&self) -> Vec<(String, Span)> {
         self.0.lock().unwrap().clone()
+    }
+
+    fn logs(&self) -> Vec<LogRecord> {
+        self.1.lock().unwrap().clone()
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Collector {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let mut all = self.1.lock().unwrap();
+        for rl in req.into_inner().resource_logs {
+            for sl in rl.scope_logs {
+                all.extend(sl.log_records);
+            }
+        }
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }
 
@@ -256,10 +296,11 @@ async fn opentelemetry_spans_over_otlp_grpc() {
     let (net, m) = mesh("otel", 100).await;
     let collector = Collector::default();
     let at = addr(net, 9, 4317);
-    let svc = TraceServiceServer::new(collector.clone());
+    // one collector for traces and access logs, as an OpenTelemetry collector is
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(svc)
+            .add_service(TraceServiceServer::new(collector.clone()))
+            .add_service(LogsServiceServer::new(collector.clone()))
             .serve(at),
     );
     let host = "reviews.default.svc.cluster.local:9080";
@@ -359,6 +400,30 @@ async fn opentelemetry_spans_over_otlp_grpc() {
             .any(|(_, sp)| hex(&sp.trace_id) == "0af7651916cd43dd8448eb211c80319c"),
         "unsampled spans are not reported"
     );
+    // access logs over OTLP: the text format is the body, the labels the attributes
+    let log = wait_for("an access log record", || {
+        collector.logs().into_iter().find(|l| {
+            matches!(l.body.as_ref().and_then(|b| b.value.as_ref()),
+                Some(any_value::Value::StringValue(b)) if b == "GET /traced 200")
+        })
+    })
+    .await;
+    let attrs: std::collections::BTreeMap<String, String> = log
+        .attributes
+        .iter()
+        .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(v) => Some((kv.key.clone(), v.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attrs.get("code").map(String::as_str), Some("200"));
+    assert!(
+        attrs
+            .get("cluster")
+            .is_some_and(|c| c.contains("reviews.default.svc.cluster.local")),
+        "{attrs:?}"
+    );
+    assert!(log.time_unix_nano > 0);
     let stats = common::scrape(m.client.prometheus_addr).await;
     let sent: f64 = stats
         .lines()

@@ -11,7 +11,7 @@
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName};
@@ -104,6 +104,8 @@ enum Sink {
     Stdout,
     Stderr,
     File(Mutex<std::fs::File>),
+    /// An OpenTelemetry collector: the line is the body, with these attributes.
+    Otlp(Arc<super::trace::export::Reporter>, Option<Json>),
 }
 
 /// A compiled access log.
@@ -407,15 +409,63 @@ impl AccessLog {
         })
     }
 
+    /// Sends this log's records to an OpenTelemetry collector (through `reporter`) instead
+    /// of writing them: the format gives the body, `attributes` (a JSON object of formats)
+    /// the attributes.
+    pub fn to_collector(
+        mut self,
+        reporter: Arc<super::trace::export::Reporter>,
+        attributes: Option<&Value>,
+    ) -> Result<AccessLog, LogError> {
+        let attrs = match attributes {
+            None => None,
+            Some(v) => {
+                let mut c = Compiling {
+                    captures: std::mem::take(&mut self.captures),
+                    response_headers: std::mem::take(&mut self.response_headers),
+                };
+                let j = c.json(v).map_err(|e| err("attributes", e))?;
+                self.captures = c.captures;
+                self.response_headers = c.response_headers;
+                Some(j)
+            }
+        };
+        self.sink = Sink::Otlp(reporter, attrs);
+        Ok(self)
+    }
+
     /// Writes the line of a finished request (one write per line).
     pub fn write(&self, e: &Entry, info: &StreamInfo, d: &Downstream<'_>) {
         let Some(line) = self.line(e, info, d) else {
             return;
         };
+        if let Sink::Otlp(reporter, attrs) = &self.sink {
+            let attributes = match attrs.as_ref().map(|a| json_value(a, e, info, d)) {
+                Some(Value::Object(m)) => m
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            reporter.log(super::trace::export::LogData {
+                time: e.start,
+                body: line.trim_end_matches('\n').to_string(),
+                attributes,
+            });
+            return;
+        }
         let r = match &self.sink {
             Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
             Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
             Sink::File(f) => f.lock().expect("log file").write_all(line.as_bytes()),
+            Sink::Otlp(..) => Ok(()),
         };
         if let Err(err) = r {
             tracing::debug!(path = %self.path, error = %err, "access log write failed");

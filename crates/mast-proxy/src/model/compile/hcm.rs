@@ -138,7 +138,7 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
         .access_log
         .iter()
         .enumerate()
-        .map(|(i, l)| access_log(l).map_err(|e| e.at(format!("access_log[{i}]"))))
+        .map(|(i, l)| access_log(c, l).map_err(|e| e.at(format!("access_log[{i}]"))))
         .collect::<Result<Vec<_>>>()?;
     let log_phase = filters.iter().any(|f| f.wants_log()) || !access_logs.is_empty();
     let server = if h.server_name.is_empty() {
@@ -202,19 +202,25 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
 /// optional CEL filter).
 /// Compiles one `access_log` entry (of an HTTP connection manager or a TCP proxy).
 pub fn access_log(
+    c: &Compiler<'_>,
     l: &envoy_types::pb::envoy::config::accesslog::v3::AccessLog,
 ) -> Result<Arc<crate::telemetry::access_log::AccessLog>> {
     use crate::telemetry::access_log::{AccessLog, LogFormat};
-    use envoy_types::pb::envoy::config::accesslog::v3::{
-        access_log, access_log_filter::FilterSpecifier, extension_filter,
-    };
+    use envoy_types::pb::envoy::config::accesslog::v3::access_log;
     use envoy_types::pb::envoy::config::core::v3::{
         data_source::Specifier, substitution_format_string::Format,
     };
     use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
         FileAccessLog, file_access_log::AccessLogFormat,
     };
-    use envoy_types::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
+    if let Some(access_log::ConfigType::TypedConfig(a)) = &l.config_type
+        && a.type_url.ends_with(
+            "envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig",
+        )
+    {
+        let filter = access_log_filter(l)?;
+        return otel_access_log(c, a, filter.as_deref());
+    }
     let file: FileAccessLog = match &l.config_type {
         Some(access_log::ConfigType::TypedConfig(a))
             if a.type_url
@@ -273,6 +279,20 @@ pub fn access_log(
             }
         }
     };
+    let filter = access_log_filter(l)?;
+    AccessLog::new(&file.path, format, filter.as_deref())
+        .map(Arc::new)
+        .map_err(|e| FieldError::new(format!("typed_config.{}", e.field), e.reason))
+}
+
+/// The CEL filter of an access log, if any.
+fn access_log_filter(
+    l: &envoy_types::pb::envoy::config::accesslog::v3::AccessLog,
+) -> Result<Option<String>> {
+    use envoy_types::pb::envoy::config::accesslog::v3::{
+        access_log_filter::FilterSpecifier, extension_filter,
+    };
+    use envoy_types::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
     let filter = match l.filter.as_ref().and_then(|f| f.filter_specifier.as_ref()) {
         None => None,
         Some(FilterSpecifier::ExtensionFilter(x)) => match &x.config_type {
@@ -300,7 +320,72 @@ pub fn access_log(
             ));
         }
     };
-    AccessLog::new(&file.path, format, filter.as_deref())
+    Ok(filter)
+}
+
+/// An OpenTelemetry access log (`envoy.access_loggers.open_telemetry`): its body and
+/// attributes formatted as Envoy's, sent over OTLP/gRPC to `common_config.grpc_service`.
+fn otel_access_log(
+    c: &Compiler<'_>,
+    a: &envoy_types::pb::google::protobuf::Any,
+    filter: Option<&str>,
+) -> Result<Arc<crate::telemetry::access_log::AccessLog>> {
+    use crate::telemetry::access_log::{AccessLog, LogFormat};
+    use crate::telemetry::trace::export::Export;
+    use envoy_types::pb::envoy::config::core::v3::grpc_service;
+    use envoy_types::pb::envoy::extensions::access_loggers::open_telemetry::v3::OpenTelemetryAccessLogConfig;
+    use envoy_types::pb::opentelemetry::proto::common::v1::{AnyValue, any_value};
+    let o: OpenTelemetryAccessLogConfig = unpack(a).map_err(|e| e.at("typed_config"))?;
+    let at = |e: FieldError| e.at("typed_config");
+    refuse(o.http_service.is_some(), "http_service").map_err(at)?;
+    refuse(o.resource_attributes.is_some(), "resource_attributes").map_err(at)?;
+    refuse(!o.resource_detectors.is_empty(), "resource_detectors").map_err(at)?;
+    #[allow(deprecated)]
+    let common = o.common_config.clone().unwrap_or_default();
+    let grpc = o.grpc_service.clone().or(common.grpc_service.clone());
+    let log_name = if o.log_name.is_empty() {
+        common.log_name.clone()
+    } else {
+        o.log_name.clone()
+    };
+    let Some(grpc_service::TargetSpecifier::EnvoyGrpc(g)) = grpc.and_then(|g| g.target_specifier)
+    else {
+        return Err(at(FieldError::new(
+            "common_config.grpc_service",
+            "an envoy_grpc service is required by mast-proxy",
+        )));
+    };
+    let text = |v: &AnyValue| match &v.value {
+        Some(any_value::Value::StringValue(s)) => Ok(s.clone()),
+        _ => Err(at(FieldError::new(
+            "body",
+            "only string values are supported by mast-proxy",
+        ))),
+    };
+    let body = o.body.as_ref().map(text).transpose()?;
+    let attributes = match &o.attributes {
+        None => None,
+        Some(list) => {
+            let mut m = Map::new();
+            for kv in &list.values {
+                let v = kv.value.as_ref().map(text).transpose()?.unwrap_or_default();
+                m.insert(kv.key.clone(), Value::String(v));
+            }
+            Some(Value::Object(m))
+        }
+    };
+    let reporter = c.telemetry.tracers.reporter(Export::OtlpLogs {
+        authority: if g.authority.is_empty() {
+            g.cluster_name.clone()
+        } else {
+            g.authority.clone()
+        },
+        cluster: g.cluster_name,
+        log_name,
+        no_builtin_labels: o.disable_builtin_labels,
+    });
+    AccessLog::new("", LogFormat::Text(Some(body.unwrap_or_default())), filter)
+        .and_then(|l| l.to_collector(reporter, attributes.as_ref()))
         .map(Arc::new)
         .map_err(|e| FieldError::new(format!("typed_config.{}", e.field), e.reason))
 }

@@ -368,7 +368,9 @@ fn tcp(c: &mut Compiler<'_>, t: &PbTcp) -> Result<TcpProxy> {
             .access_log
             .iter()
             .enumerate()
-            .map(|(i, l)| super::hcm::access_log(l).map_err(|e| e.at(format!("access_log[{i}]"))))
+            .map(|(i, l)| {
+                super::hcm::access_log(c, l).map_err(|e| e.at(format!("access_log[{i}]")))
+            })
             .collect::<Result<Vec<_>>>()?,
     })
 }

@@ -1,8 +1,11 @@
-//! Span reporting: finished spans are queued to one reporter per tracer configuration, which
+//! Span (and OpenTelemetry access log) reporting: finished spans are queued to one reporter
+//! per tracer configuration, which
 //! sends them in batches (Envoy's defaults: at 5 spans, or every 5 s) through the proxy's own
 //! cluster to the collector — OTLP over gRPC (`TraceService/Export`, HTTP/2), OTLP over HTTP
-//! (protobuf), or Zipkin v2 JSON. A full queue drops spans; every outcome is counted
-//! (`tracing.opentelemetry.*`, `tracing.zipkin.*` on `/stats/prometheus`).
+//! (protobuf), or Zipkin v2 JSON; access log records go the same way over OTLP/gRPC
+//! (`LogsService/Export`). A full queue drops items; every outcome is counted
+//! (`tracing.opentelemetry.*`, `tracing.zipkin.*`, `access_logs.open_telemetry.*` on
+//! `/stats/prometheus`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -60,6 +63,26 @@ pub struct Finished {
     pub local: Option<IpAddr>,
 }
 
+/// An access log record for an OpenTelemetry collector.
+#[derive(Debug, Clone)]
+pub struct LogData {
+    /// When the request started.
+    pub time: SystemTime,
+    /// The formatted body.
+    pub body: String,
+    /// The formatted attributes.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// What a reporter queues.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A span.
+    Span(Finished),
+    /// An access log record.
+    Log(LogData),
+}
+
 /// Where a reporter sends.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Export {
@@ -83,6 +106,17 @@ pub enum Export {
         /// `service.name`.
         service_name: String,
     },
+    /// OTLP/gRPC logs (access logs).
+    OtlpLogs {
+        /// Cluster.
+        cluster: String,
+        /// `:authority`.
+        authority: String,
+        /// `log_name` (a resource attribute unless built-in labels are off).
+        log_name: String,
+        /// Whether the built-in resource labels are left out.
+        no_builtin_labels: bool,
+    },
     /// Zipkin v2 JSON.
     Zipkin {
         /// Cluster.
@@ -101,6 +135,7 @@ impl Export {
         match self {
             Export::OtlpGrpc { cluster, .. }
             | Export::OtlpHttp { cluster, .. }
+            | Export::OtlpLogs { cluster, .. }
             | Export::Zipkin { cluster, .. } => cluster,
         }
     }
@@ -108,6 +143,7 @@ impl Export {
     fn stats(&self) -> usize {
         match self {
             Export::Zipkin { .. } => 1,
+            Export::OtlpLogs { .. } => 2,
             _ => 0,
         }
     }
@@ -136,8 +172,8 @@ pub struct Counters {
 pub struct Tracers {
     model: OnceLock<SharedModel>,
     reporters: Mutex<HashMap<Export, Weak<Reporter>>>,
-    /// OpenTelemetry, Zipkin.
-    pub counters: [Arc<Counters>; 2],
+    /// OpenTelemetry spans, Zipkin spans, OpenTelemetry access logs.
+    pub counters: [Arc<Counters>; 3],
 }
 
 impl Tracers {
@@ -167,13 +203,21 @@ impl Tracers {
         r
     }
 
-    /// Envoy's tracer counters in Prometheus text.
+    /// The tracer and OpenTelemetry access log counters in Prometheus text.
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write;
-        for (i, kind) in ["opentelemetry", "zipkin"].iter().enumerate() {
+        for (i, kind) in [
+            "tracing_opentelemetry",
+            "tracing_zipkin",
+            "access_logs_open_telemetry",
+        ]
+        .iter()
+        .enumerate()
+        {
             let c = &self.counters[i];
+            let sent = if i == 2 { "logs_sent" } else { "spans_sent" };
             for (name, v) in [
-                ("spans_sent", &c.spans_sent),
+                (sent, &c.spans_sent),
                 ("timer_flushed", &c.timer_flushed),
                 ("reports_sent", &c.reports_sent),
                 ("reports_dropped", &c.reports_dropped),
@@ -182,7 +226,7 @@ impl Tracers {
             ] {
                 let _ = writeln!(
                     out,
-                    "# TYPE envoy_tracing_{kind}_{name} counter\nenvoy_tracing_{kind}_{name} {}",
+                    "# TYPE envoy_{kind}_{name} counter\nenvoy_{kind}_{name} {}",
                     v.load(Ordering::Relaxed)
                 );
             }
@@ -190,17 +234,26 @@ impl Tracers {
     }
 }
 
-/// The queue of one tracer.
+/// The queue of one tracer or OpenTelemetry access log.
 #[derive(Debug)]
 pub struct Reporter {
-    tx: mpsc::Sender<Finished>,
+    tx: mpsc::Sender<Item>,
     counters: Arc<Counters>,
 }
 
 impl Reporter {
     /// Queues a span (dropped, and counted, when the queue is full).
     pub fn report(&self, s: Finished) {
-        if self.tx.try_send(s).is_err() {
+        self.queue(Item::Span(s));
+    }
+
+    /// Queues an access log record.
+    pub fn log(&self, l: LogData) {
+        self.queue(Item::Log(l));
+    }
+
+    fn queue(&self, i: Item) {
+        if self.tx.try_send(i).is_err() {
             self.counters
                 .reports_dropped
                 .fetch_add(1, Ordering::Relaxed);
@@ -209,7 +262,7 @@ impl Reporter {
 }
 
 async fn run(
-    mut rx: mpsc::Receiver<Finished>,
+    mut rx: mpsc::Receiver<Item>,
     export: Export,
     model: Option<SharedModel>,
     counters: Arc<Counters>,
@@ -275,7 +328,7 @@ async fn flush(
     export: &Export,
     model: Option<&SharedModel>,
     counters: &Counters,
-    batch: Vec<Finished>,
+    batch: Vec<Item>,
 ) {
     let n = batch.len() as u64;
     let result = match model {
@@ -370,6 +423,50 @@ pub fn otlp_request(service_name: &str, batch: &[Finished]) -> ExportTraceServic
     }
 }
 
+/// The OTLP logs request of a batch of access log records.
+pub fn otlp_logs(
+    log_name: &str,
+    no_builtin_labels: bool,
+    batch: &[&LogData],
+) -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let records = batch
+        .iter()
+        .map(|l| LogRecord {
+            time_unix_nano: nanos(l.time),
+            observed_time_unix_nano: nanos(SystemTime::now()),
+            body: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(l.body.clone())),
+            }),
+            attributes: l.attributes.iter().map(|(k, v)| string_kv(k, v)).collect(),
+            ..Default::default()
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: if no_builtin_labels {
+                    vec![]
+                } else {
+                    vec![string_kv("log_name", log_name)]
+                },
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: "mast-proxy".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                log_records: records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
 /// The Zipkin v2 JSON of a batch.
 pub fn zipkin_json(service_name: &str, batch: &[Finished]) -> serde_json::Value {
     let micros = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
@@ -424,8 +521,37 @@ pub fn grpc_frame(msg: &[u8]) -> Bytes {
     b.freeze()
 }
 
-async fn send(export: &Export, model: &SharedModel, batch: &[Finished]) -> Result<(), ExportError> {
+async fn send(export: &Export, model: &SharedModel, items: &[Item]) -> Result<(), ExportError> {
+    let batch: Vec<Finished> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Span(s) => Some(s.clone()),
+            Item::Log(_) => None,
+        })
+        .collect();
+    let batch = batch.as_slice();
     let (authority, path, content_type, body, grpc) = match export {
+        Export::OtlpLogs {
+            authority,
+            log_name,
+            no_builtin_labels,
+            ..
+        } => {
+            let logs: Vec<&LogData> = items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Log(l) => Some(l),
+                    Item::Span(_) => None,
+                })
+                .collect();
+            (
+                authority,
+                "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                "application/grpc",
+                grpc_frame(&otlp_logs(log_name, *no_builtin_labels, &logs).encode_to_vec()),
+                true,
+            )
+        }
         Export::OtlpGrpc {
             authority,
             service_name,

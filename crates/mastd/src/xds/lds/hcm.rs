@@ -141,6 +141,9 @@ pub fn default_json_format() -> serde_json::Value {
 
 /// The file access log (`envoy.access_loggers.file`) of `log`, with its CEL filter.
 pub fn access_log(log: &AccessLog) -> PbAccessLog {
+    if let Some(o) = &log.otel {
+        return otel_access_log(log, o);
+    }
     use envoy_types::pb::envoy::config::accesslog::v3::{
         AccessLogFilter, ExtensionFilter, access_log, access_log_filter, extension_filter,
     };
@@ -199,6 +202,68 @@ pub fn access_log(log: &AccessLog) -> PbAccessLog {
         }),
         config_type: Some(access_log::ConfigType::TypedConfig(pack_any(file))),
     }
+}
+
+/// The OpenTelemetry access log (`envoy.access_loggers.open_telemetry`) of an `envoyOtelAls`
+/// provider, as istiod builds it (with the current top-level `grpc_service` and `log_name`
+/// in place of the deprecated `common_config`): OTLP/gRPC to the collector's cluster, the
+/// text format as the body (Istio's default without one), the labels as attributes, no
+/// built-in labels.
+fn otel_access_log(log: &AccessLog, o: &super::telemetry::OtelLog) -> PbAccessLog {
+    use envoy_types::pb::envoy::config::accesslog::v3::access_log;
+    use envoy_types::pb::envoy::config::core::v3::{GrpcService, grpc_service};
+    use envoy_types::pb::envoy::extensions::access_loggers::open_telemetry::v3::OpenTelemetryAccessLogConfig;
+    use envoy_types::pb::opentelemetry::proto::common::v1::{
+        AnyValue, KeyValue, KeyValueList, any_value,
+    };
+    let string = |s: String| AnyValue {
+        value: Some(any_value::Value::StringValue(s)),
+    };
+    let attributes = o
+        .attributes
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(a).ok())
+        .map(|m| KeyValueList {
+            values: m
+                .into_iter()
+                .map(|(k, v)| KeyValue {
+                    key: k,
+                    value: Some(string(match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })),
+                    ..Default::default()
+                })
+                .collect(),
+        });
+    let cfg = OpenTelemetryAccessLogConfig {
+        log_name: o.log_name.clone(),
+        grpc_service: Some(GrpcService {
+            target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                grpc_service::EnvoyGrpc {
+                    cluster_name: o.cluster.clone(),
+                    authority: o.authority.clone(),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }),
+        disable_builtin_labels: true,
+        body: Some(string(
+            log.format
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ACCESS_LOG_FORMAT.into()),
+        )),
+        attributes,
+        ..Default::default()
+    };
+    let mut pb = access_log(&AccessLog {
+        otel: None,
+        ..log.clone()
+    });
+    pb.name = "envoy.access_loggers.open_telemetry".into();
+    pb.config_type = Some(access_log::ConfigType::TypedConfig(pack_any(cfg)));
+    pb
 }
 
 /// The router filter (always last).

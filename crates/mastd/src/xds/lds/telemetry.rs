@@ -77,6 +77,21 @@ pub struct AccessLog {
     pub format: Option<String>,
     /// A CEL expression; only requests for which it holds are logged.
     pub filter: Option<String>,
+    /// Sent to an OpenTelemetry collector instead of written (`format` is the body).
+    pub otel: Option<OtelLog>,
+}
+
+/// An OpenTelemetry access log service (`envoyOtelAls`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OtelLog {
+    /// The collector's outbound cluster.
+    pub cluster: String,
+    /// Its hostname.
+    pub authority: String,
+    /// `logName` (Istio's default `otel_envoy_accesslog`).
+    pub log_name: String,
+    /// The attributes (`labels`), as JSON object text.
+    pub attributes: Option<String>,
 }
 
 /// The telemetry of one side of a proxy.
@@ -188,14 +203,51 @@ fn stdout(mesh: &crate::model::MeshSettings) -> AccessLog {
         json: mesh.access_log_json,
         format: (!mesh.access_log_format.is_empty()).then(|| mesh.access_log_format.clone()),
         filter: None,
+        otel: None,
     }
 }
 
-/// The file access log of provider `name`: an `envoyFileAccessLog` extension provider (its
-/// path, and its `text` format or `labels` as JSON), or the built-in `envoy` (stdout).
-/// `None` for other kinds.
-fn file_provider(mesh: &crate::model::MeshSettings, name: &str) -> Option<AccessLog> {
+/// The access log of provider `name`: an `envoyFileAccessLog` extension provider (its path,
+/// and its `text` format or `labels` as JSON), an `envoyOtelAls` one (its collector's
+/// cluster, `logName`, `text` body and `labels` attributes), or the built-in `envoy`
+/// (stdout). `None` for other kinds.
+fn file_provider(snap: &Snapshot, name: &str) -> Option<AccessLog> {
+    let mesh = &snap.mesh;
     match mesh.tracing.provider(name) {
+        Some(p) if p.envoy_otel_als.is_some() => {
+            let o = p.envoy_otel_als.as_ref()?;
+            let (authority, cluster) =
+                match super::tracing::lookup_cluster(snap, &o.service, o.port) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        warn_once(
+                            &format!("access log provider {name}: {e}"),
+                            &format!("access log provider {name:?}: {e}; skipped"),
+                        );
+                        return None;
+                    }
+                };
+            let format = o.log_format.as_ref();
+            Some(AccessLog {
+                path: String::new(),
+                json: false,
+                format: format.map(|f| f.text.clone()).filter(|t| !t.is_empty()),
+                filter: None,
+                otel: Some(OtelLog {
+                    cluster,
+                    authority,
+                    log_name: if o.log_name.is_empty() {
+                        "otel_envoy_accesslog".into()
+                    } else {
+                        o.log_name.clone()
+                    },
+                    attributes: format
+                        .and_then(|f| f.labels.as_ref())
+                        .filter(|l| !l.is_empty())
+                        .map(|l| serde_json::Value::Object(l.clone()).to_string()),
+                }),
+            })
+        }
         Some(p) => {
             let f = p.envoy_file_access_log.as_ref()?;
             let (json, format) = match &f.log_format {
@@ -217,6 +269,7 @@ fn file_provider(mesh: &crate::model::MeshSettings, name: &str) -> Option<Access
                 json,
                 format,
                 filter: None,
+                otel: None,
             })
         }
         None if name.eq_ignore_ascii_case("envoy") => Some(stdout(mesh)),
@@ -234,6 +287,7 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
             json: mesh.access_log_json,
             format: (!mesh.access_log_format.is_empty()).then(|| mesh.access_log_format.clone()),
             filter: None,
+            otel: None,
         };
         p.client.access_log = Some(log.clone());
         p.server.access_log = Some(log);
@@ -314,12 +368,12 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
                 let found = l
                     .providers
                     .iter()
-                    .find_map(|r| file_provider(mesh, &r.name).map(Some));
+                    .find_map(|r| file_provider(snap, &r.name).map(Some));
                 if found.is_none() {
                     warn_once(
                         &format!("{at} access log providers"),
                         &format!(
-                            "{at}: access log providers other than envoy and envoyFileAccessLog are not supported; skipped"
+                            "{at}: access log providers other than envoy, envoyFileAccessLog and envoyOtelAls are not supported; skipped"
                         ),
                     );
                 }
@@ -371,7 +425,7 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
         .tracing
         .default_access_logging
         .iter()
-        .find_map(|n| file_provider(mesh, n))
+        .find_map(|n| file_provider(snap, n))
     {
         for (side, decided) in [
             (&mut p.client, logged_client),

@@ -233,7 +233,11 @@ fn merge(
 
 /// The collector's hostname and outbound cluster (`service` is `host` or `namespace/host`),
 /// as istiod's `LookupCluster`.
-fn lookup_cluster(snap: &Snapshot, service: &str, port: u32) -> Result<(String, String), String> {
+pub fn lookup_cluster(
+    snap: &Snapshot,
+    service: &str,
+    port: u32,
+) -> Result<(String, String), String> {
     let (ns, host) = match service.split_once('/') {
         Some((ns, host)) => (Some(ns), host),
         None => (None, service),

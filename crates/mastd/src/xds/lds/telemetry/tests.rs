@@ -434,3 +434,45 @@ fn custom_metrics_naming_standard_ones() {
     );
     assert!(!p.client.metrics.contains_key("request_bytes"));
 }
+
+#[test]
+fn opentelemetry_access_log_service() {
+    use envoy_types::pb::envoy::config::accesslog::v3::access_log::ConfigType;
+    use envoy_types::pb::envoy::extensions::access_loggers::open_telemetry::v3::OpenTelemetryAccessLogConfig;
+    let mesh = json!({"extensionProviders": [
+        {"name": "als", "envoyOtelAls": {"service": "reviews.default.svc.cluster.local", "port": 9080,
+            "logFormat": {"labels": {"code": "%RESPONSE_CODE%"}}}},
+    ]});
+    let snap = base()
+        .mesh_tracing(mesh)
+        .telemetry(
+            "mesh",
+            "istio-system",
+            json!({"accessLogging": [{"providers": [{"name": "als"}],
+                "filter": {"expression": "response.code >= 500"}}]}),
+        )
+        .build();
+    let p = policy_for(&snap, &ratings());
+    let log = p.server.access_log.clone().expect("server log");
+    let otel = log.otel.clone().expect("to the collector");
+    assert_eq!(
+        otel.cluster,
+        "outbound|9080||reviews.default.svc.cluster.local"
+    );
+    assert_eq!(otel.log_name, "otel_envoy_accesslog");
+    let pb = crate::xds::lds::hcm::access_log(&log);
+    assert_eq!(pb.name, "envoy.access_loggers.open_telemetry");
+    assert!(pb.filter.is_some());
+    let Some(ConfigType::TypedConfig(any)) = pb.config_type else {
+        panic!("typed config")
+    };
+    let cfg: OpenTelemetryAccessLogConfig = unpack(&any);
+    assert!(cfg.disable_builtin_labels);
+    assert_eq!(cfg.log_name, "otel_envoy_accesslog");
+    assert!(cfg.grpc_service.is_some());
+    let attrs = cfg.attributes.unwrap().values;
+    assert_eq!(attrs[0].key, "code");
+    // Istio's default text format is the body
+    let body = format!("{:?}", cfg.body.unwrap());
+    assert!(body.contains("%START_TIME%"), "{body}");
+}
