@@ -9,6 +9,7 @@
 //!   `traceparent`; a caller's unsampled `traceparent` is followed (nothing reported). The
 //!   same collector serves `LogsService`: access logs of an `envoyOtelAls` provider arrive
 //!   as OTLP log records (body from the text format, attributes from the labels).
+//! - OpenTelemetry over HTTP (`http.path`): protobuf POSTs to `/v1/traces`.
 //! - Zipkin: a v2 JSON collector over HTTP, B3 headers, 0% random sampling: requests are not
 //!   reported unless the caller samples them (`x-b3-sampled: 1`), whose span becomes the
 //!   client span's parent.
@@ -82,6 +83,7 @@ spec:
   ports:
   - {{number: 4317, name: grpc-otlp, protocol: GRPC}}
   - {{number: 9411, name: http-zipkin, protocol: HTTP}}
+  - {{number: 4318, name: http-otlp, protocol: HTTP}}
   resolution: STATIC
   endpoints:
   - address: {collector}
@@ -101,6 +103,7 @@ spec:
   - {{bind: 127.0.0.1, captureMode: NONE, hosts: ["./*"], port: {{number: 19999, protocol: HTTP, name: http}}}}
   - {{bind: {server}, captureMode: NONE, hosts: ["observability/*"], port: {{number: 4317, protocol: GRPC, name: grpc}}}}
   - {{bind: {server}, captureMode: NONE, hosts: ["observability/*"], port: {{number: 9411, protocol: HTTP, name: http}}}}
+  - {{bind: {server}, captureMode: NONE, hosts: ["observability/*"], port: {{number: 4318, protocol: HTTP, name: http}}}}
 ---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -116,6 +119,7 @@ spec:
   # the collector's ports: a Sidecar listener with a port imports only that port
   - {{port: {{number: 4317, protocol: GRPC, name: grpc}}, bind: {client}, captureMode: NONE, hosts: ["observability/*"]}}
   - {{port: {{number: 9411, protocol: HTTP, name: http}}, bind: {client}, captureMode: NONE, hosts: ["observability/*"]}}
+  - {{port: {{number: 4318, protocol: HTTP, name: http}}, bind: {client}, captureMode: NONE, hosts: ["observability/*"]}}
 ---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -150,6 +154,12 @@ const MESH: &str = r#"extensionProviders:
   zipkin:
     service: zipkin.observability.svc.cluster.local
     port: 9411
+- name: otel-http
+  opentelemetry:
+    service: otel-collector.observability.svc.cluster.local
+    port: 4318
+    http:
+      path: /v1/traces
 - name: otel-als
   envoyOtelAls:
     service: otel-collector.observability.svc.cluster.local
@@ -507,4 +517,73 @@ async fn zipkin_spans_with_b3_propagation() {
     assert!(counter("envoy_tracing_zipkin_spans_sent") >= 1.0);
     assert!(counter("envoy_tracing_zipkin_reports_sent") >= 1.0);
     assert_eq!(counter("envoy_tracing_zipkin_reports_failed"), 0.0);
+}
+
+/// An OTLP/HTTP collector: every span POSTed as protobuf to `/v1/traces`, with the service
+/// name of its resource.
+async fn otlp_http_collector(at: SocketAddr) -> Arc<Mutex<Vec<(String, Span)>>> {
+    use prost::Message;
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sock = TcpListener::bind(at).await.unwrap();
+    let g = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = sock.accept().await else {
+                continue;
+            };
+            let g = g.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let g = g.clone();
+                    async move {
+                        let ok = req.uri().path() == "/v1/traces"
+                            && req
+                                .headers()
+                                .get("content-type")
+                                .is_some_and(|v| v == "application/x-protobuf");
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let decoded = ExportTraceServiceRequest::decode(body.as_ref());
+                        let ok = ok && decoded.is_ok();
+                        if let Ok(r) = decoded {
+                            let c = Collector::default();
+                            let _ = TraceService::export(&c, tonic::Request::new(r)).await;
+                            g.lock().unwrap().extend(c.spans());
+                        }
+                        Ok::<_, std::convert::Infallible>(
+                            Response::builder()
+                                .status(if ok { 200 } else { 400 })
+                                .body(Full::new(Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opentelemetry_spans_over_otlp_http() {
+    let (net, _m) = mesh("otel-http", 100).await;
+    let got = otlp_http_collector(addr(net, 9, 4318)).await;
+    let host = "reviews.default.svc.cluster.local:9080";
+    let g = common::get_until(addr(net, 1, 9080), host, "/http-export", 200).await;
+    let tp = g.json()["traceparent"].as_str().unwrap().to_string();
+    let trace = tp.split('-').nth(1).unwrap().to_string();
+    let (client, server) = wait_for("both spans over OTLP/HTTP", || {
+        let all = got.lock().unwrap().clone();
+        let of = |svc: &str| {
+            all.iter()
+                .find(|(s, sp)| s == svc && hex(&sp.trace_id) == trace)
+                .map(|(_, sp)| sp.clone())
+        };
+        Some((of("productpage.default")?, of("reviews.default")?))
+    })
+    .await;
+    assert_eq!(server.parent_span_id, client.span_id);
+    assert_eq!(attr(&server, "http.status_code").as_deref(), Some("200"));
 }
