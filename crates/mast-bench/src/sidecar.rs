@@ -1,6 +1,7 @@
 //! `mast-bench sidecar`: what a pair of sidecars adds to a request. An open-loop load at a
 //! fixed rate goes client → proxy → mTLS → proxy → server, for a pair of mast-proxy (with
-//! Istio's telemetry, and again with it off through the Telemetry API) and a pair of HAProxy
+//! Istio's telemetry, again with it off through the Telemetry API, and with every request
+//! traced to an OpenTelemetry collector) and a pair of HAProxy
 //! doing the same mTLS hop, against the direct path in the same run. Reported: latency
 //! percentiles and what the pair adds to them, CPU seconds per 1,000 requests and RSS of each
 //! proxy (from /proc).
@@ -65,6 +66,84 @@ const MAST_SERVER: &str = "127.0.77.2";
 const HAPROXY_CLIENT: &str = "127.0.78.1:8080";
 const HAPROXY_SERVER: &str = "127.0.78.2:8443";
 const HOST: &str = "echo.bench.svc.cluster.local:8080";
+/// The OTLP/gRPC collector of the traced run.
+const COLLECTOR: &str = "127.0.77.9:4317";
+
+/// Which Mast pair is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Telemetry {
+    /// Istio's metrics (the default install).
+    On,
+    /// Every metric disabled through a mesh-wide Telemetry.
+    Off,
+    /// Metrics, and every request traced (100%) to an OpenTelemetry collector.
+    Traced,
+}
+
+impl Telemetry {
+    fn tag(self) -> &'static str {
+        match self {
+            Telemetry::On => "on",
+            Telemetry::Off => "off",
+            Telemetry::Traced => "on, 100% traced",
+        }
+    }
+}
+
+/// A minimal OTLP/gRPC collector: accepts every `Export` (HTTP/2, `grpc-status: 0`) and
+/// counts the bytes it received.
+async fn collector(received: Arc<AtomicU64>) -> Result<()> {
+    let sock = TcpListener::bind(COLLECTOR)
+        .await
+        .context("collector bind")?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = sock.accept().await else {
+                continue;
+            };
+            let received = received.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let received = received.clone();
+                    async move {
+                        let n = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes().len())
+                            .unwrap_or(0);
+                        received.fetch_add(n as u64, Ordering::Relaxed);
+                        let mut trailers = hyper::HeaderMap::new();
+                        trailers
+                            .insert("grpc-status", hyper::header::HeaderValue::from_static("0"));
+                        let frames: Vec<
+                            Result<hyper::body::Frame<Bytes>, std::convert::Infallible>,
+                        > = vec![
+                            Ok(hyper::body::Frame::data(Bytes::from_static(&[
+                                0, 0, 0, 0, 0,
+                            ]))),
+                            Ok(hyper::body::Frame::trailers(trailers)),
+                        ];
+                        Ok::<_, std::convert::Infallible>(
+                            Response::builder()
+                                .header("content-type", "application/grpc")
+                                .body(http_body_util::StreamBody::new(tokio_stream::iter(frames)))
+                                .expect("a response"),
+                        )
+                    }
+                });
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+            });
+        }
+    });
+    Ok(())
+}
+
+/// MeshConfig of the traced run: the collector as an OpenTelemetry provider.
+const TRACED_MESH: &str = "extensionProviders:\n- name: otel\n  opentelemetry:\n    service: otel-collector.observability.svc.cluster.local\n    port: 4317\n";
 
 /// The upstream: answers every request with `size` bytes after reading its body.
 async fn app(size: usize) -> Result<()> {
@@ -255,7 +334,7 @@ fn certs(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn mesh_config(telemetry: bool) -> String {
+fn mesh_config(telemetry: Telemetry) -> String {
     let mut s = format!(
         r#"apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -284,6 +363,7 @@ spec:
   - {{port: {{number: 8080, protocol: HTTP, name: http}}, bind: {MAST_SERVER}, defaultEndpoint: "0.0.0.0:18080", captureMode: NONE}}
   egress:
   - {{bind: 127.0.0.1, captureMode: NONE, hosts: ["./*"], port: {{number: 19999, protocol: HTTP, name: http}}}}
+  - {{bind: {MAST_SERVER}, captureMode: NONE, hosts: ["observability/*"], port: {{number: 4317, protocol: GRPC, name: grpc}}}}
 ---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -292,6 +372,7 @@ spec:
   workloadSelector: {{labels: {{app: client}}}}
   egress:
   - {{port: {{number: 8080, protocol: HTTP, name: http}}, bind: {MAST_CLIENT}, captureMode: NONE, hosts: ["./*"]}}
+  - {{port: {{number: 4317, protocol: GRPC, name: grpc}}, bind: {MAST_CLIENT}, captureMode: NONE, hosts: ["observability/*"]}}
 ---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -300,7 +381,31 @@ spec:
   mtls: {{mode: STRICT}}
 "#
     );
-    if !telemetry {
+    if telemetry == Telemetry::Traced {
+        let ip = COLLECTOR.split(':').next().unwrap_or_default();
+        s.push_str(&format!(
+            r#"---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: collector, namespace: observability}}
+spec:
+  hosts: [otel-collector.observability.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 4317, name: grpc-otlp, protocol: GRPC}}]
+  endpoints: [{{address: {ip}}}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: mesh-default, namespace: istio-system}}
+spec:
+  tracing:
+  - providers: [{{name: otel}}]
+    randomSamplingPercentage: 100
+"#
+        ));
+    }
+    if telemetry == Telemetry::Off {
         s.push_str(
             "---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: mesh-default, namespace: istio-system}\nspec:\n  metrics:\n  - overrides:\n    - match: {metric: ALL_METRICS}\n      disabled: true\n",
         );
@@ -335,22 +440,33 @@ async fn until_ready(to: SocketAddr, what: &str, procs: &mut Kill) -> Result<()>
     }
 }
 
-async fn mast_pair(bin: &Path, dir: &Path, telemetry: bool, args: &Args) -> Result<Row> {
-    let tag = if telemetry { "on" } else { "off" };
-    let cfg = dir.join(format!("config-{tag}"));
+async fn mast_pair(bin: &Path, dir: &Path, telemetry: Telemetry, args: &Args) -> Result<Row> {
+    let tag = telemetry.tag();
+    let key = format!("{telemetry:?}").to_lowercase();
+    let cfg = dir.join(format!("config-{key}"));
     std::fs::create_dir_all(&cfg)?;
     std::fs::write(cfg.join("mesh.yaml"), mesh_config(telemetry))?;
+    let meshcfg = dir.join(format!("meshconfig-{key}.yaml"));
+    std::fs::write(
+        &meshcfg,
+        if telemetry == Telemetry::Traced {
+            TRACED_MESH
+        } else {
+            "{}\n"
+        },
+    )?;
     let (grpc, mon) = (free_port(), free_port());
     let mut procs = Kill(Vec::new());
     procs.0.push(
         Command::new(bin.join("mastd"))
             .arg(format!("--configDir={}", cfg.display()))
+            .arg(format!("--meshConfig={}", meshcfg.display()))
             .arg(format!("--grpcAddr=127.0.0.1:{grpc}"))
             .arg(format!("--monitoringAddr=127.0.0.1:{mon}"))
             .arg("--secureGrpcAddr=127.0.0.1:0")
             .arg(format!(
                 "--stateDir={}",
-                dir.join(format!("state-{tag}")).display()
+                dir.join(format!("state-{key}")).display()
             ))
             .env("MAST_LOG", "warn")
             .stdout(Stdio::null())
@@ -472,8 +588,17 @@ pub fn run(args: &Args) -> Result<String> {
         app(args.body).await?;
         let direct: SocketAddr = APP.parse()?;
         let mut rows = vec![measure("direct", direct, &[], args, String::new()).await?];
-        rows.push(mast_pair(&bin, &dir, true, args).await?);
-        rows.push(mast_pair(&bin, &dir, false, args).await?);
+        let received = Arc::new(AtomicU64::new(0));
+        collector(received.clone()).await?;
+        rows.push(mast_pair(&bin, &dir, Telemetry::On, args).await?);
+        rows.push(mast_pair(&bin, &dir, Telemetry::Off, args).await?);
+        let mut traced = mast_pair(&bin, &dir, Telemetry::Traced, args).await?;
+        let kb = received.load(Ordering::Relaxed) as f64 / 1024.0;
+        if kb == 0.0 {
+            bail!("the traced run reported no spans to the collector");
+        }
+        traced.note = format!("{kb:.0} KiB of OTLP sent to the collector");
+        rows.push(traced);
         match haproxy_pair(&dir, args).await {
             Ok(r) => rows.push(r),
             Err(e) => eprintln!("HAProxy pair skipped: {e:#}"),
@@ -495,7 +620,7 @@ fn report(args: &Args, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         s,
-        "Open-loop load at {} requests per second over {} HTTP/1.1 connections, POST with a {} B body answered with {} B, {} s measured after a {} s warm-up; latency counts from each request's due time (a request delayed by the one before it on its connection counts from its due time: coordinated omission corrected). The load generator and the upstream share one tokio thread in the benchmark's process; every proxy and the upstream are on loopback addresses of the same 2 cores. Mast: two mast-proxy processes in explicit mode (Sidecar `captureMode: NONE`), configured by mastd, mTLS STRICT with SPIFFE certificates; \"telemetry off\" disables every metric through a mesh-wide Telemetry. HAProxy: two processes, one thread each, TLS with client certificates verified against the same CA.\n",
+        "Open-loop load at {} requests per second over {} HTTP/1.1 connections, POST with a {} B body answered with {} B, {} s measured after a {} s warm-up; latency counts from each request's due time (a request delayed by the one before it on its connection counts from its due time: coordinated omission corrected). The load generator and the upstream share one tokio thread in the benchmark's process; every proxy and the upstream are on loopback addresses of the same 2 cores. Mast: two mast-proxy processes in explicit mode (Sidecar `captureMode: NONE`), configured by mastd, mTLS STRICT with SPIFFE certificates; \"telemetry off\" disables every metric through a mesh-wide Telemetry; \"100% traced\" adds a mesh-wide Telemetry tracing every request to an OpenTelemetry provider (a collector in the benchmark's process, OTLP/gRPC, batches of 5 spans). HAProxy: two processes, one thread each, TLS with client certificates verified against the same CA.\n",
         args.rate,
         args.connections,
         args.body,
