@@ -6,12 +6,12 @@
 //! clusters; timeouts (Envoy's 15 s default), `max_grpc_timeout`; prefix / regex / host
 //! rewrites; retries (see [`RetryOn`]); redirects; direct responses; header additions and
 //! removals at every level; `include_request_attempt_count`; decorator operations (span
-//! names). Accepted and ignored: metadata, route tracing overrides, stat prefixes; hash policies (header, cookie, source IP, query
-//! parameter) for RING_HASH and MAGLEV clusters.
+//! names); hash policies (header, cookie, source IP, query parameter) for RING_HASH and
+//! MAGLEV clusters. Accepted and ignored: metadata, stat prefixes.
 //! Per-filter configs of fault injection and CORS at every level ([`super::filters`]); request
 //! mirroring of routes. Refused: other per-filter configs, mirror policies of virtual hosts
-//! and route configurations, rate limits, hedging, internal redirects,
-//! `cluster_header`, subsets (`metadata_match`), runtime fractions, VHDS.
+//! and route configurations, per-route tracing (sampling overrides), rate limits, hedging,
+//! internal redirects, `cluster_header`, subsets (`metadata_match`), runtime fractions, VHDS.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -178,6 +178,8 @@ fn compile_route(
     vh_retry: Option<&Arc<RetryPolicy>>,
 ) -> Result<Route> {
     let filters = per_filter(&r.typed_per_filter_config)?;
+    // per-route sampling overrides: the connection manager's sampling applies to every route
+    refuse(r.tracing.is_some(), "tracing")?;
     let m = r
         .r#match
         .as_ref()

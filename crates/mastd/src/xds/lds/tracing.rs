@@ -465,6 +465,25 @@ pub fn resolve(
         if !mesh.enable {
             return None;
         }
+        if let Some(t) = &mesh.proxy {
+            let bootstrap = [
+                ("zipkin", t.zipkin.is_some()),
+                ("lightstep", t.lightstep.is_some()),
+                ("datadog", t.datadog.is_some()),
+                ("stackdriver", t.stackdriver.is_some()),
+                ("openCensusAgent", t.open_census_agent.is_some()),
+            ];
+            for (name, set) in bootstrap {
+                if set {
+                    warn_once(
+                        &format!("bootstrap tracer {name}"),
+                        &format!(
+                            "defaultConfig.tracing.{name} (a bootstrap tracer) is not supported by mast-proxy: spans are not reported; define an extensionProvider and select it with a Telemetry"
+                        ),
+                    );
+                }
+            }
+        }
         // without a provider no span is made, so Istio's per-workload tags would only keep
         // neighbours from sharing listeners; the proxy config's custom tags are mesh-wide
         let mut tags = proxy_config_tags(mesh.proxy.as_ref());
