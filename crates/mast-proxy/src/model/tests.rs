@@ -725,7 +725,95 @@ fn what_cannot_be_honoured_is_refused_by_field() {
     let lis = |filters: Vec<HttpFilter>| {
         pack_any(listener(vec![hcm_chain("c", None, hcm(filters), false)]))
     };
+    let traced = |provider: Option<(&str, Any)>,
+                  f: &dyn Fn(&mut http_connection_manager::Tracing)| {
+        use envoy_types::pb::envoy::config::trace::v3::tracing;
+        let mut t = http_connection_manager::Tracing {
+            provider: provider.map(|(name, any)| tracing::Http {
+                name: name.into(),
+                config_type: Some(tracing::http::ConfigType::TypedConfig(any)),
+            }),
+            ..Default::default()
+        };
+        f(&mut t);
+        let mut h = hcm(vec![router()]);
+        h.tracing = Some(t);
+        pack_any(listener(vec![hcm_chain("c", None, h, false)]))
+    };
+    use envoy_types::pb::envoy::config::trace::v3::{OpenTelemetryConfig, ZipkinConfig};
+    let zipkin = |shared: Option<bool>| ZipkinConfig {
+        collector_cluster: "zipkin".into(),
+        collector_endpoint: "/api/v2/spans".into(),
+        collector_endpoint_version: 1,
+        shared_span_context: shared.map(|value| BoolValue { value }),
+        ..Default::default()
+    };
     let cases: Vec<(&str, Any, &str)> = vec![
+        (
+            "zipkin as istiod sends it",
+            traced(
+                Some(("envoy.tracers.zipkin", pack_any(zipkin(Some(false))))),
+                &|_| {},
+            ),
+            "",
+        ),
+        (
+            "zipkin sharing span contexts (Envoy's default)",
+            traced(
+                Some(("envoy.tracers.zipkin", pack_any(zipkin(None)))),
+                &|_| {},
+            ),
+            "tracing.provider.typed_config.shared_span_context",
+        ),
+        (
+            "opentelemetry without an exporter",
+            traced(
+                Some((
+                    "envoy.tracers.opentelemetry",
+                    pack_any(OpenTelemetryConfig::default()),
+                )),
+                &|_| {},
+            ),
+            "",
+        ),
+        (
+            "another tracer",
+            traced(
+                Some((
+                    "envoy.tracers.datadog",
+                    pack_any(envoy_types::pb::envoy::config::trace::v3::DatadogConfig::default()),
+                )),
+                &|_| {},
+            ),
+            "tracer \"envoy.tracers.datadog\"",
+        ),
+        (
+            "upstream spans",
+            traced(None, &|t| {
+                t.spawn_upstream_span = Some(BoolValue { value: true })
+            }),
+            "tracing.spawn_upstream_span",
+        ),
+        (
+            "formatter tag",
+            traced(None, &|t| {
+                t.custom_tags
+                    .push(envoy_types::pb::envoy::r#type::tracing::v3::CustomTag {
+                        tag: "x".into(),
+                        r#type: Some(
+                            envoy_types::pb::envoy::r#type::tracing::v3::custom_tag::Type::Value(
+                                "%REQ(x)%".into(),
+                            ),
+                        ),
+                    })
+            }),
+            "tracing.custom_tags[0].value",
+        ),
+        (
+            "per-route tracing",
+            with_route(&|r| r.tracing = Some(Default::default())),
+            "tracing",
+        ),
         (
             "fault per route",
             with_route(&|r| {
