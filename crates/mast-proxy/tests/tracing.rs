@@ -410,37 +410,50 @@ async fn opentelemetry_spans_over_otlp_grpc() {
             .any(|(_, sp)| hex(&sp.trace_id) == "0af7651916cd43dd8448eb211c80319c"),
         "unsampled spans are not reported"
     );
-    // access logs over OTLP: the text format is the body, the labels the attributes
-    let log = wait_for("an access log record", || {
-        collector.logs().into_iter().find(|l| {
-            matches!(l.body.as_ref().and_then(|b| b.value.as_ref()),
-                Some(any_value::Value::StringValue(b)) if b == "GET /traced 200")
-        })
+    // access logs over OTLP: the text format is the body, the labels the attributes; both
+    // proxies log the request (the client's names the outbound cluster, the server's the
+    // inbound one)
+    let attrs_of = |l: &LogRecord| -> std::collections::BTreeMap<String, String> {
+        l.attributes
+            .iter()
+            .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                any_value::Value::StringValue(v) => Some((kv.key.clone(), v.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let records = wait_for("access log records from both proxies", || {
+        let of = |prefix: &str| {
+            collector.logs().into_iter().find(|l| {
+                matches!(l.body.as_ref().and_then(|b| b.value.as_ref()),
+                    Some(any_value::Value::StringValue(b)) if b == "GET /traced 200")
+                    && attrs_of(l)
+                        .get("cluster")
+                        .is_some_and(|c| c.starts_with(prefix))
+            })
+        };
+        Some((
+            of("outbound|9080||reviews.default.svc.cluster.local")?,
+            of("inbound|9080")?,
+        ))
     })
     .await;
-    let attrs: std::collections::BTreeMap<String, String> = log
-        .attributes
-        .iter()
-        .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(v) => Some((kv.key.clone(), v.clone())),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(attrs.get("code").map(String::as_str), Some("200"));
-    assert!(
-        attrs
-            .get("cluster")
-            .is_some_and(|c| c.contains("reviews.default.svc.cluster.local")),
-        "{attrs:?}"
-    );
+    let log = records.0;
+    assert_eq!(attrs_of(&log).get("code").map(String::as_str), Some("200"));
     assert!(log.time_unix_nano > 0);
-    let stats = common::scrape(m.client.prometheus_addr).await;
-    let sent: f64 = stats
+    // counted once the collector's answer is back
+    common::eventually_async(|| async {
+        let stats = common::scrape(m.client.prometheus_addr).await;
+        counter(&stats, "envoy_tracing_opentelemetry_spans_sent").filter(|n| *n >= 2.0)
+    })
+    .await;
+}
+
+fn counter(stats: &str, name: &str) -> Option<f64> {
+    stats
         .lines()
-        .find_map(|l| l.strip_prefix("envoy_tracing_opentelemetry_spans_sent "))
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.parse().ok())
-        .expect("spans_sent counter");
-    assert!(sent >= 2.0, "{stats}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -506,17 +519,18 @@ async fn zipkin_spans_with_b3_propagation() {
             .any(|s| s["traceId"] == quiet_trace.as_str()),
         "the unsampled trace is not reported"
     );
-    let stats = common::scrape(m.server.prometheus_addr).await;
-    let counter = |name: &str| -> f64 {
-        stats
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{stats}"))
-    };
-    assert!(counter("envoy_tracing_zipkin_spans_sent") >= 1.0);
-    assert!(counter("envoy_tracing_zipkin_reports_sent") >= 1.0);
-    assert_eq!(counter("envoy_tracing_zipkin_reports_failed"), 0.0);
+    let stats = common::eventually_async(|| async {
+        let stats = common::scrape(m.server.prometheus_addr).await;
+        counter(&stats, "envoy_tracing_zipkin_reports_sent")
+            .filter(|n| *n >= 1.0)
+            .map(|_| stats)
+    })
+    .await;
+    assert!(counter(&stats, "envoy_tracing_zipkin_spans_sent").is_some_and(|n| n >= 1.0));
+    assert_eq!(
+        counter(&stats, "envoy_tracing_zipkin_reports_failed"),
+        Some(0.0)
+    );
 }
 
 /// An OTLP/HTTP collector: every span POSTed as protobuf to `/v1/traces`, with the service
