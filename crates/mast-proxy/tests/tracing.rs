@@ -179,6 +179,27 @@ impl Collector {
         self.0.lock().unwrap().clone()
     }
 
+    fn add(&self, r: ExportTraceServiceRequest) {
+        let mut all = self.0.lock().unwrap();
+        for rs in r.resource_spans {
+            let service = rs
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for ss in rs.scope_spans {
+                for s in ss.spans {
+                    all.push((service.clone(), s));
+                }
+            }
+        }
+    }
+
     fn logs(&self) -> Vec<LogRecord> {
         self.1.lock().unwrap().clone()
     }
@@ -206,55 +227,41 @@ impl TraceService for Collector {
         &self,
         req: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut all = self.0.lock().unwrap();
-        for rs in req.into_inner().resource_spans {
-            let service = rs
-                .resource
-                .iter()
-                .flat_map(|r| r.attributes.iter())
-                .find(|kv| kv.key == "service.name")
-                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-                    any_value::Value::StringValue(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            for ss in rs.scope_spans {
-                for s in ss.spans {
-                    all.push((service.clone(), s));
-                }
-            }
-        }
+        self.add(req.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
 
-/// A Zipkin collector: every span POSTed to `/api/v2/spans`.
-async fn zipkin_collector(at: SocketAddr) -> Arc<Mutex<Vec<serde_json::Value>>> {
-    let got = Arc::new(Mutex::new(Vec::new()));
+/// An HTTP collector on `at`: `take` gets each request's path, content type and body and
+/// says whether it is accepted (answered `ok`) or not (400).
+async fn http_collector<F>(at: SocketAddr, ok: u16, take: F)
+where
+    F: Fn(&str, &str, Bytes) -> bool + Send + Sync + 'static,
+{
+    let take = Arc::new(take);
     let sock = TcpListener::bind(at).await.unwrap();
-    let g = got.clone();
     tokio::spawn(async move {
         loop {
             let Ok((s, _)) = sock.accept().await else {
                 continue;
             };
-            let g = g.clone();
+            let take = take.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let g = g.clone();
+                    let take = take.clone();
                     async move {
-                        let ok = req.uri().path() == "/api/v2/spans"
-                            && req
-                                .headers()
-                                .get("content-type")
-                                .is_some_and(|v| v == "application/json");
+                        let path = req.uri().path().to_string();
+                        let ct = req
+                            .headers()
+                            .get("content-type")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string();
                         let body = req.into_body().collect().await.unwrap().to_bytes();
-                        if let Ok(serde_json::Value::Array(spans)) = serde_json::from_slice(&body) {
-                            g.lock().unwrap().extend(spans);
-                        }
+                        let status = if take(&path, &ct, body) { ok } else { 400 };
                         Ok::<_, std::convert::Infallible>(
                             Response::builder()
-                                .status(if ok { 202 } else { 400 })
+                                .status(status)
                                 .body(Full::new(Bytes::new()))
                                 .unwrap(),
                         )
@@ -266,6 +273,20 @@ async fn zipkin_collector(at: SocketAddr) -> Arc<Mutex<Vec<serde_json::Value>>> 
             });
         }
     });
+}
+
+/// A Zipkin collector: every span POSTed as JSON to `/api/v2/spans`.
+async fn zipkin_collector(at: SocketAddr) -> Arc<Mutex<Vec<serde_json::Value>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    http_collector(at, 202, move |path, ct, body| {
+        let Ok(serde_json::Value::Array(spans)) = serde_json::from_slice(&body) else {
+            return false;
+        };
+        g.lock().unwrap().extend(spans);
+        path == "/api/v2/spans" && ct == "application/json"
+    })
+    .await;
     got
 }
 
@@ -535,61 +556,31 @@ async fn zipkin_spans_with_b3_propagation() {
 
 /// An OTLP/HTTP collector: every span POSTed as protobuf to `/v1/traces`, with the service
 /// name of its resource.
-async fn otlp_http_collector(at: SocketAddr) -> Arc<Mutex<Vec<(String, Span)>>> {
+async fn otlp_http_collector(at: SocketAddr) -> Collector {
     use prost::Message;
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sock = TcpListener::bind(at).await.unwrap();
+    let got = Collector::default();
     let g = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = sock.accept().await else {
-                continue;
-            };
-            let g = g.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let g = g.clone();
-                    async move {
-                        let ok = req.uri().path() == "/v1/traces"
-                            && req
-                                .headers()
-                                .get("content-type")
-                                .is_some_and(|v| v == "application/x-protobuf");
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let decoded = ExportTraceServiceRequest::decode(body.as_ref());
-                        let ok = ok && decoded.is_ok();
-                        if let Ok(r) = decoded {
-                            let c = Collector::default();
-                            let _ = TraceService::export(&c, tonic::Request::new(r)).await;
-                            g.lock().unwrap().extend(c.spans());
-                        }
-                        Ok::<_, std::convert::Infallible>(
-                            Response::builder()
-                                .status(if ok { 200 } else { 400 })
-                                .body(Full::new(Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(s), svc)
-                    .await;
-            });
-        }
-    });
+    http_collector(at, 200, move |path, ct, body| {
+        let Ok(r) = ExportTraceServiceRequest::decode(body.as_ref()) else {
+            return false;
+        };
+        g.add(r);
+        path == "/v1/traces" && ct == "application/x-protobuf"
+    })
+    .await;
     got
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opentelemetry_spans_over_otlp_http() {
     let (net, _m) = mesh("otel-http", 100).await;
-    let got = otlp_http_collector(addr(net, 9, 4318)).await;
+    let collector = otlp_http_collector(addr(net, 9, 4318)).await;
     let host = "reviews.default.svc.cluster.local:9080";
     let g = common::get_until(addr(net, 1, 9080), host, "/http-export", 200).await;
     let tp = g.json()["traceparent"].as_str().unwrap().to_string();
     let trace = tp.split('-').nth(1).unwrap().to_string();
     let (client, server) = wait_for("both spans over OTLP/HTTP", || {
-        let all = got.lock().unwrap().clone();
+        let all = collector.spans();
         let of = |svc: &str| {
             all.iter()
                 .find(|(s, sp)| s == svc && hex(&sp.trace_id) == trace)
