@@ -211,24 +211,37 @@ pub fn sniff(buf: &[u8], tls: bool, http: bool) -> Sniffed {
     }
 }
 
-/// A TCP stream whose first bytes were read for inspection and are replayed first.
+/// A stream (a TCP connection by default) whose first bytes were read — for inspection, or
+/// during the TCP metadata exchange — and are replayed before the rest.
 #[derive(Debug)]
-pub struct Prefixed {
+pub struct Prefixed<S = TcpStream> {
     buf: Vec<u8>,
     pos: usize,
-    inner: TcpStream,
+    inner: S,
 }
 
-impl Prefixed {
+impl<S> Prefixed<S> {
     /// Wraps a fresh connection.
-    pub fn new(inner: TcpStream) -> Prefixed {
+    pub fn new(inner: S) -> Prefixed<S> {
+        Prefixed::with_head(Vec::new(), inner)
+    }
+
+    /// `inner`, with `head` (already read from it) replayed first.
+    pub fn with_head(head: Vec<u8>, inner: S) -> Prefixed<S> {
         Prefixed {
-            buf: Vec::new(),
+            buf: head,
             pos: 0,
             inner,
         }
     }
 
+    /// The bytes read so far.
+    pub fn peeked(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl<S: AsyncRead + Unpin> Prefixed<S> {
     /// Reads more bytes into the replay buffer; `0` at end of stream.
     pub async fn fill(&mut self) -> io::Result<usize> {
         if self.buf.len() >= MAX_INSPECT {
@@ -239,11 +252,6 @@ impl Prefixed {
         let n = self.inner.read(&mut chunk[..want]).await?;
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)
-    }
-
-    /// The bytes read so far.
-    pub fn peeked(&self) -> &[u8] {
-        &self.buf
     }
 
     /// Reads until `sniff` decides (or the stream ends).
@@ -261,7 +269,7 @@ impl Prefixed {
     }
 }
 
-impl AsyncRead for Prefixed {
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -282,7 +290,7 @@ impl AsyncRead for Prefixed {
     }
 }
 
-impl AsyncWrite for Prefixed {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

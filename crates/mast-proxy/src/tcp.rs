@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::http::filter::StreamInfo;
 use crate::http::reply::Flag;
+use crate::inspect::Prefixed;
 use crate::model::SharedModel;
 use crate::model::listener::{TcpProxy, TcpStats};
 use crate::telemetry::metrics::{Labels, Protocol, TcpDelta};
@@ -259,7 +260,7 @@ where
             info.downstream_peer = peer.map(|md| Arc::new(Peer::from_metadata(&md)));
             down
         }
-        _ => tcp_exchange::Rewound::new(Vec::new(), down),
+        _ => Prefixed::new(down),
     };
     let Some(host) = cluster.select(conn.original_dst, None, &[], 1) else {
         failed(tp, conn, start, info, Flag::NoHealthyUpstream);
@@ -283,7 +284,7 @@ where
             info.upstream_peer = peer.map(|md| Arc::new(Peer::from_metadata(&md)));
             up
         }
-        _ => tcp_exchange::Rewound::new(Vec::new(), up),
+        _ => Prefixed::new(up),
     };
     let mut report = stats.map(|s| Report::new(s, &info));
     let seen = Arc::new(AtomicU64::new(0));

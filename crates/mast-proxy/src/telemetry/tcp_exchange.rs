@@ -7,13 +7,13 @@
 //! frame, or that are not a frame at all, are relayed as data.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use envoy_types::pb::google::protobuf::{Any, Struct, Value as PbValue, value};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::inspect::Prefixed;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The frame's magic number.
 pub const MAGIC: u32 = 0x3D23_0467;
@@ -120,66 +120,12 @@ pub fn parse(buf: &[u8]) -> Parsed {
     }
 }
 
-/// A stream whose first bytes were read during the exchange and are replayed first.
-#[derive(Debug)]
-pub struct Rewound<S> {
-    head: Vec<u8>,
-    pos: usize,
-    inner: S,
-}
-
-impl<S> Rewound<S> {
-    /// `inner`, with `head` read before anything else.
-    pub fn new(head: Vec<u8>, inner: S) -> Rewound<S> {
-        Rewound {
-            head,
-            pos: 0,
-            inner,
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Rewound<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let me = self.get_mut();
-        if me.pos < me.head.len() {
-            let n = (me.head.len() - me.pos).min(buf.remaining());
-            buf.put_slice(&me.head[me.pos..me.pos + n]);
-            me.pos += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut me.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Rewound<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
 /// Sends `ours` on `io`, then reads the peer's frame (up to [`EXCHANGE_TIMEOUT`]): the
 /// peer's metadata if it sent a frame, and the stream with whatever else was read put back.
 pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     ours: &[u8],
-) -> io::Result<(Option<Map<String, Value>>, Rewound<S>)> {
+) -> io::Result<(Option<Map<String, Value>>, Prefixed<S>)> {
     io.write_all(ours).await?;
     io.flush().await?;
     let mut buf = Vec::new();
@@ -204,7 +150,7 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let peer = tokio::time::timeout(EXCHANGE_TIMEOUT, read)
         .await
         .unwrap_or(Ok(None))?;
-    Ok((peer, Rewound::new(buf, io)))
+    Ok((peer, Prefixed::with_head(buf, io)))
 }
 
 #[cfg(test)]
