@@ -414,12 +414,7 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
     // the access log line is built only when it is enabled
     let logged = tracing::enabled!(target: "access", tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
-    let traced = conn
-        .hcm
-        .tracing
-        .as_ref()
-        .is_some_and(|t| t.tracer.as_ref().is_some_and(|t| t.reporter.is_some()));
-    let log_phase = conn.hcm.log_phase || logged.is_some() || traced;
+    let log_phase = conn.hcm.log_phase || logged.is_some();
     let mut entries = Vec::new();
     let mut span = None;
     let mut info = StreamInfo {

@@ -182,7 +182,8 @@ pub struct Hcm {
     pub routes: RouteSource,
     /// HTTP filters before the router, in order.
     pub filters: Vec<Arc<dyn HttpFilter>>,
-    /// Whether a filter has a log phase (the response is then watched to its end).
+    /// Whether a filter, an access log or a span reporter needs the log phase (the response
+    /// is then watched to its end).
     pub log_phase: bool,
     /// Access logs, written at the log phase.
     pub access_logs: Vec<Arc<crate::telemetry::access_log::AccessLog>>,

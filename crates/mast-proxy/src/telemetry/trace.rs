@@ -115,8 +115,10 @@ pub fn decide(t: &Tracing, headers: &mut HeaderMap) -> Reason {
     if reason != Reason::NotTraceable && !enabled(t.overall_sampling, n) {
         reason = Reason::NotTraceable;
     }
-    if let Some(v) =
-        context::with_trace_reason(&rid, reason).and_then(|s| HeaderValue::from_str(&s).ok())
+    // written back only when it changes (a later proxy usually finds it there already)
+    if rid.as_bytes().get(14) != Some(&context::reason_char(reason))
+        && let Some(v) =
+            context::with_trace_reason(&rid, reason).and_then(|s| HeaderValue::from_str(&s).ok())
     {
         headers.insert(crate::http::headers::X_REQUEST_ID, v);
     }

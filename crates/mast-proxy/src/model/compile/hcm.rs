@@ -140,7 +140,19 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
         .enumerate()
         .map(|(i, l)| access_log(c, l).map_err(|e| e.at(format!("access_log[{i}]"))))
         .collect::<Result<Vec<_>>>()?;
-    let log_phase = filters.iter().any(|f| f.wants_log()) || !access_logs.is_empty();
+    let tracing = h
+        .tracing
+        .as_ref()
+        .map(|t| tracing_config(c, t).map(Arc::new))
+        .transpose()
+        .map_err(|e| e.at("tracing"))?;
+    // reported spans end with the response, as access logs do
+    let reports_spans = tracing
+        .as_ref()
+        .and_then(|t| t.tracer.as_ref())
+        .is_some_and(|t| t.reporter.is_some());
+    let log_phase =
+        filters.iter().any(|f| f.wants_log()) || !access_logs.is_empty() || reports_spans;
     let server = if h.server_name.is_empty() {
         "envoy"
     } else {
@@ -189,12 +201,7 @@ pub(super) fn hcm(c: &mut Compiler<'_>, h: &HttpConnectionManager) -> Result<Hcm
             .filter(|u| u.enabled.as_ref().is_none_or(|b| b.value))
             .map(|u| u.upgrade_type.to_ascii_lowercase())
             .collect(),
-        tracing: h
-            .tracing
-            .as_ref()
-            .map(|t| tracing_config(c, t).map(Arc::new))
-            .transpose()
-            .map_err(|e| e.at("tracing"))?,
+        tracing,
     })
 }
 
@@ -622,6 +629,23 @@ fn split_uri(uri: &str) -> (String, String) {
     }
 }
 
+/// An `HttpService`'s cluster, host and path (extra headers are refused).
+fn http_service(
+    h: &envoy_types::pb::envoy::config::core::v3::HttpService,
+) -> Result<(String, String, String)> {
+    use envoy_types::pb::envoy::config::core::v3::http_uri::HttpUpstreamType;
+    refuse(
+        !h.request_headers_to_add.is_empty(),
+        "request_headers_to_add",
+    )?;
+    let uri = h.http_uri.clone().unwrap_or_default();
+    let Some(HttpUpstreamType::Cluster(cluster)) = uri.http_upstream_type else {
+        return Err(FieldError::new("http_uri.cluster", "is missing"));
+    };
+    let (host, path) = split_uri(&uri.uri);
+    Ok((cluster, host, path))
+}
+
 /// The connection manager's `tracing`: sampling percentages (Envoy's default 100), custom
 /// tags, and the OpenTelemetry (OTLP over gRPC or HTTP) or Zipkin (v2 JSON) tracer.
 fn tracing_config(
@@ -630,7 +654,7 @@ fn tracing_config(
 ) -> Result<crate::telemetry::trace::Tracing> {
     use crate::telemetry::trace::export::Export;
     use crate::telemetry::trace::{Propagation, TagValue, Tracer, Tracing};
-    use envoy_types::pb::envoy::config::core::v3::{grpc_service, http_uri};
+    use envoy_types::pb::envoy::config::core::v3::grpc_service;
     use envoy_types::pb::envoy::config::trace::v3::{
         OpenTelemetryConfig, ZipkinConfig, tracing::http::ConfigType,
     };
@@ -715,21 +739,8 @@ fn tracing_config(
                         }
                     },
                     (None, Some(h)) => {
-                        refuse(
-                            !h.request_headers_to_add.is_empty(),
-                            "http_service.request_headers_to_add",
-                        )
-                        .map_err(at)?;
-                        let uri = h.http_uri.clone().unwrap_or_default();
-                        let Some(http_uri::HttpUpstreamType::Cluster(cluster)) =
-                            uri.http_upstream_type
-                        else {
-                            return Err(at(FieldError::new(
-                                "http_service.http_uri.cluster",
-                                "is missing",
-                            )));
-                        };
-                        let (authority, path) = split_uri(&uri.uri);
+                        let (cluster, authority, path) =
+                            http_service(h).map_err(|e| at(e.at("http_service")))?;
                         Some(Export::OtlpHttp {
                             cluster,
                             authority,
@@ -761,24 +772,7 @@ fn tracing_config(
                 #[allow(deprecated)]
                 refuse(z.split_spans_for_request, "split_spans_for_request").map_err(at)?;
                 let (cluster, hostname, path) = match &z.collector_service {
-                    Some(s) => {
-                        refuse(
-                            !s.request_headers_to_add.is_empty(),
-                            "collector_service.request_headers_to_add",
-                        )
-                        .map_err(at)?;
-                        let uri = s.http_uri.clone().unwrap_or_default();
-                        let Some(http_uri::HttpUpstreamType::Cluster(cluster)) =
-                            uri.http_upstream_type
-                        else {
-                            return Err(at(FieldError::new(
-                                "collector_service.http_uri.cluster",
-                                "is missing",
-                            )));
-                        };
-                        let (host, path) = split_uri(&uri.uri);
-                        (cluster, host, path)
-                    }
+                    Some(s) => http_service(s).map_err(|e| at(e.at("collector_service")))?,
                     None => {
                         if z.collector_cluster.is_empty() {
                             return Err(at(FieldError::new("collector_cluster", "is missing")));

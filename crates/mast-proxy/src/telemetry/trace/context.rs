@@ -309,13 +309,17 @@ pub fn with_trace_reason(rid: &str, r: Reason) -> Option<String> {
     if !is_uuid(rid) {
         return None;
     }
-    let c = match r {
-        Reason::NotTraceable => '9',
-        Reason::Sampling => 'a',
-        Reason::ServiceForced => 'b',
-        Reason::ClientForced => 'c',
-    };
     let mut s = rid.to_string();
-    s.replace_range(14..15, &c.to_string());
+    s.replace_range(14..15, &char::from(reason_char(r)).to_string());
     Some(s)
+}
+
+/// The request id nibble of a trace reason.
+pub fn reason_char(r: Reason) -> u8 {
+    match r {
+        Reason::NotTraceable => b'9',
+        Reason::Sampling => b'a',
+        Reason::ServiceForced => b'b',
+        Reason::ClientForced => b'c',
+    }
 }

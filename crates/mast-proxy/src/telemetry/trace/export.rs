@@ -370,7 +370,7 @@ fn string_kv(k: &str, v: &str) -> KeyValue {
 }
 
 /// The OTLP request of a batch.
-pub fn otlp_request(service_name: &str, batch: &[Finished]) -> ExportTraceServiceRequest {
+pub fn otlp_request(service_name: &str, batch: &[&Finished]) -> ExportTraceServiceRequest {
     let spans = batch
         .iter()
         .map(|s| Span {
@@ -468,7 +468,7 @@ pub fn otlp_logs(
 }
 
 /// The Zipkin v2 JSON of a batch.
-pub fn zipkin_json(service_name: &str, batch: &[Finished]) -> serde_json::Value {
+pub fn zipkin_json(service_name: &str, batch: &[&Finished]) -> serde_json::Value {
     let micros = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
     serde_json::Value::Array(
         batch
@@ -522,14 +522,14 @@ pub fn grpc_frame(msg: &[u8]) -> Bytes {
 }
 
 async fn send(export: &Export, model: &SharedModel, items: &[Item]) -> Result<(), ExportError> {
-    let batch: Vec<Finished> = items
+    let spans: Vec<&Finished> = items
         .iter()
         .filter_map(|i| match i {
-            Item::Span(s) => Some(s.clone()),
+            Item::Span(s) => Some(s),
             Item::Log(_) => None,
         })
         .collect();
-    let batch = batch.as_slice();
+    let batch = spans.as_slice();
     let (authority, path, content_type, body, grpc) = match export {
         Export::OtlpLogs {
             authority,

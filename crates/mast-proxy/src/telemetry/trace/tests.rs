@@ -380,7 +380,7 @@ fn finished() -> Finished {
 #[test]
 fn otlp_and_zipkin_encodings() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    let req = otlp_request("reviews.default", &[finished()]);
+    let req = otlp_request("reviews.default", &[&finished()]);
     let frame = grpc_frame(&req.encode_to_vec());
     assert_eq!(frame[0], 0);
     let len = u32::from_be_bytes(frame[1..5].try_into().unwrap()) as usize;
@@ -401,7 +401,7 @@ fn otlp_and_zipkin_encodings() {
     assert_eq!(s.kind, 3, "CLIENT");
     assert_eq!(s.end_time_unix_nano - s.start_time_unix_nano, 3_000_000);
     assert_eq!(s.status.as_ref().unwrap().code, 2, "ERROR");
-    let z = zipkin_json("reviews.default", &[finished()]);
+    let z = zipkin_json("reviews.default", &[&finished()]);
     assert_eq!(z[0]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(z[0]["id"], "0000000000001234");
     assert_eq!(z[0]["parentId"], "0000000000005678");

@@ -144,16 +144,13 @@ pub fn access_log(log: &AccessLog) -> PbAccessLog {
     if let Some(o) = &log.otel {
         return otel_access_log(log, o);
     }
-    use envoy_types::pb::envoy::config::accesslog::v3::{
-        AccessLogFilter, ExtensionFilter, access_log, access_log_filter, extension_filter,
-    };
+    use envoy_types::pb::envoy::config::accesslog::v3::access_log;
     use envoy_types::pb::envoy::config::core::v3::{
         DataSource, SubstitutionFormatString, data_source, substitution_format_string::Format,
     };
     use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
         FileAccessLog, file_access_log::AccessLogFormat,
     };
-    use envoy_types::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
     let format = if log.json {
         let fields = log
             .format
@@ -187,21 +184,32 @@ pub fn access_log(log: &AccessLog) -> PbAccessLog {
     };
     PbAccessLog {
         name: "envoy.access_loggers.file".into(),
-        filter: log.filter.as_ref().map(|e| AccessLogFilter {
-            filter_specifier: Some(access_log_filter::FilterSpecifier::ExtensionFilter(
-                ExtensionFilter {
-                    name: "envoy.access_loggers.extension_filters.cel".into(),
-                    config_type: Some(extension_filter::ConfigType::TypedConfig(pack_any(
-                        ExpressionFilter {
-                            expression: e.clone(),
-                            ..Default::default()
-                        },
-                    ))),
-                },
-            )),
-        }),
+        filter: cel_filter(log),
         config_type: Some(access_log::ConfigType::TypedConfig(pack_any(file))),
     }
+}
+
+/// The CEL filter (`envoy.access_loggers.extension_filters.cel`) of `log`, if it has one.
+fn cel_filter(
+    log: &AccessLog,
+) -> Option<envoy_types::pb::envoy::config::accesslog::v3::AccessLogFilter> {
+    use envoy_types::pb::envoy::config::accesslog::v3::{
+        AccessLogFilter, ExtensionFilter, access_log_filter, extension_filter,
+    };
+    use envoy_types::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
+    log.filter.as_ref().map(|e| AccessLogFilter {
+        filter_specifier: Some(access_log_filter::FilterSpecifier::ExtensionFilter(
+            ExtensionFilter {
+                name: "envoy.access_loggers.extension_filters.cel".into(),
+                config_type: Some(extension_filter::ConfigType::TypedConfig(pack_any(
+                    ExpressionFilter {
+                        expression: e.clone(),
+                        ..Default::default()
+                    },
+                ))),
+            },
+        )),
+    })
 }
 
 /// The OpenTelemetry access log (`envoy.access_loggers.open_telemetry`) of an `envoyOtelAls`
@@ -257,13 +265,11 @@ fn otel_access_log(log: &AccessLog, o: &super::telemetry::OtelLog) -> PbAccessLo
         attributes,
         ..Default::default()
     };
-    let mut pb = access_log(&AccessLog {
-        otel: None,
-        ..log.clone()
-    });
-    pb.name = "envoy.access_loggers.open_telemetry".into();
-    pb.config_type = Some(access_log::ConfigType::TypedConfig(pack_any(cfg)));
-    pb
+    PbAccessLog {
+        name: "envoy.access_loggers.open_telemetry".into(),
+        filter: cel_filter(log),
+        config_type: Some(access_log::ConfigType::TypedConfig(pack_any(cfg))),
+    }
 }
 
 /// The router filter (always last).

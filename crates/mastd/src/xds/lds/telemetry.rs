@@ -284,10 +284,7 @@ pub fn policy_for(snap: &Snapshot, proxy: &Proxy) -> TelemetryPolicy {
     if !mesh.access_log_file.is_empty() {
         let log = AccessLog {
             path: mesh.access_log_file.clone(),
-            json: mesh.access_log_json,
-            format: (!mesh.access_log_format.is_empty()).then(|| mesh.access_log_format.clone()),
-            filter: None,
-            otel: None,
+            ..stdout(mesh)
         };
         p.client.access_log = Some(log.clone());
         p.server.access_log = Some(log);
